@@ -1,0 +1,120 @@
+# Nodo: Odoo multi-tenant node agent.
+#
+#   make                 build/odoo-local-api, build/odoo-db-watcher
+#   make check           everything under ASan+UBSan, warnings as errors:
+#                        unit tests (cmocka), then integration tests
+#                        (pytest, real PostgreSQL 15, fake Cloudflare)
+#   make install DESTDIR= PREFIX=/opt/nodo
+#   make lint            banned functions, shellcheck, clang-format check
+#
+# Sources are found by wildcard: a new src/lib/x.c joins libnodo.a, a new
+# tests/unit/test_x.c becomes a unit test, without editing this file.
+
+PREFIX   ?= /opt/nodo
+DESTDIR  ?=
+CC       ?= cc
+PKGS      = libmicrohttpd libpq libcurl libcjson libsystemd libcrypto
+PYTHON   ?= /usr/bin/python3
+VERSION   = 1.0.0
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
+           -Wmissing-prototypes -Wno-unused-parameter -Wvla -Wcast-qual
+BASE_CFLAGS = -std=c17 -D_GNU_SOURCE -DNODO_VERSION='"$(VERSION)"' \
+           -Iinclude $(PKG_CFLAGS) $(WARN) -pthread
+CFLAGS  ?= -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
+LDLIBS   = $(PKG_LIBS) -pthread
+
+# B is the build directory; `make check` uses build-san with sanitizers.
+B ?= build
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined -Werror
+
+LIB_SRC     := $(wildcard src/lib/*.c)
+API_SRC     := $(wildcard src/api/*.c)
+WATCHER_SRC := $(wildcard src/watcher/*.c)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+HEADERS     := $(wildcard include/nodo/*.h)
+
+LIB_OBJ     := $(LIB_SRC:%.c=$(B)/obj/%.o)
+API_OBJ     := $(API_SRC:%.c=$(B)/obj/%.o)
+WATCHER_OBJ := $(WATCHER_SRC:%.c=$(B)/obj/%.o)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+.PHONY: all check unit integration install uninstall lint clean deps demo \
+        bench fuzz stress
+
+all: $(B)/odoo-local-api $(B)/odoo-db-watcher
+
+$(B)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/libnodo.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/odoo-local-api: $(API_OBJ) $(B)/libnodo.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(API_OBJ) $(B)/libnodo.a $(LDLIBS)
+
+$(B)/odoo-db-watcher: $(WATCHER_OBJ) $(B)/libnodo.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(WATCHER_OBJ) $(B)/libnodo.a $(LDLIBS)
+
+$(B)/tests/%: tests/unit/%.c $(B)/libnodo.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libnodo.a \
+	    $(LDLIBS) -lcmocka
+
+# Installs missing build and test packages when run as root (fresh Debian).
+deps:
+	@sh tests/deps.sh
+
+unit: all $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+integration: all
+	NODO_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -p no:cacheprovider \
+	    tests/integration $(PYTEST_ARGS)
+
+check: deps
+	$(MAKE) B=build-san CFLAGS='$(SAN_FLAGS)' unit
+	$(MAKE) B=build-san CFLAGS='$(SAN_FLAGS)' integration
+
+bench: all
+	NODO_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/bench.py
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/scripts \
+	    $(DESTDIR)$(PREFIX)/config $(DESTDIR)$(PREFIX)/cloudflare \
+	    $(DESTDIR)$(PREFIX)/systemd $(DESTDIR)$(PREFIX)/docs
+	install -m 0755 $(B)/odoo-local-api $(B)/odoo-db-watcher \
+	    $(DESTDIR)$(PREFIX)/bin/
+	for f in scripts/*.sh; do \
+	    [ -e "$$f" ] && install -m 0755 "$$f" $(DESTDIR)$(PREFIX)/scripts/; \
+	done; true
+	install -m 0644 config/nodo.env $(DESTDIR)$(PREFIX)/config/nodo.env
+	[ -e $(DESTDIR)$(PREFIX)/cloudflare/domains.json ] || \
+	    install -m 0644 cloudflare/domains.json \
+	    $(DESTDIR)$(PREFIX)/cloudflare/domains.json
+	for f in systemd/*.service; do \
+	    [ -e "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/systemd/; \
+	done; true
+	for f in docs/*; do \
+	    [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/docs/; \
+	done; true
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/odoo-local-api \
+	    $(DESTDIR)$(PREFIX)/bin/odoo-db-watcher
+
+lint:
+	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok)\(' \
+	    src/*/*.c include/nodo/*.h || { echo "banned function"; exit 1; }
+	shellcheck -x scripts/*.sh install.sh tests/*.sh .ci/run
+	clang-format --dry-run --Werror src/*/*.c include/nodo/*.h
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,47 @@
+/*
+ * pg.h - PostgreSQL helpers: connecting as the node's role and a small pool
+ * of connections to the maintenance database "postgres".
+ *
+ * Connection parameters come from the settings (PG* over odoo.conf db_*);
+ * a NULL parameter is left to libpq. Every connection has a connect timeout
+ * and application_name "nodo". The pool is thread-safe; a PGconn itself is
+ * used by one thread at a time.
+ */
+#ifndef NODO_PG_H
+#define NODO_PG_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+
+#include "nodo/settings.h"
+
+#define PG_CONNECT_TIMEOUT 5 /* seconds (libpq's connect_timeout) */
+#define PG_POOL_MAX_IDLE 8   /* idle maintenance connections kept */
+#define PG_MAINT_DB "postgres"
+
+/*
+ * Connects to dbname. Returns the connection, or NULL with a sentence in err
+ * (no password in it). The caller PQfinish()es it.
+ */
+PGconn *pg_connect(const struct settings *s, const char *dbname, char *err,
+    size_t errlen);
+
+struct pg_pool;
+
+struct pg_pool *pg_pool_new(const struct settings *s);
+void pg_pool_free(struct pg_pool *p);
+
+/* A maintenance connection (reused when one is idle), or NULL with err. */
+PGconn *pg_pool_get(struct pg_pool *p, char *err, size_t errlen);
+
+/* Gives it back; a connection whose status is bad is closed instead. */
+void pg_pool_put(struct pg_pool *p, PGconn *c);
+
+/* Runs a command with no result rows; 0 or -1 with err and *sqlstate. */
+int pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
+    char *err, size_t errlen, char sqlstate[6]);
+
+/* 1 when the connection failed (the server is unreachable), 0 otherwise. */
+int pg_conn_lost(PGconn *c);
+
+#endif

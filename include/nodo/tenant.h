@@ -1,0 +1,109 @@
+/*
+ * tenant.h - tenant operations: list, create, delete, and the clean-up of
+ * creations a crash interrupted (CONTRACT section 3, ODOO.md).
+ *
+ * A creation clones the template under an internal name (NAME_TMP_PREFIX),
+ * configures it, copies the filestore to an internal folder, renames the
+ * folder and then, in one transaction, renames the database into place and
+ * records its domain (as the database's comment). Until that commit nothing
+ * is visible; tenant_cleanup() removes what an interrupted one left.
+ * All functions are thread-safe.
+ */
+#ifndef NODO_TENANT_H
+#define NODO_TENANT_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+
+#include "nodo/cloudflare.h"
+#include "nodo/pg.h"
+#include "nodo/settings.h"
+
+#define TENANT_PASSWORD_MAX 1024 /* bytes, admin_password */
+#define TENANT_MAX_CREATES 4     /* creations running at once */
+#define TENANT_BUSY_RETRIES 5    /* CREATE DATABASE tries on SQLSTATE 55006 */
+#define TENANT_COMMENT_PREFIX "nodo:"
+
+enum tenant_err {
+	TENANT_OK,
+	TENANT_INVALID_SUBDOMAIN,
+	TENANT_RESERVED,
+	TENANT_UNKNOWN_DOMAIN,
+	TENANT_INVALID_PASSWORD,
+	TENANT_TEMPLATE_NOT_FOUND,
+	TENANT_EXISTS,
+	TENANT_NOT_FOUND,
+	TENANT_DB_UNAVAILABLE,
+	TENANT_INTERNAL,
+};
+
+/* A stable machine code: "invalid_subdomain", "tenant_exists", ... */
+const char *tenant_strerror(enum tenant_err e);
+
+struct tenant_ctx {
+	const struct settings *s;
+	struct pg_pool *pool;
+};
+
+struct tenant {
+	char name[64];
+	char domain[256];
+};
+
+/* DNS outcome of a create or delete, for the reply. */
+struct tenant_dns {
+	enum cf_status status;
+	char record_id[64];
+	char name[320]; /* <sub>.<domain> */
+	char detail[512];
+};
+
+struct tenant_result {
+	char detail[512]; /* error sentence naming the field or the problem */
+	char warning[512]; /* e.g. the template had no filestore */
+	struct tenant_dns dns;
+};
+
+/*
+ * Lists the tenants (one query) sorted by name; domain may be NULL (all).
+ * *out is malloc'ed (caller frees). Returns TENANT_OK or
+ * TENANT_DB_UNAVAILABLE / TENANT_INTERNAL with res->detail.
+ */
+enum tenant_err tenant_list(const struct tenant_ctx *t, PGconn *c,
+    const char *domain, struct tenant **out, size_t *n,
+    struct tenant_result *res);
+
+/* The same rule as a query, for the watcher: the SQL of tenant_list. */
+extern const char *const tenant_list_sql;
+
+/* Parses "nodo:domain=sajet.us[;...]"; copies the domain or "" into out. */
+void tenant_comment_domain(const char *comment, char *out, size_t outlen);
+
+struct tenant_request {
+	const char *subdomain;
+	const char *password;
+	size_t password_len;
+	const char *domain;   /* NULL: ODOO_DOMAIN */
+	const char *template; /* NULL: DEFAULT_TEMPLATE_DB */
+};
+
+/*
+ * Validates and creates a tenant, then its DNS record (cf may be NULL when
+ * DNS is disabled). Nothing is left behind on any error.
+ */
+enum tenant_err tenant_create(const struct tenant_ctx *t,
+    struct cf_client *cf, const struct tenant_request *req,
+    struct tenant_result *res, struct tenant *out);
+
+/* Drops a tenant, its filestore and our DNS record. */
+enum tenant_err tenant_delete(const struct tenant_ctx *t,
+    struct cf_client *cf, const char *subdomain, struct tenant_result *res);
+
+/* Removes what interrupted creations left (databases and folders). */
+int tenant_cleanup(const struct tenant_ctx *t);
+
+/* Validation alone (also used before any database work). */
+enum tenant_err tenant_validate(const struct tenant_ctx *t,
+    const struct tenant_request *req, struct tenant_result *res);
+
+#endif

@@ -1,0 +1,835 @@
+/*
+ * http.c - routes, authentication and JSON replies of odoo-local-api.
+ *
+ * libmicrohttpd runs one thread per connection, so a tenant creation (about
+ * half a second) never delays /health or a list on another connection. The
+ * request pattern is journal-remote's: method, path, key and Content-Length
+ * are checked on the first callback before anything is allocated for the
+ * body; the body is accumulated up to HTTP_MAX_BODY; the answer is given on
+ * the final callback; the request is logged and freed on completion.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "nodo/cloudflare.h"
+#include "nodo/log.h"
+#include "nodo/names.h"
+#include "nodo/pg.h"
+#include "http.h"
+
+#define AUTH_SLOTS 256 /* addresses whose failures we remember */
+
+struct http_server {
+	struct MHD_Daemon *d;
+	const struct settings *s;
+	struct tenant_ctx *t;
+	unsigned char key_digest[SHA256_DIGEST_LENGTH];
+	atomic_int inflight;
+
+	pthread_mutex_t auth_mu; /* failed keys per address, a minute */
+	struct {
+		struct in6_addr addr;
+		time_t start;
+		int fails;
+	} auth[AUTH_SLOTS];
+};
+
+enum route_id { R_HEALTH, R_TENANTS, R_TENANT, R_DOMAINS };
+
+struct request {
+	struct timespec start;
+	int route; /* -1 until routed */
+	int status;
+	char method[8];
+	char path[64]; /* known routes only: never user text */
+	char *body;
+	size_t len;
+	int too_large;
+};
+
+typedef int (*route_fn)(struct http_server *, struct MHD_Connection *,
+    struct request *);
+
+static int do_health(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_list(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_create(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_delete(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_domains(struct http_server *, struct MHD_Connection *,
+    struct request *);
+
+static const struct route {
+	const char *path;
+	const char *method;
+	route_fn fn;
+	int needs_key;
+	int has_body;
+} routes[] = {
+	{ "/health", "GET", do_health, 0, 0 },
+	{ "/api/tenants", "GET", do_list, 1, 0 },
+	{ "/api/tenant", "POST", do_create, 1, 1 },
+	{ "/api/tenant", "DELETE", do_delete, 1, 1 },
+	{ "/api/domains", "GET", do_domains, 1, 0 },
+};
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* Takes ownership of root. Returns MHD_YES/MHD_NO. */
+static int
+reply_json(struct MHD_Connection *conn, struct request *rq, int status,
+    cJSON *root, const char *allow)
+{
+	struct MHD_Response *resp;
+	char *text;
+	int ret;
+
+	text = root != NULL ? cJSON_PrintUnformatted(root) : NULL;
+	cJSON_Delete(root);
+	if (text == NULL) {
+		static char oom[] = "{\"detail\":\"out of memory\","
+		    "\"code\":\"internal_error\"}";
+
+		status = 500;
+		resp = MHD_create_response_from_buffer(strlen(oom), oom,
+		    MHD_RESPMEM_PERSISTENT);
+	} else {
+		size_t n = strlen(text);
+
+		resp = MHD_create_response_from_buffer(n, text,
+		    MHD_RESPMEM_MUST_FREE);
+	}
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (allow != NULL)
+		MHD_add_response_header(resp, "Allow", allow);
+	rq->status = status;
+	ret = MHD_queue_response(conn, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static int
+reply_error(struct MHD_Connection *conn, struct request *rq, int status,
+    const char *code, const char *detail)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "detail", detail);
+	cJSON_AddStringToObject(o, "code", code);
+	return reply_json(conn, rq, status, o, NULL);
+}
+
+static int
+tenant_status(enum tenant_err e)
+{
+	switch (e) {
+	case TENANT_OK:
+		return 200;
+	case TENANT_INVALID_SUBDOMAIN:
+	case TENANT_RESERVED:
+	case TENANT_UNKNOWN_DOMAIN:
+	case TENANT_INVALID_PASSWORD:
+		return 422;
+	case TENANT_TEMPLATE_NOT_FOUND:
+	case TENANT_NOT_FOUND:
+		return 404;
+	case TENANT_EXISTS:
+		return 409;
+	case TENANT_DB_UNAVAILABLE:
+		return 503;
+	case TENANT_INTERNAL:
+		break;
+	}
+	return 500;
+}
+
+static int
+reply_tenant_error(struct MHD_Connection *conn, struct request *rq,
+    enum tenant_err e, const struct tenant_result *res)
+{
+	return reply_error(conn, rq, tenant_status(e), tenant_strerror(e),
+	    res->detail);
+}
+
+static void
+add_url(cJSON *o, const char *sub, const char *domain)
+{
+	char url[400];
+
+	snprintf(url, sizeof(url), "https://%s.%s", sub, domain);
+	cJSON_AddStringToObject(o, "url", url);
+}
+
+static int
+do_health(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	char err[256];
+	PGconn *c = pg_pool_get(h->t->pool, err, sizeof(err));
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "status", c != NULL ? "ok" : "degraded");
+	cJSON_AddStringToObject(o, "postgres", c != NULL ? "ok" :
+	    "unreachable");
+	cJSON_AddStringToObject(o, "version", NODO_VERSION);
+	cJSON_AddStringToObject(o, "dns", h->s->dns_enabled ? "enabled" :
+	    "disabled");
+	pg_pool_put(h->t->pool, c);
+	return reply_json(conn, rq, c != NULL ? 200 : 503, o, NULL);
+}
+
+static int
+check_domain_arg(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq, const char *domain)
+{
+	char detail[400];
+
+	if (domain == NULL || settings_zone(h->s, domain) != NULL)
+		return 0;
+	snprintf(detail, sizeof(detail), "domain: '%.253s' is not a domain of "
+	    "this node (see GET /api/domains)", domain);
+	reply_error(conn, rq, 422, "unknown_domain", detail);
+	return -1;
+}
+
+static int
+do_list(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	const char *domain = MHD_lookup_connection_value(conn,
+	    MHD_GET_ARGUMENT_KIND, "domain");
+	struct tenant_result res;
+	struct tenant *v;
+	size_t n, i;
+	char err[256];
+	PGconn *c;
+	enum tenant_err e;
+	cJSON *o, *a;
+
+	if (domain != NULL && domain[0] == '\0')
+		domain = NULL;
+	if (check_domain_arg(h, conn, rq, domain) != 0)
+		return MHD_YES;
+	if ((c = pg_pool_get(h->t->pool, err, sizeof(err))) == NULL) {
+		char detail[400];
+
+		snprintf(detail, sizeof(detail),
+		    "database: PostgreSQL is unreachable: %s", err);
+		return reply_error(conn, rq, 503, "database_unavailable",
+		    detail);
+	}
+	memset(&res, 0, sizeof(res));
+	e = tenant_list(h->t, c, domain, &v, &n, &res);
+	pg_pool_put(h->t->pool, c);
+	if (e != TENANT_OK)
+		return reply_tenant_error(conn, rq, e, &res);
+	o = cJSON_CreateObject();
+	a = cJSON_AddArrayToObject(o, "tenants");
+	for (i = 0; i < n; i++) {
+		cJSON *t = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(t, "subdomain", v[i].name);
+		cJSON_AddStringToObject(t, "database", v[i].name);
+		cJSON_AddStringToObject(t, "domain", v[i].domain);
+		add_url(t, v[i].name, v[i].domain);
+		cJSON_AddItemToArray(a, t);
+	}
+	cJSON_AddNumberToObject(o, "count", (double)n);
+	free(v);
+	return reply_json(conn, rq, 200, o, NULL);
+}
+
+/* RFC 3629 UTF-8, no overlongs, no surrogates. 0 when valid. */
+static int
+utf8_check(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		unsigned long cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else
+			return -1;
+		if (len - i <= n)
+			return -1;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return -1;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return -1;
+		i += n + 1;
+	}
+	return 0;
+}
+
+/*
+ * Parses the body as a JSON object. Replies (and returns NULL) when it is
+ * not one; a missing body yields an empty object when allow_empty.
+ */
+static cJSON *
+parse_body(struct MHD_Connection *conn, struct request *rq, int allow_empty)
+{
+	cJSON *root;
+	const char *end = NULL;
+
+	if (rq->len == 0 && allow_empty)
+		return cJSON_CreateObject();
+	if (rq->len == 0) {
+		reply_error(conn, rq, 400, "invalid_json",
+		    "body: a JSON object is required");
+		return NULL;
+	}
+	if (utf8_check((const unsigned char *)rq->body, rq->len) != 0) {
+		reply_error(conn, rq, 400, "invalid_json",
+		    "body: not valid UTF-8");
+		return NULL;
+	}
+	root = cJSON_ParseWithLengthOpts(rq->body, rq->len, &end, 0);
+	if (root == NULL) {
+		reply_error(conn, rq, 400, "invalid_json",
+		    "body: not valid JSON");
+		return NULL;
+	}
+	while (end != NULL && end < rq->body + rq->len &&
+	    (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
+		end++;
+	if (end != rq->body + rq->len) {
+		cJSON_Delete(root);
+		reply_error(conn, rq, 400, "invalid_json",
+		    "body: unexpected data after the JSON value");
+		return NULL;
+	}
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		reply_error(conn, rq, 400, "invalid_json",
+		    "body: must be a JSON object");
+		return NULL;
+	}
+	return root;
+}
+
+/*
+ * A string field. Returns 0 with *out (NULL when absent or null and not
+ * required), or -1 after replying 400 naming the field.
+ */
+static int
+get_string(struct MHD_Connection *conn, struct request *rq, cJSON *root,
+    const char *field, int required, const char **out)
+{
+	cJSON *it, *v = NULL;
+	char detail[160];
+	int seen = 0;
+
+	*out = NULL;
+	cJSON_ArrayForEach(it, root) {
+		if (it->string != NULL && strcmp(it->string, field) == 0) {
+			v = it;
+			seen++;
+		}
+	}
+	if (seen > 1) {
+		snprintf(detail, sizeof(detail), "%s: given more than once",
+		    field);
+		reply_error(conn, rq, 400, "invalid_request", detail);
+		return -1;
+	}
+	if (v == NULL || cJSON_IsNull(v)) {
+		if (!required)
+			return 0;
+		snprintf(detail, sizeof(detail), "%s: required field missing",
+		    field);
+		reply_error(conn, rq, 400, "invalid_request", detail);
+		return -1;
+	}
+	if (!cJSON_IsString(v) || v->valuestring == NULL) {
+		snprintf(detail, sizeof(detail), "%s: must be a string", field);
+		reply_error(conn, rq, 400, "invalid_request", detail);
+		return -1;
+	}
+	*out = v->valuestring;
+	return 0;
+}
+
+static struct cf_client *
+cf_for(struct http_server *h)
+{
+	if (!h->s->dns_enabled)
+		return NULL;
+	return cf_client_new(h->s->cf_api_url, h->s->cf_token);
+}
+
+static void
+add_dns(cJSON *o, const struct tenant_dns *dns)
+{
+	cJSON *d = cJSON_AddObjectToObject(o, "dns");
+
+	cJSON_AddStringToObject(d, "status", cf_status_str(dns->status));
+	if (dns->record_id[0] != '\0')
+		cJSON_AddStringToObject(d, "record_id", dns->record_id);
+	cJSON_AddStringToObject(d, "name", dns->name);
+	if (dns->detail[0] != '\0')
+		cJSON_AddStringToObject(d, "detail", dns->detail);
+}
+
+static int
+do_create(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	struct tenant_request req;
+	struct tenant_result res;
+	struct tenant out;
+	struct cf_client *cf;
+	enum tenant_err e;
+	cJSON *root, *o;
+
+	if ((root = parse_body(conn, rq, 0)) == NULL)
+		return MHD_YES;
+	memset(&req, 0, sizeof(req));
+	if (get_string(conn, rq, root, "subdomain", 1, &req.subdomain) != 0 ||
+	    get_string(conn, rq, root, "admin_password", 1,
+	    &req.password) != 0 ||
+	    get_string(conn, rq, root, "domain", 0, &req.domain) != 0 ||
+	    get_string(conn, rq, root, "template_db", 0, &req.template) != 0) {
+		cJSON_Delete(root);
+		return MHD_YES;
+	}
+	req.password_len = strlen(req.password);
+	memset(&res, 0, sizeof(res));
+	if ((e = tenant_validate(h->t, &req, &res)) != TENANT_OK) {
+		cJSON_Delete(root);
+		return reply_tenant_error(conn, rq, e, &res);
+	}
+	cf = cf_for(h);
+	memset(&out, 0, sizeof(out));
+	e = tenant_create(h->t, cf, &req, &res, &out);
+	cf_client_free(cf);
+	if (e != TENANT_OK) {
+		cJSON_Delete(root);
+		return reply_tenant_error(conn, rq, e, &res);
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "subdomain", out.name);
+	cJSON_AddStringToObject(o, "database", out.name);
+	cJSON_AddStringToObject(o, "domain", out.domain);
+	add_url(o, out.name, out.domain);
+	cJSON_AddStringToObject(o, "template_db", req.template != NULL ?
+	    req.template : h->s->default_template);
+	add_dns(o, &res.dns);
+	if (res.warning[0] != '\0')
+		cJSON_AddStringToObject(o, "warning", res.warning);
+	cJSON_Delete(root);
+	return reply_json(conn, rq, 201, o, NULL);
+}
+
+static int
+do_delete(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	const char *q = MHD_lookup_connection_value(conn,
+	    MHD_GET_ARGUMENT_KIND, "subdomain");
+	const char *b = NULL;
+	struct tenant_result res;
+	struct cf_client *cf;
+	enum tenant_err e;
+	cJSON *root, *o;
+	char name[NAME_MAX_LEN + 1];
+
+	if ((root = parse_body(conn, rq, 1)) == NULL)
+		return MHD_YES;
+	if (get_string(conn, rq, root, "subdomain", 0, &b) != 0) {
+		cJSON_Delete(root);
+		return MHD_YES;
+	}
+	if (q != NULL && b != NULL && strcmp(q, b) != 0) {
+		cJSON_Delete(root);
+		return reply_error(conn, rq, 400, "invalid_request",
+		    "subdomain: the query and the body name different tenants");
+	}
+	if (q == NULL && b == NULL) {
+		cJSON_Delete(root);
+		return reply_error(conn, rq, 400, "invalid_request",
+		    "subdomain: required (?subdomain=NAME or a JSON body)");
+	}
+	snprintf(name, sizeof(name), "%s", q != NULL ? q : b);
+	if (strlen(q != NULL ? q : b) > NAME_MAX_LEN)
+		name[0] = '\0'; /* too long: invalid below */
+	cJSON_Delete(root);
+	cf = cf_for(h);
+	e = tenant_delete(h->t, cf, name, &res);
+	cf_client_free(cf);
+	if (e != TENANT_OK)
+		return reply_tenant_error(conn, rq, e, &res);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "subdomain", name);
+	cJSON_AddBoolToObject(o, "deleted", 1);
+	add_dns(o, &res.dns);
+	return reply_json(conn, rq, 200, o, NULL);
+}
+
+static int
+do_domains(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	cJSON *o = cJSON_CreateObject(), *a;
+	size_t i;
+
+	a = cJSON_AddArrayToObject(o, "domains");
+	for (i = 0; i < h->s->nzones; i++) {
+		cJSON *z = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(z, "domain", h->s->zones[i].domain);
+		cJSON_AddStringToObject(z, "zone_id", h->s->zones[i].zone_id);
+		cJSON_AddBoolToObject(z, "default", strcmp(
+		    h->s->zones[i].domain, h->s->odoo_domain) == 0);
+		cJSON_AddItemToArray(a, z);
+	}
+	if (h->s->cf_tunnel_id != NULL)
+		cJSON_AddStringToObject(o, "tunnel_id", h->s->cf_tunnel_id);
+	else
+		cJSON_AddNullToObject(o, "tunnel_id");
+	cJSON_AddBoolToObject(o, "dns_enabled", h->s->dns_enabled);
+	return reply_json(conn, rq, 200, o, NULL);
+}
+
+/* Constant time whatever the lengths: compare SHA-256 digests. */
+static int
+key_ok(const struct http_server *h, const char *key)
+{
+	unsigned char d[SHA256_DIGEST_LENGTH];
+
+	if (key == NULL)
+		key = "";
+	SHA256((const unsigned char *)key, strlen(key), d);
+	return CRYPTO_memcmp(d, h->key_digest, sizeof(d)) == 0 &&
+	    key[0] != '\0';
+}
+
+static void
+client_addr(struct MHD_Connection *conn, struct in6_addr *out)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	memset(out, 0, sizeof(*out));
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	if (ci->client_addr->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)ci->client_addr;
+
+		out->s6_addr[10] = 0xff;
+		out->s6_addr[11] = 0xff;
+		memcpy(&out->s6_addr[12], &a->sin_addr, 4);
+	} else if (ci->client_addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)ci->client_addr;
+
+		*out = a->sin6_addr;
+	}
+}
+
+/*
+ * Records a failure; returns the delay (ms) the caller sleeps before its
+ * 401 once an address passed HTTP_AUTH_FAILS failures this minute. Other
+ * addresses are not affected: each connection has its own thread.
+ */
+static int
+auth_failed(struct http_server *h, struct MHD_Connection *conn)
+{
+	struct in6_addr a;
+	time_t now = time(NULL);
+	int i, slot = -1, oldest = 0, delay = 0;
+
+	client_addr(conn, &a);
+	pthread_mutex_lock(&h->auth_mu);
+	for (i = 0; i < AUTH_SLOTS; i++) {
+		if (memcmp(&h->auth[i].addr, &a, sizeof(a)) == 0 &&
+		    h->auth[i].start != 0) {
+			slot = i;
+			break;
+		}
+		if (h->auth[i].start < h->auth[oldest].start)
+			oldest = i;
+	}
+	if (slot == -1) {
+		slot = oldest;
+		h->auth[slot].addr = a;
+		h->auth[slot].start = now;
+		h->auth[slot].fails = 0;
+	}
+	if (now - h->auth[slot].start >= 60) {
+		h->auth[slot].start = now;
+		h->auth[slot].fails = 0;
+	}
+	if (++h->auth[slot].fails > HTTP_AUTH_FAILS)
+		delay = HTTP_AUTH_DELAY_MS;
+	pthread_mutex_unlock(&h->auth_mu);
+	return delay;
+}
+
+static enum MHD_Result
+handler(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **con_cls)
+{
+	struct http_server *h = cls;
+	struct request *rq = *con_cls;
+	const struct route *r;
+	size_t i;
+
+	if (rq == NULL) {
+		const char *cl, *allow = NULL;
+		int known = 0, ret;
+		char allowbuf[32] = "";
+
+		if ((rq = calloc(1, sizeof(*rq))) == NULL)
+			return MHD_NO;
+		*con_cls = rq;
+		atomic_fetch_add(&h->inflight, 1);
+		clock_gettime(CLOCK_MONOTONIC, &rq->start);
+		rq->route = -1;
+		snprintf(rq->method, sizeof(rq->method), "%s", method);
+		snprintf(rq->path, sizeof(rq->path), "(other)");
+		for (i = 0; i < NROUTES; i++) {
+			if (strcmp(url, routes[i].path) != 0)
+				continue;
+			known = 1;
+			snprintf(rq->path, sizeof(rq->path), "%s", url);
+			if (strcmp(method, routes[i].method) == 0)
+				rq->route = (int)i;
+			else {
+				size_t n = strlen(allowbuf);
+
+				snprintf(allowbuf + n, sizeof(allowbuf) - n,
+				    "%s%s", n ? ", " : "", routes[i].method);
+			}
+		}
+		/* Every /api/ path needs the key, known route or not. */
+		if (strncmp(url, "/api/", 5) == 0 && !key_ok(h,
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    "X-API-KEY"))) {
+			int delay = auth_failed(h, conn);
+
+			if (delay > 0)
+				usleep((useconds_t)delay * 1000);
+			return reply_error(conn, rq, 401, "unauthorized",
+			    "X-API-KEY: missing or wrong API key");
+		}
+		if (!known)
+			return reply_error(conn, rq, 404, "not_found",
+			    "no such route");
+		if (rq->route == -1) {
+			char detail[96];
+
+			allow = allowbuf;
+			snprintf(detail, sizeof(detail), "method %s not allowed "
+			    "here (allowed: %s)", strcmp(method, "HEAD") == 0 ?
+			    "HEAD" : "used", allow);
+			{
+				cJSON *o = cJSON_CreateObject();
+
+				cJSON_AddStringToObject(o, "detail", detail);
+				cJSON_AddStringToObject(o, "code",
+				    "method_not_allowed");
+				ret = reply_json(conn, rq, 405, o, allow);
+			}
+			return ret;
+		}
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL) {
+			char *end;
+			unsigned long long n;
+
+			errno = 0;
+			n = strtoull(cl, &end, 10);
+			if (errno != 0 || end == cl || n > HTTP_MAX_BODY) {
+				rq->too_large = 1;
+				return reply_error(conn, rq, 413,
+				    "payload_too_large",
+				    "body: larger than 65536 bytes");
+			}
+		}
+		return MHD_YES;
+	}
+	if (rq->status != 0) {
+		/* Answered already (401, 404, 405, 413): drop the body. */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_size != 0) {
+		if (rq->too_large || rq->len + *upload_size > HTTP_MAX_BODY) {
+			rq->too_large = 1;
+		} else {
+			char *nb = realloc(rq->body, rq->len + *upload_size + 1);
+
+			if (nb == NULL)
+				return MHD_NO;
+			rq->body = nb;
+			memcpy(rq->body + rq->len, upload, *upload_size);
+			rq->len += *upload_size;
+			rq->body[rq->len] = '\0';
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (rq->too_large)
+		return reply_error(conn, rq, 413, "payload_too_large",
+		    "body: larger than 65536 bytes");
+	r = &routes[rq->route];
+	if (!r->has_body && rq->len > 0)
+		return reply_error(conn, rq, 400, "invalid_request",
+		    "body: this route takes no body");
+	return r->fn(h, conn, rq);
+}
+
+static void
+completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *h = cls;
+	struct request *rq = *con_cls;
+	struct timespec now;
+	double ms;
+
+	if (rq == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (double)(now.tv_sec - rq->start.tv_sec) * 1e3 +
+	    (double)(now.tv_nsec - rq->start.tv_nsec) / 1e6;
+	/* /health is polled by monitors: keep it out of info logs. */
+	log_msg(strcmp(rq->path, "/health") == 0 ? LOG_DEBUG : LOG_INFO,
+	    NULL, "%s %s %d %.1f ms%s", rq->method, rq->path, rq->status, ms,
+	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+	free(rq->body);
+	free(rq);
+	*con_cls = NULL;
+	atomic_fetch_sub(&h->inflight, 1);
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+#pragma GCC diagnostic pop
+	buf[strcspn(buf, "\n")] = '\0';
+	log_debug("microhttpd: %s", buf);
+}
+
+struct http_server *
+http_start(const struct settings *s, struct tenant_ctx *tctx)
+{
+	struct http_server *h;
+	struct sockaddr_in6 a6;
+	struct sockaddr_in a4;
+	const struct sockaddr *sa;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+	    MHD_USE_ITC;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->s = s;
+	h->t = tctx;
+	pthread_mutex_init(&h->auth_mu, NULL);
+	SHA256((const unsigned char *)s->api_key, strlen(s->api_key),
+	    h->key_digest);
+
+	memset(&a4, 0, sizeof(a4));
+	memset(&a6, 0, sizeof(a6));
+	if (inet_pton(AF_INET, s->api_host, &a4.sin_addr) == 1) {
+		a4.sin_family = AF_INET;
+		a4.sin_port = htons((uint16_t)s->api_port);
+		sa = (const struct sockaddr *)&a4;
+	} else if (inet_pton(AF_INET6, s->api_host, &a6.sin6_addr) == 1) {
+		a6.sin6_family = AF_INET6;
+		a6.sin6_port = htons((uint16_t)s->api_port);
+		sa = (const struct sockaddr *)&a6;
+		flags |= MHD_USE_IPv6;
+	} else {
+		log_err("API_HOST: '%s' is not an IPv4 or IPv6 address",
+		    s->api_host);
+		free(h);
+		return NULL;
+	}
+	h->d = MHD_start_daemon(flags, (uint16_t)s->api_port, NULL, NULL,
+	    handler, h,
+	    MHD_OPTION_SOCK_ADDR, sa,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_IP_LIMIT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_END);
+	if (h->d == NULL) {
+		log_err("cannot listen on %s port %d: %s", s->api_host,
+		    s->api_port, strerror(errno));
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+int
+http_inflight(struct http_server *h)
+{
+	return atomic_load(&h->inflight);
+}
+
+void
+http_stop(struct http_server *h, int grace_ms)
+{
+	int waited = 0;
+
+	if (h == NULL)
+		return;
+	/* Stop accepting; requests in flight go on. */
+	MHD_quiesce_daemon(h->d);
+	while (atomic_load(&h->inflight) > 0 && waited < grace_ms) {
+		usleep(10 * 1000);
+		waited += 10;
+	}
+	MHD_stop_daemon(h->d);
+	pthread_mutex_destroy(&h->auth_mu);
+	free(h);
+}

@@ -1,0 +1,182 @@
+/*
+ * pg.c - connections to PostgreSQL as the node's role.
+ *
+ * The API keeps a few idle connections to the maintenance database so that
+ * a list or a health check costs one round trip, not a connection set-up.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nodo/log.h"
+#include "nodo/pg.h"
+
+struct pg_pool {
+	const struct settings *s;
+	pthread_mutex_t mu;
+	PGconn *idle[PG_POOL_MAX_IDLE];
+	size_t nidle;
+};
+
+/* libpq's message without its trailing newline. */
+static void
+copy_msg(char *err, size_t errlen, const char *prefix, const char *msg)
+{
+	size_t n;
+
+	if (err == NULL || errlen == 0)
+		return;
+	snprintf(err, errlen, "%s%s", prefix, msg != NULL ? msg : "");
+	n = strlen(err);
+	while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+		err[--n] = '\0';
+}
+
+PGconn *
+pg_connect(const struct settings *s, const char *dbname, char *err,
+    size_t errlen)
+{
+	const char *keys[8], *vals[8];
+	char timeout[16];
+	int n = 0;
+	PGconn *c;
+
+	snprintf(timeout, sizeof(timeout), "%d", PG_CONNECT_TIMEOUT);
+	if (s->pg_host != NULL) {
+		keys[n] = "host";
+		vals[n++] = s->pg_host;
+	}
+	if (s->pg_port != NULL) {
+		keys[n] = "port";
+		vals[n++] = s->pg_port;
+	}
+	if (s->pg_user != NULL) {
+		keys[n] = "user";
+		vals[n++] = s->pg_user;
+	}
+	if (s->pg_password != NULL) {
+		keys[n] = "password";
+		vals[n++] = s->pg_password;
+	}
+	keys[n] = "dbname";
+	vals[n++] = dbname;
+	keys[n] = "connect_timeout";
+	vals[n++] = timeout;
+	keys[n] = "application_name";
+	vals[n++] = "nodo";
+	keys[n] = NULL;
+	vals[n] = NULL;
+
+	c = PQconnectdbParams(keys, vals, 0);
+	if (c == NULL) {
+		copy_msg(err, errlen, "", "out of memory");
+		return NULL;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		/* libpq's messages never contain the password. */
+		copy_msg(err, errlen, "", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct pg_pool *
+pg_pool_new(const struct settings *s)
+{
+	struct pg_pool *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->s = s;
+	pthread_mutex_init(&p->mu, NULL);
+	return p;
+}
+
+void
+pg_pool_free(struct pg_pool *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->nidle; i++)
+		PQfinish(p->idle[i]);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+PGconn *
+pg_pool_get(struct pg_pool *p, char *err, size_t errlen)
+{
+	PGconn *c = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	if (p->nidle > 0)
+		c = p->idle[--p->nidle];
+	pthread_mutex_unlock(&p->mu);
+	if (c != NULL) {
+		/* A server restart leaves idle connections dead: check. */
+		PGresult *r = PQexec(c, "");
+
+		if (r != NULL && PQresultStatus(r) == PGRES_EMPTY_QUERY) {
+			PQclear(r);
+			return c;
+		}
+		PQclear(r);
+		PQfinish(c);
+	}
+	return pg_connect(p->s, PG_MAINT_DB, err, errlen);
+}
+
+void
+pg_pool_put(struct pg_pool *p, PGconn *c)
+{
+	if (c == NULL)
+		return;
+	if (PQstatus(c) != CONNECTION_OK ||
+	    PQtransactionStatus(c) != PQTRANS_IDLE) {
+		PQfinish(c);
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	if (p->nidle < PG_POOL_MAX_IDLE) {
+		p->idle[p->nidle++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (c != NULL)
+		PQfinish(c);
+}
+
+int
+pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
+    char *err, size_t errlen, char sqlstate[6])
+{
+	PGresult *r;
+	ExecStatusType st;
+	const char *code;
+
+	if (sqlstate != NULL)
+		sqlstate[0] = '\0';
+	r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	st = PQresultStatus(r);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		PQclear(r);
+		return 0;
+	}
+	if (sqlstate != NULL && r != NULL &&
+	    (code = PQresultErrorField(r, PG_DIAG_SQLSTATE)) != NULL)
+		snprintf(sqlstate, 6, "%s", code);
+	copy_msg(err, errlen, "", r != NULL ? PQresultErrorMessage(r) :
+	    PQerrorMessage(c));
+	PQclear(r);
+	return -1;
+}
+
+int
+pg_conn_lost(PGconn *c)
+{
+	return c == NULL || PQstatus(c) != CONNECTION_OK;
+}

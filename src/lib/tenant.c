@@ -1,0 +1,953 @@
+/*
+ * tenant.c - list, create and delete tenants the way Odoo duplicates and
+ * drops databases (ODOO.md), but never half-done.
+ *
+ * A creation works on an internal name (NAME_TMP_PREFIX + random hex),
+ * which is never listed and never reachable through Odoo's dbfilter:
+ *
+ *   1. end other sessions on the template, CREATE DATABASE tmp TEMPLATE t
+ *      (the admin password hash is computed meanwhile on another thread);
+ *   2. COMMENT ON DATABASE tmp 'nodo:domain=D;creating=NAME' (for clean-up);
+ *   3. in tmp, in one transaction: Odoo's ir_config_parameter init(force)
+ *      keys, web.base.url (frozen) and the admin password;
+ *   4. copy filestore/t to filestore/tmp, rename it to filestore/NAME;
+ *   5. in one transaction: ALTER DATABASE tmp RENAME TO NAME and
+ *      COMMENT ON DATABASE NAME 'nodo:domain=D'. The tenant now exists.
+ *   6. the DNS record (a failure there never undoes the tenant).
+ *
+ * A crash before 5 leaves only internal names, which tenant_cleanup()
+ * removes at start; a crash after 5 leaves a complete tenant.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "nodo/filestore.h"
+#include "nodo/log.h"
+#include "nodo/names.h"
+#include "nodo/odoo_hash.h"
+#include "nodo/tenant.h"
+#include "nodo/util.h"
+
+#define TENANT_MAX_BUSY 64       /* names being created or deleted at once */
+#define TENANT_RENAME_TRIES 250  /* x 20 ms: our own backend leaving tmp */
+#define TENANT_TMP_HEX 16        /* random hex digits of an internal name */
+#define TENANT_SQL_MAX 1024      /* bytes of one statement we format */
+
+const char *const tenant_list_sql =
+    "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '')"
+    " FROM pg_database d"
+    " WHERE d.datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)"
+    " AND NOT d.datistemplate AND d.datallowconn"
+    " AND d.datname NOT IN ('postgres', 'template0', 'template1')"
+    " AND d.datname <> ALL ($1::text[])"
+    " AND left(d.datname, 6) <> '" NAME_TMP_PREFIX "'"
+    " ORDER BY d.datname COLLATE \"C\"";
+
+static const char *const err_codes[] = {
+	[TENANT_OK] = "ok",
+	[TENANT_INVALID_SUBDOMAIN] = "invalid_subdomain",
+	[TENANT_RESERVED] = "reserved_name",
+	[TENANT_UNKNOWN_DOMAIN] = "unknown_domain",
+	[TENANT_INVALID_PASSWORD] = "invalid_password",
+	[TENANT_TEMPLATE_NOT_FOUND] = "template_not_found",
+	[TENANT_EXISTS] = "tenant_exists",
+	[TENANT_NOT_FOUND] = "tenant_not_found",
+	[TENANT_DB_UNAVAILABLE] = "database_unavailable",
+	[TENANT_INTERNAL] = "internal_error",
+};
+
+const char *
+tenant_strerror(enum tenant_err e)
+{
+	if ((size_t)e >= sizeof(err_codes) / sizeof(err_codes[0]))
+		return "internal_error";
+	return err_codes[e];
+}
+
+/* Names with a creation or deletion in progress in this process. */
+static pthread_mutex_t busy_mu = PTHREAD_MUTEX_INITIALIZER;
+static char busy[TENANT_MAX_BUSY][NAME_MAX_LEN + 1];
+
+static int
+busy_claim(const char *name)
+{
+	int i, slot = -1;
+
+	pthread_mutex_lock(&busy_mu);
+	for (i = 0; i < TENANT_MAX_BUSY; i++) {
+		if (busy[i][0] == '\0') {
+			if (slot == -1)
+				slot = i;
+		} else if (strcmp(busy[i], name) == 0) {
+			slot = -2;
+			break;
+		}
+	}
+	if (slot >= 0)
+		snprintf(busy[slot], sizeof(busy[slot]), "%s", name);
+	pthread_mutex_unlock(&busy_mu);
+	return slot >= 0 ? 0 : -1;
+}
+
+static void
+busy_release(const char *name)
+{
+	int i;
+
+	pthread_mutex_lock(&busy_mu);
+	for (i = 0; i < TENANT_MAX_BUSY; i++)
+		if (strcmp(busy[i], name) == 0) {
+			busy[i][0] = '\0';
+			break;
+		}
+	pthread_mutex_unlock(&busy_mu);
+}
+
+static enum tenant_err
+fail(struct tenant_result *res, enum tenant_err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum tenant_err
+fail(struct tenant_result *res, enum tenant_err e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
+	va_end(ap);
+	return e;
+}
+
+/* A database error: unreachable server or something else. */
+static enum tenant_err
+db_fail(struct tenant_result *res, PGconn *c, const char *what,
+    const char *msg)
+{
+	if (pg_conn_lost(c))
+		return fail(res, TENANT_DB_UNAVAILABLE,
+		    "database: PostgreSQL is unreachable (%s): %s", what, msg);
+	return fail(res, TENANT_INTERNAL, "database: %s failed: %s", what, msg);
+}
+
+void
+tenant_comment_domain(const char *comment, char *out, size_t outlen)
+{
+	const char *p, *e;
+	size_t n;
+
+	out[0] = '\0';
+	if (comment == NULL || strncmp(comment, TENANT_COMMENT_PREFIX,
+	    strlen(TENANT_COMMENT_PREFIX)) != 0)
+		return;
+	p = comment + strlen(TENANT_COMMENT_PREFIX);
+	while (*p != '\0') {
+		e = strchr(p, ';');
+		n = e != NULL ? (size_t)(e - p) : strlen(p);
+		if (n > 7 && strncmp(p, "domain=", 7) == 0 &&
+		    n - 7 < outlen) {
+			memcpy(out, p + 7, n - 7);
+			out[n - 7] = '\0';
+			if (domain_valid(out) != 0)
+				out[0] = '\0';
+			return;
+		}
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+}
+
+/* A text[] literal {"a","b"} of the names that are never tenants. */
+static void
+excluded_names(const struct settings *s, char *buf, size_t len)
+{
+	const char *names[2] = { s->default_template, s->odoo_db_template };
+	size_t o = 0, i;
+
+	buf[o++] = '{';
+	for (i = 0; i < 2; i++) {
+		const char *p = names[i];
+
+		if (p == NULL || *p == '\0')
+			continue;
+		if (o > 1 && o + 1 < len)
+			buf[o++] = ',';
+		if (o + 1 < len)
+			buf[o++] = '"';
+		for (; *p != '\0' && o + 4 < len; p++) {
+			if (*p == '"' || *p == '\\')
+				buf[o++] = '\\';
+			buf[o++] = *p;
+		}
+		if (o + 1 < len)
+			buf[o++] = '"';
+	}
+	if (o + 1 < len)
+		buf[o++] = '}';
+	buf[o] = '\0';
+}
+
+enum tenant_err
+tenant_list(const struct tenant_ctx *t, PGconn *c, const char *domain,
+    struct tenant **out, size_t *n, struct tenant_result *res)
+{
+	char excl[2 * NAME_MAX_LEN * 2 + 16];
+	const char *params[1] = { excl };
+	PGresult *r;
+	struct tenant *v;
+	int i, rows;
+	size_t k = 0;
+
+	*out = NULL;
+	*n = 0;
+	excluded_names(t->s, excl, sizeof(excl));
+	r = PQexecParams(c, tenant_list_sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		enum tenant_err e = db_fail(res, c, "listing databases",
+		    PQresultErrorMessage(r));
+
+		PQclear(r);
+		return e;
+	}
+	rows = PQntuples(r);
+	if ((v = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*v))) == NULL) {
+		PQclear(r);
+		return fail(res, TENANT_INTERNAL, "out of memory");
+	}
+	for (i = 0; i < rows; i++) {
+		const char *name = PQgetvalue(r, i, 0);
+		struct tenant *tn = &v[k];
+
+		/* A database made by hand under a name no host can reach. */
+		if (name_valid(name) != 0)
+			continue;
+		snprintf(tn->name, sizeof(tn->name), "%s", name);
+		tenant_comment_domain(PQgetvalue(r, i, 1), tn->domain,
+		    sizeof(tn->domain));
+		if (tn->domain[0] == '\0')
+			snprintf(tn->domain, sizeof(tn->domain), "%s",
+			    t->s->odoo_domain);
+		if (domain != NULL && strcmp(domain, tn->domain) != 0)
+			continue;
+		k++;
+	}
+	PQclear(r);
+	*out = v;
+	*n = k;
+	return TENANT_OK;
+}
+
+enum tenant_err
+tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
+    struct tenant_result *res)
+{
+	const char *templ = req->template != NULL ? req->template :
+	    t->s->default_template;
+	const char *domain = req->domain != NULL ? req->domain :
+	    t->s->odoo_domain;
+
+	switch (name_check(req->subdomain, t->s->default_template)) {
+	case NAME_OK:
+		break;
+	case NAME_INVALID:
+		return fail(res, TENANT_INVALID_SUBDOMAIN,
+		    "subdomain: must be 2 to 63 characters of a-z, 0-9, '-' "
+		    "and '_', starting and ending with a letter or digit");
+	case NAME_RESERVED:
+		return fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is reserved", req->subdomain);
+	}
+	if (strcmp(req->subdomain, templ) == 0 || (t->s->odoo_db_template &&
+	    strcmp(req->subdomain, t->s->odoo_db_template) == 0))
+		return fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is a template database", req->subdomain);
+	if (req->password == NULL || req->password_len == 0 ||
+	    req->password_len > TENANT_PASSWORD_MAX)
+		return fail(res, TENANT_INVALID_PASSWORD,
+		    "admin_password: must be 1 to %d bytes",
+		    TENANT_PASSWORD_MAX);
+	if (memchr(req->password, '\0', req->password_len) != NULL)
+		return fail(res, TENANT_INVALID_PASSWORD,
+		    "admin_password: must not contain NUL characters");
+	if (settings_zone(t->s, domain) == NULL)
+		return fail(res, TENANT_UNKNOWN_DOMAIN,
+		    "domain: '%.253s' is not a domain of this node "
+		    "(see GET /api/domains)", domain);
+	if (name_valid(templ) != 0 && !(strlen(templ) == 1 &&
+	    templ[0] >= 'a' && templ[0] <= 'z'))
+		return fail(res, TENANT_TEMPLATE_NOT_FOUND,
+		    "template_db: '%.63s' is not a valid database name", templ);
+	return TENANT_OK;
+}
+
+/* The admin password hash, computed while PostgreSQL clones. */
+struct hash_job {
+	const char *pw;
+	size_t len;
+	char out[ODOO_HASH_MAX];
+	int rc;
+};
+
+static void *
+hash_thread(void *arg)
+{
+	struct hash_job *j = arg;
+
+	j->rc = odoo_hash_password(j->pw, j->len, ODOO_HASH_ROUNDS, NULL,
+	    j->out, sizeof(j->out));
+	return NULL;
+}
+
+static int
+random_hex(char *out, size_t ndigits)
+{
+	unsigned char b[32];
+	size_t i;
+
+	if (ndigits / 2 > sizeof(b) || RAND_bytes(b, (int)(ndigits / 2)) != 1)
+		return -1;
+	for (i = 0; i < ndigits / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+	return 0;
+}
+
+/* uuid4 (random) and uuid1 (time based, random node) as Odoo stores them. */
+static int
+make_uuid(char out[37], int version)
+{
+	unsigned char b[16];
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return -1;
+	if (version == 1) {
+		struct timespec ts;
+		unsigned long long t;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		/* 100 ns intervals since 1582-10-15 (RFC 4122). */
+		t = (unsigned long long)ts.tv_sec * 10000000ULL +
+		    (unsigned long long)ts.tv_nsec / 100 +
+		    0x01B21DD213814000ULL;
+		b[0] = (unsigned char)(t >> 24);
+		b[1] = (unsigned char)(t >> 16);
+		b[2] = (unsigned char)(t >> 8);
+		b[3] = (unsigned char)t;
+		b[4] = (unsigned char)(t >> 40);
+		b[5] = (unsigned char)(t >> 32);
+		b[6] = (unsigned char)((t >> 56) & 0x0f) | 0x10;
+		b[7] = (unsigned char)(t >> 48);
+		b[10] |= 0x01; /* multicast bit: a random node id */
+	} else
+		b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(out, 37,
+	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x",
+	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+	    b[10], b[11], b[12], b[13], b[14], b[15]);
+	return 0;
+}
+
+static int
+fs_path(const struct settings *s, const char *db, char *out, size_t len)
+{
+	return (size_t)snprintf(out, len, "%s/filestore/%s", s->data_dir, db) <
+	    len ? 0 : -1;
+}
+
+/* "ALTER ..." with quoted identifiers/literals; 0 or -1 (ENOMEM). */
+static int
+fmt_sql(PGconn *c, char *out, size_t len, const char *fmt, const char *id1,
+    const char *id2, const char *lit)
+{
+	char *q1 = NULL, *q2 = NULL, *ql = NULL;
+	int n = -1;
+
+	if ((id1 && (q1 = PQescapeIdentifier(c, id1, strlen(id1))) == NULL) ||
+	    (id2 && (q2 = PQescapeIdentifier(c, id2, strlen(id2))) == NULL) ||
+	    (lit && (ql = PQescapeLiteral(c, lit, strlen(lit))) == NULL))
+		goto out;
+	/* Only our own constant formats reach here; args are pre-quoted. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	if (q2 == NULL && ql == NULL)
+		n = snprintf(out, len, fmt, q1);
+	else if (ql == NULL)
+		n = snprintf(out, len, fmt, q1, q2);
+	else if (q2 == NULL)
+		n = snprintf(out, len, fmt, q1, ql);
+	else
+		n = snprintf(out, len, fmt, q1, q2, ql);
+#pragma GCC diagnostic pop
+out:
+	PQfreemem(q1);
+	PQfreemem(q2);
+	PQfreemem(ql);
+	return n >= 0 && (size_t)n < len ? 0 : -1;
+}
+
+static void
+terminate_sessions(PGconn *c, const char *db)
+{
+	const char *p[1] = { db };
+
+	/* Errors are ignored, as Odoo's _drop_conn() does. */
+	pg_exec(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+	    " WHERE datname = $1 AND pid <> pg_backend_pid()", 1, p, NULL, 0,
+	    NULL);
+}
+
+static int
+drop_database(PGconn *c, const char *db, char *err, size_t errlen)
+{
+	char sql[TENANT_SQL_MAX];
+
+	if (fmt_sql(c, sql, sizeof(sql),
+	    "DROP DATABASE IF EXISTS %s WITH (FORCE)", db, NULL, NULL) != 0)
+		return -1;
+	return pg_exec(c, sql, 0, NULL, err, errlen, NULL);
+}
+
+/* 1 when a database of that name exists, 0 when not, -1 on error. */
+static int
+db_exists(PGconn *c, const char *db, int *is_template)
+{
+	const char *p[1] = { db };
+	PGresult *r;
+	int rc = -1;
+
+	r = PQexecParams(c, "SELECT datistemplate FROM pg_database"
+	    " WHERE datname = $1", 1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		rc = PQntuples(r) > 0;
+		if (is_template != NULL)
+			*is_template = rc == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* Step 3: what Odoo's ir.config_parameter init(force=True) does, and more. */
+static enum tenant_err
+configure_clone(const struct tenant_ctx *t, const char *tmp,
+    const char *name, const char *domain, struct hash_job *job,
+    pthread_t th, int *joined, struct tenant_result *res)
+{
+	static const char icp_sql[] =
+	    "WITH v(key, value) AS (SELECT * FROM unnest($1::text[], $2::text[])),"
+	    " u AS (UPDATE ir_config_parameter p SET value = v.value,"
+	    " write_uid = 1, write_date = now() AT TIME ZONE 'UTC'"
+	    " FROM v WHERE p.key = v.key RETURNING p.key)"
+	    " INSERT INTO ir_config_parameter"
+	    " (key, value, create_uid, write_uid, create_date, write_date)"
+	    " SELECT key, value, 1, 1, now() AT TIME ZONE 'UTC',"
+	    " now() AT TIME ZONE 'UTC' FROM v"
+	    " WHERE key NOT IN (SELECT key FROM u)";
+	static const char pw_sql[] =
+	    "UPDATE res_users SET password = $1 WHERE id = (SELECT res_id"
+	    " FROM ir_model_data WHERE module = 'base' AND name = 'user_admin'"
+	    " AND model = 'res.users')";
+	char err[512], keys[256], vals[512], secret[37], uuid[37], date[32];
+	const char *p[2];
+	struct tm tm;
+	time_t now = time(NULL);
+	PGconn *c;
+	PGresult *r;
+	enum tenant_err e = TENANT_OK;
+
+	if (make_uuid(secret, 4) != 0 || make_uuid(uuid, 1) != 0)
+		return fail(res, TENANT_INTERNAL, "no randomness available");
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(keys, sizeof(keys), "{database.secret,database.uuid,"
+	    "database.create_date,web.base.url,web.base.url.freeze,"
+	    "base.login_cooldown_after,base.login_cooldown_duration}");
+	/* All values are made of [0-9a-z:/._ -]: no quoting needed. */
+	snprintf(vals, sizeof(vals), "{%s,%s,\"%s\",https://%s.%s,True,10,60}",
+	    secret, uuid, date, name, domain);
+
+	if ((c = pg_connect(t->s, tmp, err, sizeof(err))) == NULL)
+		return fail(res, TENANT_DB_UNAVAILABLE,
+		    "database: cannot connect to the new database: %s", err);
+	if (pg_exec(c, "BEGIN", 0, NULL, err, sizeof(err), NULL) != 0) {
+		e = db_fail(res, c, "BEGIN", err);
+		goto out;
+	}
+	p[0] = keys;
+	p[1] = vals;
+	if (pg_exec(c, icp_sql, 2, p, err, sizeof(err), NULL) != 0) {
+		e = db_fail(res, c, "setting ir_config_parameter", err);
+		goto out;
+	}
+	pthread_join(th, NULL);
+	*joined = 1;
+	if (job->rc != 0) {
+		e = fail(res, TENANT_INTERNAL, "admin_password: hashing failed");
+		goto out;
+	}
+	p[0] = job->out;
+	r = PQexecParams(c, pw_sql, 1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		e = db_fail(res, c, "setting the admin password",
+		    PQresultErrorMessage(r));
+		PQclear(r);
+		goto out;
+	}
+	if (strcmp(PQcmdTuples(r), "1") != 0) {
+		PQclear(r);
+		e = fail(res, TENANT_INTERNAL, "template_db: the template has "
+		    "no admin user (xmlid base.user_admin in res_users)");
+		goto out;
+	}
+	PQclear(r);
+	if (pg_exec(c, "COMMIT", 0, NULL, err, sizeof(err), NULL) != 0)
+		e = db_fail(res, c, "COMMIT", err);
+out:
+	PQfinish(c);
+	return e;
+}
+
+/* Step 1: terminate sessions on the template and clone it. */
+static enum tenant_err
+clone_template(PGconn *c, const char *templ, const char *tmp,
+    struct tenant_result *res)
+{
+	char sql[TENANT_SQL_MAX], err[512], state[6];
+	int tries;
+
+	if (fmt_sql(c, sql, sizeof(sql),
+	    "CREATE DATABASE %s ENCODING 'unicode' TEMPLATE %s", tmp, templ,
+	    NULL) != 0)
+		return fail(res, TENANT_INTERNAL, "out of memory");
+	for (tries = 0;; tries++) {
+		terminate_sessions(c, templ);
+		if (pg_exec(c, sql, 0, NULL, err, sizeof(err), state) == 0)
+			return TENANT_OK;
+		/* 55006: a session (Odoo's cron, a login) came back. */
+		if (strcmp(state, "55006") != 0 ||
+		    tries + 1 >= TENANT_BUSY_RETRIES)
+			break;
+		log_msg(LOG_WARNING, tmp, "template %s busy, retrying", templ);
+		usleep(200 * 1000);
+	}
+	if (strcmp(state, "3D000") == 0)
+		return fail(res, TENANT_TEMPLATE_NOT_FOUND,
+		    "template_db: database '%s' does not exist", templ);
+	if (strcmp(state, "55006") == 0)
+		return fail(res, TENANT_INTERNAL, "template_db: '%s' is being "
+		    "accessed by other users; close them and retry", templ);
+	return db_fail(res, c, "CREATE DATABASE", err);
+}
+
+/* Step 5: one transaction makes the tenant visible. */
+static enum tenant_err
+publish(PGconn *c, const char *tmp, const char *name, const char *domain,
+    struct tenant_result *res)
+{
+	char ren[TENANT_SQL_MAX], com[TENANT_SQL_MAX], text[320];
+	char err[512], state[6];
+	int tries;
+
+	snprintf(text, sizeof(text), TENANT_COMMENT_PREFIX "domain=%s",
+	    domain);
+	if (fmt_sql(c, ren, sizeof(ren), "ALTER DATABASE %s RENAME TO %s",
+	    tmp, name, NULL) != 0 || fmt_sql(c, com, sizeof(com),
+	    "COMMENT ON DATABASE %s IS %s", name, NULL, text) != 0)
+		return fail(res, TENANT_INTERNAL, "out of memory");
+	for (tries = 0;; tries++) {
+		if (pg_exec(c, "BEGIN", 0, NULL, err, sizeof(err), state) ==
+		    0 && pg_exec(c, ren, 0, NULL, err, sizeof(err), state) ==
+		    0 && pg_exec(c, com, 0, NULL, err, sizeof(err), state) ==
+		    0 && pg_exec(c, "COMMIT", 0, NULL, err, sizeof(err),
+		    state) == 0)
+			return TENANT_OK;
+		pg_exec(c, "ROLLBACK", 0, NULL, NULL, 0, NULL);
+		if (strcmp(state, "42P04") == 0)
+			return fail(res, TENANT_EXISTS, "subdomain: database "
+			    "'%s' already exists", name);
+		/* 55006: our own backend on tmp has not quite left yet. */
+		if (strcmp(state, "55006") != 0 ||
+		    tries + 1 >= TENANT_RENAME_TRIES)
+			break;
+		terminate_sessions(c, tmp);
+		usleep(20 * 1000);
+	}
+	return db_fail(res, c, "renaming the new database", err);
+}
+
+enum tenant_err
+tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
+    const struct tenant_request *req, struct tenant_result *res,
+    struct tenant *out)
+{
+	const struct settings *s = t->s;
+	const char *templ = req->template ? req->template : s->default_template;
+	const char *domain = req->domain ? req->domain : s->odoo_domain;
+	char tmp[sizeof(NAME_TMP_PREFIX) + TENANT_TMP_HEX], err[512];
+	char sql[TENANT_SQL_MAX], text[512];
+	char fs_src[PATH_MAX], fs_tmp[PATH_MAX], fs_dst[PATH_MAX];
+	struct hash_job job;
+	pthread_t th;
+	int joined = 1, created = 0, fs_moved = 0, is_templ = 0, rc;
+	PGconn *c = NULL;
+	enum tenant_err e;
+	const struct zone *z;
+
+	memset(res, 0, sizeof(*res));
+	if ((e = tenant_validate(t, req, res)) != TENANT_OK)
+		return e;
+	if (busy_claim(req->subdomain) != 0)
+		return fail(res, TENANT_EXISTS, "subdomain: '%s' is being "
+		    "created or deleted right now", req->subdomain);
+	snprintf(tmp, sizeof(tmp), "%s", NAME_TMP_PREFIX);
+	if (random_hex(tmp + strlen(NAME_TMP_PREFIX), TENANT_TMP_HEX) != 0 ||
+	    fs_path(s, templ, fs_src, sizeof(fs_src)) != 0 ||
+	    fs_path(s, tmp, fs_tmp, sizeof(fs_tmp)) != 0 ||
+	    fs_path(s, req->subdomain, fs_dst, sizeof(fs_dst)) != 0) {
+		e = fail(res, TENANT_INTERNAL, "internal: cannot make names");
+		goto out;
+	}
+	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
+		e = fail(res, TENANT_DB_UNAVAILABLE,
+		    "database: PostgreSQL is unreachable: %s", err);
+		goto out;
+	}
+	switch (db_exists(c, req->subdomain, &is_templ)) {
+	case 0:
+		break;
+	case 1:
+		e = is_templ ? fail(res, TENANT_RESERVED, "subdomain: '%s' is "
+		    "a template database", req->subdomain) :
+		    fail(res, TENANT_EXISTS, "subdomain: '%s' already exists",
+		    req->subdomain);
+		goto out;
+	default:
+		e = db_fail(res, c, "looking up the subdomain",
+		    PQerrorMessage(c));
+		goto out;
+	}
+	switch (db_exists(c, templ, NULL)) {
+	case 1:
+		break;
+	case 0:
+		e = fail(res, TENANT_TEMPLATE_NOT_FOUND,
+		    "template_db: database '%s' does not exist", templ);
+		goto out;
+	default:
+		e = db_fail(res, c, "looking up the template",
+		    PQerrorMessage(c));
+		goto out;
+	}
+	if ((rc = fs_exists(fs_dst)) != 0) {
+		e = fail(res, TENANT_EXISTS, rc == 1 ?
+		    "subdomain: filestore folder %s already exists (left by "
+		    "a database dropped outside the node?); move it away" :
+		    "subdomain: cannot check filestore folder %s", fs_dst);
+		goto out;
+	}
+
+	/* The 0.35 s hash runs while PostgreSQL clones. */
+	memset(&job, 0, sizeof(job));
+	job.pw = req->password;
+	job.len = req->password_len;
+	if (pthread_create(&th, NULL, hash_thread, &job) != 0) {
+		e = fail(res, TENANT_INTERNAL, "internal: cannot start thread");
+		goto out;
+	}
+	joined = 0;
+	if ((e = clone_template(c, templ, tmp, res)) != TENANT_OK)
+		goto out;
+	created = 1;
+	snprintf(text, sizeof(text), TENANT_COMMENT_PREFIX
+	    "domain=%s;creating=%s", domain, req->subdomain);
+	if (fmt_sql(c, sql, sizeof(sql), "COMMENT ON DATABASE %s IS %s", tmp,
+	    NULL, text) != 0 || pg_exec(c, sql, 0, NULL, err, sizeof(err),
+	    NULL) != 0) {
+		e = db_fail(res, c, "COMMENT ON DATABASE", err);
+		goto out;
+	}
+	if ((e = configure_clone(t, tmp, req->subdomain, domain, &job, th,
+	    &joined, res)) != TENANT_OK)
+		goto out;
+
+	switch (fs_exists(fs_src)) {
+	case 1:
+		if (fs_copy_tree(fs_src, fs_tmp, err, sizeof(err)) != 0) {
+			e = fail(res, TENANT_INTERNAL, "filestore: %s", err);
+			goto out;
+		}
+		/* RENAME_NOREPLACE: an empty folder would be replaced. */
+		if (renameat2(AT_FDCWD, fs_tmp, AT_FDCWD, fs_dst,
+		    RENAME_NOREPLACE) != 0) {
+			e = errno == EEXIST ? fail(res, TENANT_EXISTS,
+			    "subdomain: filestore folder %s already exists",
+			    fs_dst) : fail(res, TENANT_INTERNAL,
+			    "filestore: rename %s: %s", fs_dst,
+			    strerror(errno));
+			goto out;
+		}
+		fs_moved = 1;
+		break;
+	case 0:
+		snprintf(res->warning, sizeof(res->warning), "the template's "
+		    "filestore %.300s does not exist; the tenant has none",
+		    fs_src);
+		log_msg(LOG_WARNING, req->subdomain, "%s", res->warning);
+		break;
+	default:
+		e = fail(res, TENANT_INTERNAL, "filestore: cannot read %s: %s",
+		    fs_src, strerror(errno));
+		goto out;
+	}
+	if ((e = publish(c, tmp, req->subdomain, domain, res)) != TENANT_OK)
+		goto out;
+	created = 0;
+	fs_moved = 0;
+	snprintf(out->name, sizeof(out->name), "%s", req->subdomain);
+	snprintf(out->domain, sizeof(out->domain), "%s", domain);
+	log_msg(LOG_INFO, req->subdomain, "tenant %s created from %s "
+	    "(domain %s)", req->subdomain, templ, domain);
+
+	/* Step 6: DNS. A failure leaves the tenant, the watcher retries. */
+	snprintf(res->dns.name, sizeof(res->dns.name), "%s.%s",
+	    req->subdomain, domain);
+	z = settings_zone(s, domain);
+	if (!s->dns_enabled || cf == NULL || z == NULL ||
+	    z->zone_id[0] == '\0') {
+		res->dns.status = CF_DISABLED;
+	} else {
+		struct cf_result cr;
+		char target[320];
+
+		snprintf(target, sizeof(target), "%s.cfargotunnel.com",
+		    s->cf_tunnel_id);
+		cf_ensure_cname(cf, z->zone_id, res->dns.name, target, &cr);
+		res->dns.status = cr.status;
+		nodo_strlcpy(res->dns.record_id, cr.record_id,
+		    sizeof(res->dns.record_id));
+		nodo_strlcpy(res->dns.detail, cr.detail,
+		    sizeof(res->dns.detail));
+		log_msg(cr.status == CF_CREATED || cr.status == CF_EXISTS ?
+		    LOG_INFO : LOG_WARNING, req->subdomain, "dns %s: %s%s%s",
+		    res->dns.name, cf_status_str(cr.status),
+		    cr.detail[0] ? ": " : "", cr.detail);
+	}
+	e = TENANT_OK;
+out:
+	if (!joined)
+		pthread_join(th, NULL);
+	OPENSSL_cleanse(job.out, sizeof(job.out));
+	if (fs_moved && rename(fs_dst, fs_tmp) != 0)
+		log_msg(LOG_ERR, req->subdomain, "cannot move %s back: %s",
+		    fs_dst, strerror(errno));
+	if (e != TENANT_OK && fs_tmp[0] != '\0' && created)
+		fs_remove_tree(fs_tmp);
+	if (created && c != NULL && drop_database(c, tmp, err,
+	    sizeof(err)) != 0)
+		log_msg(LOG_ERR, req->subdomain, "cannot drop %s (removed at "
+		    "next start): %s", tmp, err);
+	if (c != NULL)
+		pg_pool_put(t->pool, c);
+	busy_release(req->subdomain);
+	return e;
+}
+
+enum tenant_err
+tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
+    const char *subdomain, struct tenant_result *res)
+{
+	static const char q[] =
+	    "SELECT datistemplate, datallowconn, datdba = (SELECT oid FROM"
+	    " pg_roles WHERE rolname = current_user),"
+	    " coalesce(shobj_description(oid, 'pg_database'), '')"
+	    " FROM pg_database WHERE datname = $1";
+	const struct settings *s = t->s;
+	const char *p[1] = { subdomain };
+	char err[512], fs[PATH_MAX], domain[256];
+	PGconn *c = NULL;
+	PGresult *r;
+	enum tenant_err e;
+	const struct zone *z;
+
+	memset(res, 0, sizeof(*res));
+	switch (name_check(subdomain, s->default_template)) {
+	case NAME_OK:
+		break;
+	case NAME_INVALID:
+		return fail(res, TENANT_INVALID_SUBDOMAIN,
+		    "subdomain: not a valid tenant name");
+	case NAME_RESERVED:
+		return fail(res, TENANT_RESERVED, "subdomain: '%s' is a system "
+		    "or template database and cannot be deleted", subdomain);
+	}
+	if (s->odoo_db_template && strcmp(subdomain, s->odoo_db_template) == 0)
+		return fail(res, TENANT_RESERVED, "subdomain: '%s' is Odoo's "
+		    "db_template and cannot be deleted", subdomain);
+	if (busy_claim(subdomain) != 0)
+		return fail(res, TENANT_EXISTS, "subdomain: '%s' is being "
+		    "created or deleted right now", subdomain);
+	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
+		e = fail(res, TENANT_DB_UNAVAILABLE,
+		    "database: PostgreSQL is unreachable: %s", err);
+		goto out;
+	}
+	r = PQexecParams(c, q, 1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		e = db_fail(res, c, "looking up the tenant",
+		    PQresultErrorMessage(r));
+		PQclear(r);
+		goto out;
+	}
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		e = fail(res, TENANT_NOT_FOUND, "subdomain: no tenant named "
+		    "'%s'", subdomain);
+		goto out;
+	}
+	if (PQgetvalue(r, 0, 0)[0] == 't') {
+		PQclear(r);
+		e = fail(res, TENANT_RESERVED, "subdomain: '%s' is a template "
+		    "database and cannot be deleted", subdomain);
+		goto out;
+	}
+	if (PQgetvalue(r, 0, 1)[0] != 't' || PQgetvalue(r, 0, 2)[0] != 't') {
+		PQclear(r);
+		e = fail(res, TENANT_NOT_FOUND, "subdomain: database '%s' is "
+		    "not a tenant of this node (not owned by its role, or "
+		    "not accepting connections)", subdomain);
+		goto out;
+	}
+	tenant_comment_domain(PQgetvalue(r, 0, 3), domain, sizeof(domain));
+	if (domain[0] == '\0')
+		snprintf(domain, sizeof(domain), "%s", s->odoo_domain);
+	PQclear(r);
+
+	terminate_sessions(c, subdomain);
+	if (drop_database(c, subdomain, err, sizeof(err)) != 0) {
+		e = db_fail(res, c, "DROP DATABASE", err);
+		goto out;
+	}
+	/* Only once the database is gone, as Odoo's exp_drop(). */
+	if (fs_path(s, subdomain, fs, sizeof(fs)) == 0 &&
+	    fs_remove_tree(fs) != 0)
+		log_msg(LOG_ERR, subdomain, "cannot remove %s: %s", fs,
+		    strerror(errno));
+	log_msg(LOG_INFO, subdomain, "tenant %s deleted", subdomain);
+
+	snprintf(res->dns.name, sizeof(res->dns.name), "%s.%s", subdomain,
+	    domain);
+	z = settings_zone(s, domain);
+	if (!s->dns_enabled || cf == NULL || z == NULL ||
+	    z->zone_id[0] == '\0') {
+		res->dns.status = CF_DISABLED;
+	} else {
+		struct cf_result cr;
+
+		cf_delete_cname(cf, z->zone_id, res->dns.name, &cr);
+		res->dns.status = cr.status;
+		nodo_strlcpy(res->dns.detail, cr.detail,
+		    sizeof(res->dns.detail));
+		log_msg(cr.status == CF_PENDING ? LOG_WARNING : LOG_INFO,
+		    subdomain, "dns %s: %s%s%s", res->dns.name,
+		    cf_status_str(cr.status), cr.detail[0] ? ": " : "",
+		    cr.detail);
+	}
+	e = TENANT_OK;
+out:
+	if (c != NULL)
+		pg_pool_put(t->pool, c);
+	busy_release(subdomain);
+	return e;
+}
+
+/* Internal filestore folders no creation owns any more. */
+static void
+cleanup_folders(const struct settings *s)
+{
+	char dir[PATH_MAX], p[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/filestore", s->data_dir) >=
+	    sizeof(dir) || (d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, NAME_TMP_PREFIX,
+		    strlen(NAME_TMP_PREFIX)) != 0)
+			continue;
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >=
+		    sizeof(p))
+			continue;
+		log_warn("removing leftover filestore folder %s", p);
+		if (fs_remove_tree(p) != 0)
+			log_err("cannot remove %s: %s", p, strerror(errno));
+	}
+	closedir(d);
+}
+
+int
+tenant_cleanup(const struct tenant_ctx *t)
+{
+	static const char q[] =
+	    "SELECT datname, coalesce(shobj_description(oid, 'pg_database'),"
+	    " '') FROM pg_database WHERE left(datname, 6) = '"
+	    NAME_TMP_PREFIX "' AND datdba = (SELECT oid FROM pg_roles"
+	    " WHERE rolname = current_user)";
+	char err[512], fs[PATH_MAX];
+	PGconn *c;
+	PGresult *r;
+	int i, rc = 0;
+
+	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
+		log_err("clean-up: PostgreSQL is unreachable: %s", err);
+		return -1;
+	}
+	r = PQexec(c, q);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_err("clean-up: %s", PQresultErrorMessage(r));
+		PQclear(r);
+		pg_pool_put(t->pool, c);
+		return -1;
+	}
+	for (i = 0; i < PQntuples(r); i++) {
+		const char *tmp = PQgetvalue(r, i, 0);
+		const char *com = strstr(PQgetvalue(r, i, 1), ";creating=");
+		char target[NAME_MAX_LEN + 1] = "";
+
+		if (com != NULL)
+			snprintf(target, sizeof(target), "%s", com + 10);
+		log_warn("removing %s, left by an interrupted creation%s%s",
+		    tmp, target[0] ? " of " : "", target);
+		if (drop_database(c, tmp, err, sizeof(err)) != 0) {
+			log_err("cannot drop %s: %s", tmp, err);
+			rc = -1;
+			continue;
+		}
+		/*
+		 * A crash between the folder's rename and the database's
+		 * leaves filestore/<target> without its database: ours.
+		 */
+		if (name_valid(target) == 0 && db_exists(c, target, NULL) == 0 &&
+		    fs_path(t->s, target, fs, sizeof(fs)) == 0 &&
+		    fs_exists(fs) == 1) {
+			log_warn("removing %s, left by that creation", fs);
+			fs_remove_tree(fs);
+		}
+	}
+	PQclear(r);
+	pg_pool_put(t->pool, c);
+	cleanup_folders(t->s);
+	return rc;
+}

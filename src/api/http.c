@@ -26,6 +26,7 @@
 #include <openssl/sha.h>
 
 #include "nodo/cloudflare.h"
+#include "nodo/jsonreq.h"
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/pg.h"
@@ -257,133 +258,31 @@ do_list(struct http_server *h, struct MHD_Connection *conn,
 	return reply_json(conn, rq, 200, o, NULL);
 }
 
-/* RFC 3629 UTF-8, no overlongs, no surrogates. 0 when valid. */
-static int
-utf8_check(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		unsigned long cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else
-			return -1;
-		if (len - i <= n)
-			return -1;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return -1;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return -1;
-		i += n + 1;
-	}
-	return 0;
-}
-
-/*
- * Parses the body as a JSON object. Replies (and returns NULL) when it is
- * not one; a missing body yields an empty object when allow_empty.
- */
+/* The body as a JSON object, or NULL after replying 400 invalid_json. */
 static cJSON *
 parse_body(struct MHD_Connection *conn, struct request *rq, int allow_empty)
 {
-	cJSON *root;
-	const char *end = NULL;
+	char detail[160];
+	cJSON *root = jsonreq_parse_object(rq->body, rq->len, allow_empty,
+	    detail, sizeof(detail));
 
-	if (rq->len == 0 && allow_empty)
-		return cJSON_CreateObject();
-	if (rq->len == 0) {
-		reply_error(conn, rq, 400, "invalid_json",
-		    "body: a JSON object is required");
-		return NULL;
-	}
-	if (utf8_check((const unsigned char *)rq->body, rq->len) != 0) {
-		reply_error(conn, rq, 400, "invalid_json",
-		    "body: not valid UTF-8");
-		return NULL;
-	}
-	root = cJSON_ParseWithLengthOpts(rq->body, rq->len, &end, 0);
-	if (root == NULL) {
-		reply_error(conn, rq, 400, "invalid_json",
-		    "body: not valid JSON");
-		return NULL;
-	}
-	while (end != NULL && end < rq->body + rq->len &&
-	    (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
-		end++;
-	if (end != rq->body + rq->len) {
-		cJSON_Delete(root);
-		reply_error(conn, rq, 400, "invalid_json",
-		    "body: unexpected data after the JSON value");
-		return NULL;
-	}
-	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
-		reply_error(conn, rq, 400, "invalid_json",
-		    "body: must be a JSON object");
-		return NULL;
-	}
+	if (root == NULL)
+		reply_error(conn, rq, 400, "invalid_json", detail);
 	return root;
 }
 
-/*
- * A string field. Returns 0 with *out (NULL when absent or null and not
- * required), or -1 after replying 400 naming the field.
- */
+/* A string field, or -1 after replying 400 invalid_request. */
 static int
 get_string(struct MHD_Connection *conn, struct request *rq, cJSON *root,
     const char *field, int required, const char **out)
 {
-	cJSON *it, *v = NULL;
 	char detail[160];
-	int seen = 0;
 
-	*out = NULL;
-	cJSON_ArrayForEach(it, root) {
-		if (it->string != NULL && strcmp(it->string, field) == 0) {
-			v = it;
-			seen++;
-		}
-	}
-	if (seen > 1) {
-		snprintf(detail, sizeof(detail), "%s: given more than once",
-		    field);
-		reply_error(conn, rq, 400, "invalid_request", detail);
-		return -1;
-	}
-	if (v == NULL || cJSON_IsNull(v)) {
-		if (!required)
-			return 0;
-		snprintf(detail, sizeof(detail), "%s: required field missing",
-		    field);
-		reply_error(conn, rq, 400, "invalid_request", detail);
-		return -1;
-	}
-	if (!cJSON_IsString(v) || v->valuestring == NULL) {
-		snprintf(detail, sizeof(detail), "%s: must be a string", field);
-		reply_error(conn, rq, 400, "invalid_request", detail);
-		return -1;
-	}
-	*out = v->valuestring;
-	return 0;
+	if (jsonreq_string(root, field, required, out, detail,
+	    sizeof(detail)) == 0)
+		return 0;
+	reply_error(conn, rq, 400, "invalid_request", detail);
+	return -1;
 }
 
 static struct cf_client *

@@ -81,9 +81,12 @@ struct settings_errors {
 };
 
 /*
- * Loads everything. config: the env file; explicit: it was given with
- * --config (then it must be readable; otherwise a missing default is fine).
- * errs collects errors; warnings (unknown keys) are logged, not collected.
+ * Loads everything. config: the env file (NULL: the default); explicit: it
+ * was given with --config (then it must be readable; otherwise a missing
+ * default is fine). errs collects errors and must be zeroed by the caller;
+ * warnings (unknown keys) are logged, not collected. An env file that group
+ * or others may access is an error for the API, and for the watcher when it
+ * sets a secret (else a warning). Not thread-safe (reads the environment).
  * Returns 0 when there is no error, -1 otherwise (s is then still filled as
  * far as it could be, and must be freed with settings_free()).
  */

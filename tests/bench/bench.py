@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""Benchmark of odoo-local-api (`make bench`): figures, not pass/fail.
+
+Starts its own PostgreSQL 15 cluster, template and fake Cloudflare (as the
+integration tests do) and prints:
+  * median create time vs. the same run's CREATE DATABASE ... TEMPLATE tcs
+    plus one pbkdf2-sha512 600000-round hash, done one after the other;
+  * /health and GET /api/tenants (200 tenants) requests/s and p99 with wrk;
+  * /health p99 while four creates run;
+  * resident memory idle and under load.
+Everything runs on 127.0.0.1. BENCH_CREATES (default 10) sets the sample.
+"""
+import concurrent.futures
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import conftest as h  # noqa: E402
+
+N = int(os.environ.get("BENCH_CREATES", "10"))
+
+
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def wrk(url, key, seconds=10, conns=16):
+    lua = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    lua.write(f'wrk.headers["X-API-KEY"] = "{key}"\n')
+    lua.close()
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s",
+                          "--latency", "-s", lua.name, url],
+                         capture_output=True, text=True, check=True).stdout
+    os.unlink(lua.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, float(p99.group(1)) * scale, int(non2xx.group(1)) if \
+        non2xx else 0
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main():
+    if not shutil.which("wrk"):
+        sys.exit("bench: wrk is not installed (apt-get install wrk)")
+    pg = h.Postgres()
+    cf = h.FakeCloudflare(token=h.CF_TOKEN,
+                          zones={"sajet.us": h.ZONE_SAJET,
+                                 "otro.dominio": h.ZONE_OTRO})
+    tmp = Path(tempfile.mkdtemp(prefix="nodo-bench-"))
+    api = None
+    try:
+        pg.init()
+        data = tmp / "data"
+        data.mkdir()
+        h.make_template(pg, data)
+        cf.start()
+        (tmp / "domains.json").write_text(
+            '{"zones": {"sajet.us": "%s"}, "tunnel_id": "%s"}'
+            % (h.ZONE_SAJET, h.TUNNEL_ID))
+        env = {"ODOO_DOMAIN": "sajet.us",
+               "PROVISIONING_API_KEY": h.API_KEY,
+               "CLOUDFLARE_API_TOKEN": h.CF_TOKEN,
+               "CLOUDFLARE_API_URL": cf.url,
+               "DOMAINS_FILE": str(tmp / "domains.json"),
+               "API_HOST": "127.0.0.1", "API_PORT": str(h.free_port()),
+               "ODOO_CONF": str(tmp / "none.conf"),
+               "ODOO_DATA_DIR": str(data),
+               "PGHOST": pg.host, "PGPORT": str(pg.port),
+               "PGUSER": h.NODE_ROLE, "PGPASSWORD": h.NODE_PASSWORD,
+               "LOG_LEVEL": "warning"}
+        api = h.Daemon("odoo-local-api", tmp, env).start()
+        pid = api.proc.pid
+        time.sleep(0.5)
+        rss_idle = rss_kb(pid)
+
+        # 1. create vs. clone + hash, interleaved, same run.
+        c = pg.connect()
+        creates, clones, hashes = [], [], []
+        for i in range(N):
+            creates.append(timed(lambda: api.create(f"bench{i}", "pw")
+                                 .raise_for_status()))
+            with c.cursor() as cur:
+                clones.append(timed(lambda: cur.execute(
+                    f"CREATE DATABASE base{i} TEMPLATE tcs")))
+            hashes.append(timed(lambda: hashlib.pbkdf2_hmac(
+                "sha512", b"pw", os.urandom(16), 600000, 64)))
+        for i in range(N):
+            with c.cursor() as cur:
+                cur.execute(f"DROP DATABASE base{i}")
+        c.close()
+        mc, ml, mh = (statistics.median(x) for x in (creates, clones,
+                                                      hashes))
+        print(f"create: median {mc*1000:.0f} ms over {N}; CREATE DATABASE "
+              f"median {ml*1000:.0f} ms + hash median {mh*1000:.0f} ms = "
+              f"{(ml+mh)*1000:.0f} ms; ratio {mc/(ml+mh):.2f} (aim <= 0.80)")
+
+        # 2. 200 tenants, then wrk.
+        with pg.connect().cursor() as cur:
+            for i in range(N, 200):
+                cur.execute(f"CREATE DATABASE bench{i} TEMPLATE tcs")
+        n = len(api.get("/api/tenants").json()["tenants"])
+        rps, p99, bad = wrk(api.url + "/health", h.API_KEY)
+        print(f"/health: {rps:.0f} req/s, p99 {p99:.2f} ms, non-2xx {bad} "
+              "(wrk -t2 -c16 -d10s)")
+        rps, p99, bad = wrk(api.url + "/api/tenants", h.API_KEY)
+        print(f"GET /api/tenants ({n} tenants): {rps:.0f} req/s, p99 "
+              f"{p99:.2f} ms, non-2xx {bad}")
+        rss_load = rss_kb(pid)
+
+        # 3. /health latency while four creates run.
+        stop = threading.Event()
+        lat = []
+
+        def poll():
+            conn = http.client.HTTPConnection("127.0.0.1", api.port)
+            while not stop.is_set():
+                t = time.perf_counter()
+                conn.request("GET", "/health")
+                conn.getresponse().read()
+                lat.append(time.perf_counter() - t)
+            conn.close()
+
+        def creator(k):
+            for j in range(3):
+                api.create(f"load{k}x{j}", "pw").raise_for_status()
+
+        th = threading.Thread(target=poll)
+        th.start()
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            list(ex.map(creator, range(4)))
+        rss_creates = rss_kb(pid)
+        stop.set()
+        th.join()
+        lat.sort()
+        p50 = lat[len(lat) // 2] * 1000
+        p99 = lat[int(len(lat) * 0.99)] * 1000
+        print(f"/health during 4 parallel creates: {len(lat)} requests, "
+              f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (aim p99 < 2 ms)")
+        print(f"RSS: idle {rss_idle/1024:.1f} MB, after wrk "
+              f"{rss_load/1024:.1f} MB, during creates "
+              f"{rss_creates/1024:.1f} MB (aim < 5 MB)")
+    finally:
+        if api is not None:
+            api.stop()
+        cf.stop()
+        pg.destroy()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

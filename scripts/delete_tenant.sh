@@ -1,0 +1,109 @@
+#!/bin/bash
+# delete_tenant.sh - deletes a tenant through the local Nodo API
+# (DELETE /api/tenant, CONTRACT sections 4 and 7): its database, its
+# filestore and the DNS record the node owns for it.
+set -eu
+
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=nodo-common.sh
+. "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/nodo-common.sh"
+
+usage() {
+	cat <<'EOF'
+Usage: delete_tenant.sh [--yes] [--json] <nombre_tenant>
+
+Deletes the tenant <nombre_tenant> and ALL its data: its sessions are ended,
+its database dropped, its filestore removed and the DNS record the node owns
+for it deleted. There is no undo.
+
+Parameters:
+  nombre_tenant  the tenant's name (its subdomain and database)
+
+Options:
+  -y, --yes      do not ask for confirmation. Without it the script asks
+                 "Delete tenant X and all its data? [y/N]" on a terminal, and
+                 refuses to run when standard input is not a terminal.
+  --json         print the API's raw JSON reply instead of the summary
+  -h, --help     show this help
+
+Environment:
+  NODO_ENV_FILE     env file with PROVISIONING_API_KEY and API_PORT
+                    (default /opt/nodo/config/.env; readable by root and the
+                    service user only, so run this with sudo)
+  NODO_API_URL      API base URL (default http://127.0.0.1:<API_PORT>)
+  NODO_API_KEY      key to use instead of the env file's
+  NODO_API_TIMEOUT  seconds the whole request may take (default 900)
+
+Exit status: 0 deleted, 1 the API refused (its reason is printed, e.g. an
+unknown tenant) or the confirmation was declined, 64 usage error (including
+no --yes without a terminal), 69 API unreachable, 78 configuration error.
+
+Example:
+  /opt/odoo/scripts/delete_tenant.sh nombre_tenant
+  /opt/odoo/scripts/delete_tenant.sh --yes nombre_tenant
+EOF
+}
+
+json=0
+yes=0
+args=()
+while [ "$#" -gt 0 ]; do
+	case $1 in
+	--json) json=1 ;;
+	-y | --yes) yes=1 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	--)
+		shift
+		args+=("$@")
+		break
+		;;
+	-?*) nodo_die "$NODO_EX_USAGE" "unknown option: $1 (see --help)" ;;
+	*) args+=("$1") ;;
+	esac
+	shift
+done
+if [ "${#args[@]}" -ne 1 ]; then
+	usage >&2
+	exit "$NODO_EX_USAGE"
+fi
+name=${args[0]}
+[ -n "$name" ] || nodo_die "$NODO_EX_USAGE" "nombre_tenant is empty"
+
+# Read the configuration first: no point asking when we cannot call the API.
+nodo_load_env
+
+if [ "$yes" -eq 0 ]; then
+	if [ ! -t 0 ]; then
+		nodo_die "$NODO_EX_USAGE" "refusing to delete tenant $name without confirmation:" \
+			"standard input is not a terminal; run it with --yes"
+	fi
+	answer=
+	printf 'Delete tenant %s and all its data? [y/N] ' "$name" >&2
+	IFS= read -r answer || answer=
+	case $answer in
+	y | Y | yes | YES | Yes) ;;
+	*)
+		printf 'Not deleted.\n' >&2
+		exit "$NODO_EX_API"
+		;;
+	esac
+fi
+
+# The tenant travels in the body, not the query string: no URL encoding.
+nodo_request DELETE /api/tenant '{"subdomain":'"$(nodo_json_str "$name")"'}'
+
+if ! nodo_is_success; then
+	[ "$json" -eq 0 ] || nodo_print_raw
+	nodo_fail_reply
+fi
+if [ "$json" -eq 1 ]; then
+	nodo_print_raw
+	exit 0
+fi
+
+r_sub=$(nodo_json_get subdomain "$NODO_BODY") || r_sub=$name
+printf 'Tenant %s deleted (database and filestore).\n' "$r_sub"
+printf 'DNS: %s\n' "$(nodo_dns_text "$NODO_BODY")"

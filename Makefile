@@ -86,6 +86,9 @@ check: deps
 bench: all
 	NODO_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/bench.py
 
+demo: all
+	NODO_BUILD=$(abspath $(B)) $(PYTHON) tests/demo.py
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/scripts \
 	    $(DESTDIR)$(PREFIX)/config $(DESTDIR)$(PREFIX)/cloudflare \

@@ -33,7 +33,8 @@ Options:
   --user NAME      service user (default: odoo if it exists, else the owner
                    of the running Odoo process, else root)
   --no-deps        do not install packages with apt-get
-  --no-build       do not run make; install an already built tree (build/)
+  --no-build       do not run make; install an already built tree (build/,
+                   or $NODO_BUILD)
   --no-start       install and enable the services but do not start them
   --uninstall      remove the binaries, scripts, units and links; keep
                    PREFIX/config and PREFIX/cloudflare
@@ -41,6 +42,10 @@ Options:
                    nodo.env, domains.json). Tenant databases and filestores
                    belong to Odoo and are never touched.
   -h, --help       show this help
+
+Environment:
+  NODO_BUILD       build directory (make's B=) to build into and install
+                   from (default: build/ next to install.sh)
 
 Example (the seed's):
   sudo bash /path/to/nodo/install.sh
@@ -116,6 +121,11 @@ fi
 [ "$purge" -eq 0 ] || [ "$uninstall" -eq 1 ] || die "--purge goes with --uninstall"
 
 src=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+bdir=${NODO_BUILD:-$src/build} # make's B=: where the binaries are built
+case $bdir in
+/*) ;;
+*) bdir=$(pwd)/$bdir ;;
+esac
 root=$destdir          # "" for a real install
 dest=$destdir$prefix   # where PREFIX is, as seen from here
 unit_dir=$root/etc/systemd/system
@@ -411,18 +421,18 @@ fi
 
 step "Building"
 if [ "$build" -eq 1 ]; then
-	make -C "$src" || die "the build failed (missing packages? run without --no-deps)"
+	make -C "$src" B="$bdir" || die "the build failed (missing packages? run without --no-deps)"
 	make_goal=(install)
 else
 	for d in "${daemons[@]}"; do
-		[ -x "$src/build/$d" ] || die "--no-build: $src/build/$d has not been built"
+		[ -x "$bdir/$d" ] || die "--no-build: $bdir/$d has not been built"
 	done
-	say "skipped (--no-build): installing the binaries already in $src/build"
+	say "skipped (--no-build): installing the binaries already in $bdir"
 	make_goal=(-o all install) # do not rebuild what "install" depends on
 fi
 
 step "Installing into $dest"
-make -C "$src" "${make_goal[@]}" DESTDIR="$destdir" PREFIX="$prefix"
+make -C "$src" "${make_goal[@]}" B="$bdir" DESTDIR="$destdir" PREFIX="$prefix"
 install -m 0755 "$src/install.sh" "$dest/install.sh"
 say "installed $prefix/bin/{odoo-local-api,odoo-db-watcher}, scripts, docs and units"
 

@@ -1,0 +1,406 @@
+"""install.sh staged with --destdir (CONTRACT section 1): the `make install`
+tree, modes, the env file with its random key (created once, printed once,
+never overwritten), the operator's domains.json kept, the seed's
+/opt/odoo/scripts links, --uninstall [--purge]; and the systemd unit checks
+of tests/test_units.sh.
+
+install.sh is run with --no-deps --no-start --no-build and NODO_BUILD set to
+the build directory of the suite, so it installs the binaries under test
+without rebuilding them.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import BUILD, ROOT
+
+INSTALL = ROOT / "install.sh"
+PREFIX = "opt/nodo"
+DAEMONS = ("odoo-local-api", "odoo-db-watcher")
+CLIS = ("create_tenant.sh", "list_tenants.sh", "delete_tenant.sh")
+UNITS = ("odoo-local-api.service", "odoo-db-watcher.service")
+EXAMPLE_KEY = "prov-key-2026-secure"
+KEY_LINE = re.compile(r"^PROVISIONING_API_KEY=(.*)$", re.M)
+
+
+def run_install(destdir, *args, env=None, check=True, script=INSTALL):
+    e = dict(os.environ)
+    e["NODO_BUILD"] = str(BUILD)
+    e.pop("MAKEFLAGS", None)
+    e.pop("MFLAGS", None)
+    if env:
+        e.update(env)
+    cmd = ["bash", str(script), "--destdir", str(destdir)] + list(args)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=e,
+                       stdin=subprocess.DEVNULL, timeout=300, cwd=str(ROOT))
+    if check:
+        assert r.returncode == 0, f"{cmd}\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def stage(destdir, *extra, **kw):
+    return run_install(destdir, "--no-deps", "--no-start", "--no-build",
+                       *extra, **kw)
+
+
+def mode(p):
+    return os.lstat(p).st_mode & 0o7777
+
+
+@pytest.fixture(scope="module")
+def built():
+    for d in DAEMONS:
+        if not os.access(BUILD / d, os.X_OK):
+            pytest.fail(f"{BUILD / d} is not built: run make "
+                        f"B={BUILD} first (or set NODO_BUILD)")
+    return BUILD
+
+
+@pytest.fixture
+def staged(built, tmp_path):
+    """(destdir, result of the first install.sh run)."""
+    root = tmp_path / "root"
+    r = stage(root)
+    return root, r
+
+
+def test_help():
+    r = subprocess.run(["bash", str(INSTALL), "--help"], capture_output=True,
+                       text=True, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0
+    assert r.stdout.startswith("Usage: sudo ./install.sh [options]")
+    for opt in ("--destdir", "--prefix", "--no-deps", "--no-build",
+                "--no-start", "--uninstall", "--purge", "NODO_BUILD"):
+        assert opt in r.stdout, opt
+    r = subprocess.run(["bash", str(INSTALL), "--frobnicate"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "unknown option: --frobnicate" in r.stderr
+
+
+def test_layout_and_modes(staged, built):
+    root, _ = staged
+    dest = root / PREFIX
+    for d in DAEMONS:
+        p = dest / "bin" / d
+        assert p.is_file() and not p.is_symlink()
+        assert mode(p) == 0o755, oct(mode(p))
+        assert p.read_bytes() == (built / d).read_bytes(), \
+            f"{p} is not the binary of NODO_BUILD"
+    for s in CLIS + ("nodo-common.sh",):
+        p = dest / "scripts" / s
+        assert mode(p) == 0o755, (s, oct(mode(p)))
+        assert p.read_bytes() == (ROOT / "scripts" / s).read_bytes()
+    nodo_env = dest / "config" / "nodo.env"
+    assert mode(nodo_env) == 0o644
+    assert nodo_env.read_bytes() == (ROOT / "config/nodo.env").read_bytes()
+    domains = dest / "cloudflare" / "domains.json"
+    assert mode(domains) == 0o644
+    assert json.loads(domains.read_text()) == json.loads(
+        (ROOT / "cloudflare/domains.json").read_text())
+    for u in UNITS:
+        for p in (dest / "systemd" / u, root / "etc/systemd/system" / u):
+            assert mode(p) == 0o644
+            assert p.read_bytes() == (ROOT / "systemd" / u).read_bytes()
+    # A staged install for the default prefix and user needs no drop-in.
+    assert not list((root / "etc/systemd/system").glob("*.d"))
+    docs = sorted(p.name for p in (ROOT / "docs").iterdir() if p.is_file())
+    assert "README.md" in docs
+    assert sorted(p.name for p in (dest / "docs").iterdir()) == docs
+    for name in docs:
+        assert mode(dest / "docs" / name) == 0o644
+    assert mode(dest / "install.sh") == 0o755
+    env = dest / "config" / ".env"
+    assert env.is_file() and not env.is_symlink()
+    assert mode(env) == 0o600, oct(mode(env))
+    # Nothing outside the staging directory's opt/ and etc/.
+    assert sorted(p.name for p in root.iterdir()) == ["etc", "opt"]
+
+
+def test_env_has_random_key_printed_once(staged, built, tmp_path):
+    root, r = staged
+    env = root / PREFIX / "config" / ".env"
+    text = env.read_text()
+    keys = KEY_LINE.findall(text)
+    assert len(keys) == 1, keys
+    key = keys[0]
+    assert key != EXAMPLE_KEY
+    assert re.fullmatch(r"[0-9a-f]{64}", key), key
+    assert EXAMPLE_KEY not in text
+    # Printed exactly once, on stdout; never on stderr.
+    assert r.stdout.count(key) == 1
+    assert f"PROVISIONING_API_KEY={key}" in r.stdout
+    assert key not in r.stderr
+    # Apart from the key, .env is the documented nodo.env.
+    nodo_env = (ROOT / "config/nodo.env").read_text()
+
+    def strip(t):
+        return [line for line in t.splitlines()
+                if not line.startswith(("PROVISIONING_API_KEY=", "ODOO_CONF=",
+                                        "#ODOO_CONF="))]
+    assert strip(text) == strip(nodo_env)
+    # Another install gets another key.
+    r2 = stage(tmp_path / "other")
+    key2 = KEY_LINE.findall(
+        (tmp_path / "other" / PREFIX / "config/.env").read_text())[0]
+    assert re.fullmatch(r"[0-9a-f]{64}", key2)
+    assert key2 != key
+    assert r2.stdout.count(key2) == 1
+
+
+def test_rerun_keeps_env_and_domains(staged, built):
+    root, first = staged
+    dest = root / PREFIX
+    env = dest / "config" / ".env"
+    domains = dest / "cloudflare" / "domains.json"
+    key = KEY_LINE.findall(env.read_text())[0]
+    # The operator edits both files (and leaves .env too open).
+    with open(env, "a") as f:
+        f.write("# edited by the operator\nODOO_DOMAIN=otro.dominio\n"
+                "CLOUDFLARE_API_TOKEN='tok en'\n")
+    env.chmod(0o644)
+    env_bytes = env.read_bytes()
+    edited = {"zones": {"mi.dominio": "0123456789abcdef0123456789abcdef"},
+              "tunnel_id": "mi-tunel"}
+    domains.write_text(json.dumps(edited, indent=1) + "\n")
+    domains_bytes = domains.read_bytes()
+    # A binary replaced by hand is put back.
+    (dest / "bin" / "odoo-db-watcher").write_bytes(b"stale")
+
+    r = stage(root)
+    assert env.read_bytes() == env_bytes
+    assert domains.read_bytes() == domains_bytes
+    assert mode(env) == 0o600, "re-run did not make .env private again"
+    assert key not in r.stdout and key not in r.stderr  # printed only once
+    assert "PROVISIONING_API_KEY=" not in r.stdout
+    assert "kept the existing /opt/nodo/config/.env" in r.stdout
+    assert (dest / "bin" / "odoo-db-watcher").read_bytes() == \
+        (built / "odoo-db-watcher").read_bytes()
+    # And a third run is a no-op for the configuration too.
+    stage(root)
+    assert env.read_bytes() == env_bytes
+    assert domains.read_bytes() == domains_bytes
+
+
+def test_rerun_fills_in_a_missing_key_and_warns_about_the_example(staged):
+    root, _ = staged
+    env = root / PREFIX / "config" / ".env"
+    # The documented example key is kept, with a warning.
+    text = KEY_LINE.sub(f"PROVISIONING_API_KEY={EXAMPLE_KEY}",
+                        env.read_text())
+    env.write_text(text)
+    r = stage(root)
+    assert env.read_text() == text
+    assert "documented example key" in r.stderr
+    # No key at all: a random one is added and printed.
+    env.write_text("ODOO_DOMAIN=sajet.us\n")
+    r = stage(root)
+    keys = KEY_LINE.findall(env.read_text())
+    assert len(keys) == 1 and re.fullmatch(r"[0-9a-f]{64}", keys[0])
+    assert env.read_text().startswith("ODOO_DOMAIN=sajet.us\n")
+    assert r.stdout.count(keys[0]) == 1
+    assert mode(env) == 0o600
+
+
+def test_seed_links(staged):
+    root, _ = staged
+    for s in CLIS:
+        link = root / "opt/odoo/scripts" / s
+        assert link.is_symlink(), link
+        target = os.readlink(link)
+        # The link is for the target machine: /opt/nodo/scripts/X.
+        assert target == f"/{PREFIX}/scripts/{s}"
+        staged_target = root / target.lstrip("/")
+        assert staged_target.is_file()
+        assert os.access(staged_target, os.X_OK)
+
+
+def test_seed_paths_run_the_wrappers(staged, node, tmp_path):
+    """The installed scripts, called through a seed-style symlink, find
+    nodo-common.sh and talk to a real API with the key install.sh made."""
+    root, _ = staged
+    dest = root / PREFIX
+    key = KEY_LINE.findall((dest / "config/.env").read_text())[0]
+    api = node(PROVISIONING_API_KEY=key)
+    # /opt/odoo/scripts/X -> /opt/nodo/scripts/X, relocated into the stage.
+    seed = tmp_path / "opt-odoo-scripts"
+    seed.mkdir()
+    for s in CLIS:
+        (seed / s).symlink_to(dest / "scripts" / s)
+    env = {"PATH": "/usr/bin:/bin", "NODO_ENV_FILE": str(dest / "config/.env"),
+           "NODO_API_URL": api.url}
+
+    def run(*args):
+        return subprocess.run([str(seed / args[0])] + list(args[1:]),
+                              env=env, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=120)
+    r = run("create_tenant.sh", "instalado", "secreto123", "sajet.us", "tcs")
+    assert r.returncode == 0, r.stderr
+    assert "Tenant instalado created." in r.stdout
+    r = run("list_tenants.sh", "--json", "sajet.us")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == api.get(
+        "/api/tenants", params={"domain": "sajet.us"}).json()
+    assert [t["subdomain"] for t in json.loads(r.stdout)["tenants"]] == [
+        "instalado"]
+    r = run("delete_tenant.sh", "instalado", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert api.get("/api/tenants").json()["count"] == 0
+
+
+def test_existing_seed_script_is_saved_and_restored(built, tmp_path):
+    root = tmp_path / "root"
+    old = root / "opt/odoo/scripts/create_tenant.sh"
+    old.parent.mkdir(parents=True)
+    old.write_text("#!/bin/sh\necho the old python-era script\n")
+    stage(root)
+    assert old.is_symlink()
+    saved = old.with_name("create_tenant.sh.pre-nodo")
+    assert saved.read_text().startswith("#!/bin/sh\necho the old")
+    stage(root)  # re-run: still one backup, still the link
+    assert old.is_symlink() and saved.is_file()
+    run_install(root, "--uninstall")
+    assert not old.is_symlink()
+    assert old.read_text().startswith("#!/bin/sh\necho the old")
+    assert not saved.exists()
+
+
+def test_uninstall_keeps_config_unless_purge(staged):
+    root, _ = staged
+    dest = root / PREFIX
+    env = dest / "config" / ".env"
+    domains = dest / "cloudflare" / "domains.json"
+    domains.write_text('{"zones": {"x.example": "%s"}, "tunnel_id": "t"}\n'
+                       % ("a" * 32))
+    kept = {p: p.read_bytes() for p in (env, domains,
+                                        dest / "config" / "nodo.env")}
+    r = run_install(root, "--uninstall")
+    assert f"kept {dest}/config and {dest}/cloudflare" in r.stdout
+    for p, content in kept.items():
+        assert p.read_bytes() == content, p
+    assert mode(env) == 0o600
+    for gone in ("bin", "scripts", "systemd", "docs", "install.sh"):
+        assert not (dest / gone).exists(), gone
+    for u in UNITS:
+        assert not (root / "etc/systemd/system" / u).exists()
+    assert not (root / "opt/odoo/scripts").exists()
+    # Uninstalling twice is fine.
+    run_install(root, "--uninstall")
+    for p, content in kept.items():
+        assert p.read_bytes() == content, p
+    # Reinstalling finds the old configuration and keeps it.
+    r = stage(root)
+    for p, content in kept.items():
+        assert p.read_bytes() == content, p
+    assert "PROVISIONING_API_KEY=" not in r.stdout
+    # --purge removes it all.
+    r = run_install(root, "--uninstall", "--purge")
+    assert "removed the configuration" in r.stdout
+    assert not dest.exists()
+    assert not (root / "opt/odoo/scripts").exists()
+    # --purge alone is refused.
+    r = run_install(root, "--purge", check=False)
+    assert r.returncode != 0
+    assert "--purge goes with --uninstall" in r.stderr
+
+
+def test_installed_copy_can_uninstall(staged):
+    root, _ = staged
+    dest = root / PREFIX
+    copy = dest / "install.sh"
+    # Run from the installed copy: no Makefile next to it.
+    r = run_install(root, "--uninstall", script=copy)
+    assert "removed the programs, scripts and docs" in r.stdout
+    assert not (dest / "bin").exists()
+    assert (dest / "config" / ".env").exists()
+    # But it cannot install (no source tree).
+    assert not copy.exists()
+
+
+def test_installed_copy_refuses_to_install(staged, tmp_path):
+    root, _ = staged
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copy(root / PREFIX / "install.sh", lone / "install.sh")
+    r = run_install(tmp_path / "other", "--no-deps", "--no-build",
+                    check=False, script=lone / "install.sh")
+    assert r.returncode != 0
+    assert "no Makefile" in r.stderr
+    assert not (tmp_path / "other").exists()
+
+
+def test_no_build_without_binaries_fails_cleanly(tmp_path):
+    empty = tmp_path / "empty-build"
+    empty.mkdir()
+    root = tmp_path / "root"
+    r = stage(root, env={"NODO_BUILD": str(empty)}, check=False)
+    assert r.returncode != 0
+    assert f"--no-build: {empty}/odoo-local-api has not been built" \
+        in r.stderr
+    assert not (root / PREFIX / "bin").exists()
+    assert not (root / PREFIX / "config" / ".env").exists()
+
+
+def test_other_prefix_and_user_get_a_drop_in(built, tmp_path):
+    root = tmp_path / "root"
+    r = stage(root, "--prefix", "/srv/nodo", "--user", "root")
+    dest = root / "srv/nodo"
+    assert (dest / "bin" / "odoo-local-api").is_file()
+    assert mode(dest / "config" / ".env") == 0o600
+    for u, d in zip(UNITS, DAEMONS):
+        dropin = root / "etc/systemd/system" / f"{u}.d" / "10-install.conf"
+        text = dropin.read_text()
+        assert "[Service]\n" in text
+        assert "ExecStart=\n" in text
+        assert f"ExecStart=/srv/nodo/bin/{d} --config /srv/nodo/config/.env" \
+            in text
+        assert "User=root\n" in text
+    for s in CLIS:
+        assert os.readlink(root / "opt/odoo/scripts" / s) == \
+            f"/srv/nodo/scripts/{s}"
+    assert "daemons will run as root" in r.stderr
+    run_install(root, "--prefix", "/srv/nodo", "--uninstall", "--purge")
+    assert not (root / "etc/systemd/system" / f"{UNITS[0]}.d").exists()
+    assert not dest.exists()
+
+
+def test_install_sh_passes_shellcheck():
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed")
+    r = subprocess.run(["shellcheck", "-x", "install.sh"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def run_unit_checks(unit_dir=None):
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (Debian package "
+                    "`systemd`): the unit checks of tests/test_units.sh "
+                    "cannot run")
+    cmd = ["sh", str(ROOT / "tests/test_units.sh")]
+    if unit_dir is not None:
+        cmd.append(str(unit_dir))
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if r.returncode == 77:
+        pytest.skip(f"tests/test_units.sh skipped: {r.stderr.strip()}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "all unit checks passed" in r.stdout
+    return r
+
+
+def test_systemd_units():
+    """systemd-analyze verify and security (exposure <= 3.0) of systemd/."""
+    r = run_unit_checks()
+    for u in UNITS:
+        assert f"ok: {u}: systemd-analyze verify" in r.stdout
+        assert re.search(rf"ok: {re.escape(u)}: exposure \d+\.\d", r.stdout)
+
+
+def test_installed_units_pass_the_same_checks(staged):
+    root, _ = staged
+    run_unit_checks(root / PREFIX / "systemd")
+    run_unit_checks(root / "etc/systemd/system")

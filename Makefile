@@ -81,7 +81,12 @@ integration: all
 
 check: deps
 	$(MAKE) B=build-san CFLAGS='$(SAN_FLAGS)' unit
+	sh tests/fuzz/regress.sh
 	$(MAKE) B=build-san CFLAGS='$(SAN_FLAGS)' integration
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
 
 bench: all
 	NODO_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/bench.py
@@ -116,8 +121,8 @@ uninstall:
 lint:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok)\(' \
 	    src/*/*.c include/nodo/*.h || { echo "banned function"; exit 1; }
-	shellcheck -x scripts/*.sh install.sh tests/*.sh .ci/run
+	shellcheck -x scripts/*.sh install.sh tests/*.sh tests/fuzz/*.sh .ci/run
 	clang-format --dry-run --Werror src/*/*.c include/nodo/*.h
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

@@ -36,7 +36,7 @@ LIB_SRC     := $(wildcard src/lib/*.c)
 API_SRC     := $(wildcard src/api/*.c)
 WATCHER_SRC := $(wildcard src/watcher/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
-HEADERS     := $(wildcard include/nodo/*.h)
+HEADERS     := $(wildcard include/nodo/*.h src/*/*.h)
 
 LIB_OBJ     := $(LIB_SRC:%.c=$(B)/obj/%.o)
 API_OBJ     := $(API_SRC:%.c=$(B)/obj/%.o)

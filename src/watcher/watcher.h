@@ -1,0 +1,73 @@
+/*
+ * watcher.h - the reconcile loop of odoo-db-watcher (CONTRACT section 6).
+ *
+ * A poll lists the tenants with one query, reads a zone's records only when
+ * the cache of that zone is missing or an hour old, and calls Cloudflare only
+ * for names the cache says lack our record (or, with WATCHER_DELETE_ORPHANS,
+ * for our records whose database has been gone two polls in a row). Every
+ * Cloudflare call goes through one gate: a budget per poll, a sliding
+ * five-minute budget, and the backoff after failures and 429s. Not
+ * thread-safe: one watcher, one thread.
+ */
+#ifndef NODO_WATCHER_H
+#define NODO_WATCHER_H
+
+#include <stddef.h>
+
+#include "nodo/settings.h"
+
+/*
+ * Cloudflare budgets (Cloudflare allows 1,200 requests per five minutes per
+ * user, shared with odoo-local-api and the dashboard). A missing record
+ * costs cf_ensure_cname's GET and POST, two requests, so 300 missing records
+ * need about 600: the window budget is sized so that they fit in one window
+ * (60% of the limit, leaving 480 to the API and people), and the per-poll
+ * budget spreads them over several polls so no burst nears the limit.
+ */
+#define WATCHER_POLL_BUDGET 100   /* Cloudflare requests, one poll */
+#define WATCHER_WINDOW_BUDGET 720 /* Cloudflare requests per window */
+#define WATCHER_WINDOW_S 300      /* s, Cloudflare's own window */
+
+#define WATCHER_STR_(x) #x
+#define WATCHER_STR(x) WATCHER_STR_(x) /* a constant as a string literal */
+
+/*
+ * What the daemon around the loop wants to be told. stop returns 1 when the
+ * pass should end now (SIGTERM is pending): it is asked before every
+ * Cloudflare call. alive is called between slow steps so the systemd
+ * watchdog can be pinged. Either may be NULL.
+ */
+struct watcher_hooks {
+	int (*stop)(void *arg);
+	void (*alive)(void *arg);
+	void *arg;
+};
+
+struct watcher;
+
+/*
+ * s must outlive the watcher. dry_run: look and log, change nothing.
+ * Returns NULL (logged) when out of memory.
+ */
+struct watcher *watcher_new(const struct settings *s, int dry_run,
+    const struct watcher_hooks *hooks);
+void watcher_free(struct watcher *w);
+
+/*
+ * One poll. Returns 1 when every tenant has its record, 0 otherwise
+ * (PostgreSQL unreachable, Cloudflare failing or rate limited, conflicts,
+ * records still waiting for budget, or, with dry_run, records it would
+ * create).
+ */
+int watcher_poll(struct watcher *w);
+
+/* A one-line summary for systemd's STATUS= (always terminated). */
+void watcher_status(const struct watcher *w, char *buf, size_t len);
+
+/* Cloudflare HTTP requests sent so far (figures, tests). */
+unsigned long watcher_cf_requests(const struct watcher *w);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+long long watcher_now_ms(void);
+
+#endif

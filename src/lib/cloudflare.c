@@ -702,11 +702,15 @@ cf_scan(cJSON *arr, const char *fqdn, const char *target,
 		/* Trust the name filter no more than we must. */
 		if (name == NULL || strcasecmp(name, fqdn) != 0)
 			continue;
+		/*
+		 * Ours: our comment AND our tunnel. Several nodes may share a
+		 * zone, each with its own tunnel and the same comment; another
+		 * node's record is not ours to change.
+		 */
 		if (type != NULL && strcmp(type, "CNAME") == 0 &&
-		    cf_is_owned(rec) && cf_valid_id(id)) {
-			ok = content != NULL && target != NULL &&
-			    strcasecmp(content, target) == 0 &&
-			    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec,
+		    cf_is_owned(rec) && cf_valid_id(id) && content != NULL &&
+		    target != NULL && strcasecmp(content, target) == 0) {
+			ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec,
 			    "proxied"));
 			/* Prefer the one that needs no fixing. */
 			if (!f->ours || (ok && !f->ours_ok)) {

@@ -453,9 +453,13 @@ zread_cb(void *arg, const struct cf_record *r)
 		zr->nomem = 1;
 		return;
 	}
-	if (strcmp(r->type, "CNAME") == 0 && r->owned) {
-		st = strcasecmp(r->content, zr->w->target) == 0 && r->proxied ?
-		    NC_OURS : NC_DRIFT;
+	/*
+	 * Ours: our comment and our tunnel (another node sharing the zone
+	 * uses the same comment with its own tunnel: that is foreign).
+	 */
+	if (strcmp(r->type, "CNAME") == 0 && r->owned &&
+	    strcasecmp(r->content, zr->w->target) == 0) {
+		st = r->proxied ? NC_OURS : NC_DRIFT;
 		/* Ours wins over others, a right one over a drifted one. */
 		if (e->state < st) {
 			if (e->state == NC_FOREIGN)

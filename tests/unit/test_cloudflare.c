@@ -561,9 +561,9 @@ test_exists_fix_drift(void **state)
 	const struct req *r;
 	cJSON *b;
 
-	/* Ours (by comment) but unproxied and pointing at an old tunnel. */
+	/* Ours (our comment, our tunnel) but unproxied: fixed. */
 	srv_json(s, 200, LIST(REC("aaaa0000bbbb1111cccc2222dddd3333",
-	    "CNAME", FQDN, "old.cfargotunnel.com", "false", OURS)));
+	    "CNAME", FQDN, TARGET, "false", OURS)));
 	srv_json(s, 200, ONE("aaaa0000bbbb1111cccc2222dddd3333"));
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
@@ -583,6 +583,25 @@ test_exists_fix_drift(void **state)
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b,
 	    "proxied")));
 	cJSON_Delete(b);
+	cf_client_free(c);
+}
+
+/* Another node's record: our comment, another tunnel. Never touched. */
+static void
+test_other_node_is_conflict(void **state)
+{
+	struct srv *s = *state;
+	struct cf_client *c = client(s);
+	struct cf_result res;
+
+	srv_json(s, 200, LIST(REC("aaaa0000bbbb1111cccc2222dddd3333",
+	    "CNAME", FQDN, "other-node.cfargotunnel.com", "true", OURS)));
+	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	check_res(&res);
+	assert_int_equal(res.status, CF_CONFLICT);
+	assert_non_null(strstr(res.detail, "other-node.cfargotunnel.com"));
+	assert_int_equal(srv_nreqs(s), 1);
+	assert_string_equal(srv_req(s, 0)->method, "GET");
 	cf_client_free(c);
 }
 
@@ -1393,6 +1412,7 @@ main(void)
 		T(test_create),
 		T(test_exists),
 		T(test_exists_fix_drift),
+		T(test_other_node_is_conflict),
 		T(test_conflict_foreign_a),
 		T(test_conflict_foreign_cname),
 		T(test_race_81053_ours),

@@ -258,14 +258,44 @@ do_list(struct http_server *h, struct MHD_Connection *conn,
 	return reply_json(conn, rq, 200, o, NULL);
 }
 
+/*
+ * 1 when a string holds the escape \u0000: cJSON decodes it into a NUL
+ * that ends the C string, so "pw\u0000secret" would silently become "pw".
+ * A backslash outside a string is invalid JSON anyway, so only the parity
+ * of a run of backslashes matters.
+ */
+static int
+has_nul_escape(const char *s, size_t len)
+{
+	size_t i, run = 0;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\\') {
+			run++;
+			continue;
+		}
+		if (run % 2 == 1 && len - i >= 5 &&
+		    memcmp(s + i, "u0000", 5) == 0)
+			return 1;
+		run = 0;
+	}
+	return 0;
+}
+
 /* The body as a JSON object, or NULL after replying 400 invalid_json. */
 static cJSON *
 parse_body(struct MHD_Connection *conn, struct request *rq, int allow_empty)
 {
 	char detail[160];
-	cJSON *root = jsonreq_parse_object(rq->body, rq->len, allow_empty,
-	    detail, sizeof(detail));
+	cJSON *root;
 
+	if (has_nul_escape(rq->body, rq->len)) {
+		reply_error(conn, rq, 400, "invalid_json",
+		    "body: contains a NUL character (\\u0000)");
+		return NULL;
+	}
+	root = jsonreq_parse_object(rq->body, rq->len, allow_empty, detail,
+	    sizeof(detail));
 	if (root == NULL)
 		reply_error(conn, rq, 400, "invalid_json", detail);
 	return root;
@@ -689,8 +719,10 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 		free(h);
 		return NULL;
 	}
+	/* The logger first, so that option errors reach it too. */
 	h->d = MHD_start_daemon(flags, (uint16_t)s->api_port, NULL, NULL,
 	    handler, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, sa,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_IP_LIMIT,
@@ -698,7 +730,6 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
 	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
 		log_err("cannot listen on %s port %d: %s", s->api_host,

@@ -5,13 +5,16 @@
  * SHA-1 and never rewrites one (ODOO.md section 3), so a link is a safe and
  * nearly free copy. Across file systems, or where linking is refused, bytes
  * are copied. Directories keep their mode, owner and mtime; symbolic links
- * are followed, as shutil.copytree(symlinks=False) does.
+ * are followed, as shutil.copytree(symlinks=False) does. Buffers live on
+ * the heap: a request thread has a small stack (HTTP_THREAD_STACK) and a
+ * looping tree recurses FS_MAX_DEPTH levels before it is refused.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -31,22 +34,27 @@ set_err(char *err, size_t errlen, const char *what, const char *path)
 static int
 copy_file(const char *src, const char *dst, const struct stat *st)
 {
-	char buf[FS_COPY_BUF];
+	char *buf;
 	int in, out, saved;
 	ssize_t n;
 	struct timespec ts[2];
 
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((buf = malloc(FS_COPY_BUF)) == NULL)
 		return -1;
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1) {
+		free(buf);
+		return -1;
+	}
 	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    st->st_mode & 07777);
 	if (out == -1) {
 		saved = errno;
 		close(in);
+		free(buf);
 		errno = saved;
 		return -1;
 	}
-	while ((n = read(in, buf, sizeof(buf))) != 0) {
+	while ((n = read(in, buf, FS_COPY_BUF)) != 0) {
 		char *p = buf;
 
 		if (n == -1) {
@@ -77,6 +85,7 @@ copy_file(const char *src, const char *dst, const struct stat *st)
 		goto fail;
 	}
 	close(in);
+	free(buf);
 	return 0;
 fail:
 	saved = errno;
@@ -84,6 +93,7 @@ fail:
 	if (out != -1)
 		close(out);
 	unlink(dst);
+	free(buf);
 	errno = saved;
 	return -1;
 }
@@ -96,7 +106,7 @@ copy_tree(const char *src, const char *dst, int depth, char *err,
 	struct dirent *de;
 	struct stat st;
 	struct timespec ts[2];
-	char s[PATH_MAX], t[PATH_MAX];
+	char *s, *t;
 	int rc = -1;
 
 	if (depth > FS_MAX_DEPTH) {
@@ -117,6 +127,12 @@ copy_tree(const char *src, const char *dst, int depth, char *err,
 		set_err(err, errlen, "open", src);
 		return -1;
 	}
+	if ((s = malloc(2 * PATH_MAX)) == NULL) {
+		set_err(err, errlen, "copy", src);
+		closedir(d);
+		return -1;
+	}
+	t = s + PATH_MAX;
 	for (;;) {
 		struct stat est;
 
@@ -131,10 +147,10 @@ copy_tree(const char *src, const char *dst, int depth, char *err,
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if ((size_t)snprintf(s, sizeof(s), "%s/%s", src, de->d_name) >=
-		    sizeof(s) ||
-		    (size_t)snprintf(t, sizeof(t), "%s/%s", dst, de->d_name) >=
-		    sizeof(t)) {
+		if ((size_t)snprintf(s, PATH_MAX, "%s/%s", src, de->d_name) >=
+		    PATH_MAX ||
+		    (size_t)snprintf(t, PATH_MAX, "%s/%s", dst, de->d_name) >=
+		    PATH_MAX) {
 			errno = ENAMETOOLONG;
 			set_err(err, errlen, "copy", src);
 			goto out;
@@ -177,6 +193,7 @@ copy_tree(const char *src, const char *dst, int depth, char *err,
 	}
 	rc = 0;
 out:
+	free(s);
 	closedir(d);
 	return rc;
 }
@@ -205,7 +222,7 @@ remove_tree(const char *path, int depth)
 	DIR *d;
 	struct dirent *de;
 	struct stat st;
-	char p[PATH_MAX];
+	char *p;
 	int rc = 0;
 
 	if (lstat(path, &st) == -1)
@@ -218,12 +235,16 @@ remove_tree(const char *path, int depth)
 	}
 	if ((d = opendir(path)) == NULL)
 		return -1;
+	if ((p = malloc(PATH_MAX)) == NULL) {
+		closedir(d);
+		return -1;
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if ((size_t)snprintf(p, sizeof(p), "%s/%s", path, de->d_name) >=
-		    sizeof(p)) {
+		if ((size_t)snprintf(p, PATH_MAX, "%s/%s", path, de->d_name) >=
+		    PATH_MAX) {
 			errno = ENAMETOOLONG;
 			rc = -1;
 			continue;
@@ -231,6 +252,7 @@ remove_tree(const char *path, int depth)
 		if (remove_tree(p, depth + 1) == -1)
 			rc = -1;
 	}
+	free(p);
 	closedir(d);
 	if (rmdir(path) == -1 && errno != ENOENT)
 		rc = -1;

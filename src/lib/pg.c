@@ -33,6 +33,21 @@ copy_msg(char *err, size_t errlen, const char *prefix, const char *msg)
 		err[--n] = '\0';
 }
 
+/*
+ * libpq prints server notices (WARNING: terminating connection due to
+ * immediate shutdown...) on stderr by default; they go through the log.
+ */
+static void
+notice(void *arg, const char *msg)
+{
+	char buf[512], *p;
+
+	copy_msg(buf, sizeof(buf), "postgres: ", msg);
+	for (p = buf; (p = strchr(p, '\n')) != NULL; p++)
+		*p = ' ';
+	log_debug("%s", buf);
+}
+
 PGconn *
 pg_connect(const struct settings *s, const char *dbname, char *err,
     size_t errlen)
@@ -79,6 +94,7 @@ pg_connect(const struct settings *s, const char *dbname, char *err,
 		PQfinish(c);
 		return NULL;
 	}
+	PQsetNoticeProcessor(c, notice, NULL);
 	return c;
 }
 

@@ -16,7 +16,11 @@
  *   6. the DNS record (a failure there never undoes the tenant).
  *
  * A crash before 5 leaves only internal names, which tenant_cleanup()
- * removes at start; a crash after 5 leaves a complete tenant.
+ * removes at start; a crash after 5 leaves a complete tenant. A crash also
+ * leaves backends working on internal names (a CREATE DATABASE commits
+ * after its client died): the clean-up ends them before it looks. When the
+ * connection is lost during 5 the outcome is unknown: the folder stays
+ * where it is unless a new connection shows the rename did not happen.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +48,7 @@
 #define TENANT_RENAME_TRIES 250  /* x 20 ms: our own backend leaving tmp */
 #define TENANT_TMP_HEX 16        /* random hex digits of an internal name */
 #define TENANT_SQL_MAX 1024      /* bytes of one statement we format */
+#define TENANT_STALE_TRIES 500   /* x 20 ms: a dead creation's backends end */
 
 const char *const tenant_list_sql =
     "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '')"
@@ -75,6 +80,12 @@ tenant_strerror(enum tenant_err e)
 		return "internal_error";
 	return err_codes[e];
 }
+
+/*
+ * Held shared by each creation, exclusively by the clean-up, so that the
+ * clean-up never takes a live creation's internal names for leftovers.
+ */
+static pthread_rwlock_t create_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 /* Names with a creation or deletion in progress in this process. */
 static pthread_mutex_t busy_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -587,6 +598,40 @@ publish(PGconn *c, const char *tmp, const char *name, const char *domain,
 	return db_fail(res, c, "renaming the new database", err);
 }
 
+/*
+ * The connection died during step 5: did the rename commit? Asks on a new
+ * connection. Returns 0 when it did not (tmp is still there: undo as
+ * usual), 1 when it did (name is there, tmp is not: the tenant is
+ * complete), -1 when nobody can tell: then the folder must stay, and the
+ * clean-up at the next start removes it with tmp unless name exists.
+ */
+static int
+publish_outcome(const struct tenant_ctx *t, const char *tmp,
+    const char *name)
+{
+	char err[256];
+	PGconn *c;
+	int tmp_there = -1, name_there = -1;
+
+	if ((c = pg_pool_get(t->pool, err, sizeof(err))) != NULL) {
+		tmp_there = db_exists(c, tmp, NULL);
+		name_there = db_exists(c, name, NULL);
+		pg_pool_put(t->pool, c);
+	}
+	if (tmp_there == 1)
+		return 0;
+	if (tmp_there == 0 && name_there == 1) {
+		log_msg(LOG_WARNING, name, "connection lost at COMMIT, but %s "
+		    "was renamed into place", tmp);
+		return 1;
+	}
+	log_msg(LOG_WARNING, name, "connection lost while renaming %s into "
+	    "place and PostgreSQL cannot say whether it was: the filestore "
+	    "folder stays; the next start removes it and %s unless the "
+	    "tenant exists", tmp, tmp);
+	return -1;
+}
+
 enum tenant_err
 tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
     const struct tenant_request *req, struct tenant_result *res,
@@ -611,6 +656,7 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	if (busy_claim(req->subdomain) != 0)
 		return fail(res, TENANT_EXISTS, "subdomain: '%s' is being "
 		    "created or deleted right now", req->subdomain);
+	pthread_rwlock_rdlock(&create_lock);
 	snprintf(tmp, sizeof(tmp), "%s", NAME_TMP_PREFIX);
 	if (random_hex(tmp + strlen(NAME_TMP_PREFIX), TENANT_TMP_HEX) != 0 ||
 	    fs_path(s, templ, fs_src, sizeof(fs_src)) != 0 ||
@@ -711,7 +757,23 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		    fs_src, strerror(errno));
 		goto out;
 	}
-	if ((e = publish(c, tmp, req->subdomain, domain, res)) != TENANT_OK)
+	if ((e = publish(c, tmp, req->subdomain, domain, res)) != TENANT_OK &&
+	    pg_conn_lost(c)) {
+		switch (publish_outcome(t, tmp, req->subdomain)) {
+		case 0:
+			break;
+		case 1:
+			e = TENANT_OK;
+			res->detail[0] = '\0';
+			break;
+		default:
+			/* Maybe committed: a tenant must keep its folder. */
+			created = 0;
+			fs_moved = 0;
+			break;
+		}
+	}
+	if (e != TENANT_OK)
 		goto out;
 	created = 0;
 	fs_moved = 0;
@@ -760,6 +822,7 @@ out:
 		    "next start): %s", tmp, err);
 	if (c != NULL)
 		pg_pool_put(t->pool, c);
+	pthread_rwlock_unlock(&create_lock);
 	busy_release(req->subdomain);
 	return e;
 }
@@ -897,6 +960,39 @@ cleanup_folders(const struct settings *s)
 	closedir(d);
 }
 
+/*
+ * Ends the backends a dead creation left working on internal names (a
+ * CREATE DATABASE goes on, and commits, after its client is gone) and
+ * waits for them, so that what is listed next stays the truth.
+ */
+static void
+end_stale_sessions(PGconn *c)
+{
+	static const char q[] =
+	    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+	    " WHERE pid <> pg_backend_pid() AND usename = current_user"
+	    " AND state <> 'idle' AND (left(datname, 6) = '" NAME_TMP_PREFIX
+	    "' OR strpos(query, 'DATABASE \"" NAME_TMP_PREFIX "') > 0)";
+	PGresult *r;
+	int tries;
+
+	for (tries = 0; tries < TENANT_STALE_TRIES; tries++) {
+		long n = -1;
+
+		r = PQexec(c, q);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK)
+			n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+		if (n <= 0)
+			return;
+		if (tries == 0)
+			log_warn("clean-up: ending %ld session(s) left by an "
+			    "interrupted creation", n);
+		usleep(20 * 1000);
+	}
+	log_warn("clean-up: sessions of an interrupted creation still run");
+}
+
 int
 tenant_cleanup(const struct tenant_ctx *t)
 {
@@ -910,15 +1006,21 @@ tenant_cleanup(const struct tenant_ctx *t)
 	PGresult *r;
 	int i, rc = 0;
 
+	/* Creations in progress: not now, the caller tries again later. */
+	if (pthread_rwlock_trywrlock(&create_lock) != 0)
+		return -1;
 	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
 		log_err("clean-up: PostgreSQL is unreachable: %s", err);
+		pthread_rwlock_unlock(&create_lock);
 		return -1;
 	}
+	end_stale_sessions(c);
 	r = PQexec(c, q);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		log_err("clean-up: %s", PQresultErrorMessage(r));
 		PQclear(r);
 		pg_pool_put(t->pool, c);
+		pthread_rwlock_unlock(&create_lock);
 		return -1;
 	}
 	for (i = 0; i < PQntuples(r); i++) {
@@ -949,5 +1051,6 @@ tenant_cleanup(const struct tenant_ctx *t)
 	PQclear(r);
 	pg_pool_put(t->pool, c);
 	cleanup_folders(t->s);
+	pthread_rwlock_unlock(&create_lock);
 	return rc;
 }

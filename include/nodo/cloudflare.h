@@ -73,9 +73,12 @@ void cf_client_set_timeouts(struct cf_client *c, long connect_ms,
 void cf_ensure_cname(struct cf_client *c, const char *zone_id,
     const char *fqdn, const char *target, struct cf_result *res);
 
-/* Deletes our CNAME for fqdn (ours = our comment); 404/81044 is CF_ABSENT. */
+/*
+ * Deletes our CNAME for fqdn (ours = our comment and target as content);
+ * 404/81044 is CF_ABSENT.
+ */
 void cf_delete_cname(struct cf_client *c, const char *zone_id,
-    const char *fqdn, struct cf_result *res);
+    const char *fqdn, const char *target, struct cf_result *res);
 
 /* Deletes one record by id (the caller checked it is ours). */
 void cf_delete_record(struct cf_client *c, const char *zone_id,

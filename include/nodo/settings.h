@@ -44,6 +44,7 @@ struct settings {
 	size_t api_key_len;
 	char *cf_token;        /* CLOUDFLARE_API_TOKEN (secret); NULL/"" = DNS off */
 	char *cf_tunnel_id;    /* CF_TUNNEL_ID, else tunnel_id of domains.json */
+	char *cf_target;       /* "<cf_tunnel_id>.cfargotunnel.com", or NULL */
 	char *cf_api_url;      /* CLOUDFLARE_API_URL, no trailing slash */
 	char *domains_file;    /* DOMAINS_FILE */
 	int watcher_interval;  /* DB_WATCHER_INTERVAL, seconds, 1..3600 */

@@ -258,30 +258,6 @@ do_list(struct http_server *h, struct MHD_Connection *conn,
 	return reply_json(conn, rq, 200, o, NULL);
 }
 
-/*
- * 1 when a string holds the escape \u0000: cJSON decodes it into a NUL
- * that ends the C string, so "pw\u0000secret" would silently become "pw".
- * A backslash outside a string is invalid JSON anyway, so only the parity
- * of a run of backslashes matters.
- */
-static int
-has_nul_escape(const char *s, size_t len)
-{
-	size_t i, run = 0;
-
-	for (i = 0; i < len; i++) {
-		if (s[i] == '\\') {
-			run++;
-			continue;
-		}
-		if (run % 2 == 1 && len - i >= 5 &&
-		    memcmp(s + i, "u0000", 5) == 0)
-			return 1;
-		run = 0;
-	}
-	return 0;
-}
-
 /* The body as a JSON object, or NULL after replying 400 invalid_json. */
 static cJSON *
 parse_body(struct MHD_Connection *conn, struct request *rq, int allow_empty)
@@ -289,11 +265,6 @@ parse_body(struct MHD_Connection *conn, struct request *rq, int allow_empty)
 	char detail[160];
 	cJSON *root;
 
-	if (has_nul_escape(rq->body, rq->len)) {
-		reply_error(conn, rq, 400, "invalid_json",
-		    "body: contains a NUL character (\\u0000)");
-		return NULL;
-	}
 	root = jsonreq_parse_object(rq->body, rq->len, allow_empty, detail,
 	    sizeof(detail));
 	if (root == NULL)

@@ -963,7 +963,7 @@ cf_delete_record(struct cf_client *c, const char *zone_id,
 
 void
 cf_delete_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
-    struct cf_result *res)
+    const char *target, struct cf_result *res)
 {
 	char path[CF_MAX_URL / 4], query[CF_MAX_URL / 2];
 	char deleted[CF_MAX_ID + 1] = "";
@@ -999,15 +999,21 @@ cf_delete_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
 		cJSON_Delete(reply.root);
 		return;
 	}
-	/* Every owned CNAME on the name goes; nothing else is touched. */
+	/*
+	 * Every CNAME of ours (our comment, our tunnel) on the name goes;
+	 * nothing else is touched, another node's record included.
+	 */
 	cJSON_ArrayForEach(rec, arr) {
+		const char *content = cf_jstr(rec, "content");
+
 		id = cf_jstr(rec, "id");
 		type = cf_jstr(rec, "type");
 		name = cf_jstr(rec, "name");
 		if (name == NULL || strcasecmp(name, fqdn) != 0)
 			continue;
 		if (type == NULL || strcmp(type, "CNAME") != 0 ||
-		    !cf_is_owned(rec) || !cf_valid_id(id)) {
+		    !cf_is_owned(rec) || !cf_valid_id(id) || content == NULL ||
+		    strcasecmp(content, target) != 0) {
 			others++;
 			continue;
 		}

@@ -72,6 +72,30 @@ too_deep(const char *s, size_t len)
 	return 0;
 }
 
+/*
+ * 1 when a string holds the escape \u0000: cJSON decodes it into a NUL
+ * that ends the C string, so "pw\u0000secret" would silently become "pw".
+ * A backslash outside a string is invalid JSON anyway, so only the parity
+ * of a run of backslashes matters.
+ */
+static int
+has_nul_escape(const char *s, size_t len)
+{
+	size_t i, run = 0;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\\') {
+			run++;
+			continue;
+		}
+		if (run % 2 == 1 && len - i >= 5 &&
+		    memcmp(s + i, "u0000", 5) == 0)
+			return 1;
+		run = 0;
+	}
+	return 0;
+}
+
 cJSON *
 jsonreq_parse_object(const char *body, size_t len, int allow_empty,
     char *detail, size_t dlen)
@@ -91,6 +115,11 @@ jsonreq_parse_object(const char *body, size_t len, int allow_empty,
 	}
 	if (memchr(body, '\0', len) != NULL) {
 		snprintf(detail, dlen, "body: contains a NUL byte");
+		return NULL;
+	}
+	if (has_nul_escape(body, len)) {
+		snprintf(detail, dlen, "body: contains a NUL character "
+		    "(\\u0000)");
 		return NULL;
 	}
 	if (too_deep(body, len)) {

@@ -1545,6 +1545,12 @@ settings_load(struct settings *s, enum settings_program prog,
 		}
 	} else
 		add_default_zone(&ld);
+	if (s->cf_tunnel_id != NULL && asprintf(&s->cf_target,
+	    "%s.cfargotunnel.com", s->cf_tunnel_id) == -1) {
+		s->cf_target = NULL;
+		ld.failed = 1;
+		settings_error_add(errs, NULL, 0, NULL, "out of memory");
+	}
 
 	for (i = 0; i < K_COUNT; i++)
 		val_free(&ld.v[i], keys[i].secret);
@@ -1571,6 +1577,7 @@ settings_free(struct settings *s)
 		free(s->cf_token);
 	}
 	free(s->cf_tunnel_id);
+	free(s->cf_target);
 	free(s->cf_api_url);
 	free(s->domains_file);
 	free(s->api_host);

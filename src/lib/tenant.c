@@ -787,15 +787,13 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	    req->subdomain, domain);
 	z = settings_zone(s, domain);
 	if (!s->dns_enabled || cf == NULL || z == NULL ||
-	    z->zone_id[0] == '\0') {
+	    s->cf_target == NULL || z->zone_id[0] == '\0') {
 		res->dns.status = CF_DISABLED;
 	} else {
 		struct cf_result cr;
-		char target[320];
 
-		snprintf(target, sizeof(target), "%s.cfargotunnel.com",
-		    s->cf_tunnel_id);
-		cf_ensure_cname(cf, z->zone_id, res->dns.name, target, &cr);
+		cf_ensure_cname(cf, z->zone_id, res->dns.name, s->cf_target,
+		    &cr);
 		res->dns.status = cr.status;
 		nodo_strlcpy(res->dns.record_id, cr.record_id,
 		    sizeof(res->dns.record_id));
@@ -913,12 +911,13 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 	    domain);
 	z = settings_zone(s, domain);
 	if (!s->dns_enabled || cf == NULL || z == NULL ||
-	    z->zone_id[0] == '\0') {
+	    s->cf_target == NULL || z->zone_id[0] == '\0') {
 		res->dns.status = CF_DISABLED;
 	} else {
 		struct cf_result cr;
 
-		cf_delete_cname(cf, z->zone_id, res->dns.name, &cr);
+		cf_delete_cname(cf, z->zone_id, res->dns.name, s->cf_target,
+		    &cr);
 		res->dns.status = cr.status;
 		nodo_strlcpy(res->dns.detail, cr.detail,
 		    sizeof(res->dns.detail));

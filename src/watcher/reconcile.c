@@ -161,8 +161,8 @@ watcher_new(const struct settings *s, int dry_run,
 		w->hooks = *hooks;
 	w->tctx.s = s;
 	w->tctx.pool = NULL; /* tenant_list() takes our own connection */
-	n = snprintf(w->target, sizeof(w->target), "%s.cfargotunnel.com",
-	    s->cf_tunnel_id != NULL ? s->cf_tunnel_id : "");
+	n = snprintf(w->target, sizeof(w->target), "%s",
+	    s->cf_target != NULL ? s->cf_target : "");
 	if (n < 0 || (size_t)n >= sizeof(w->target)) {
 		log_err("CF_TUNNEL_ID is too long for a CNAME target");
 		free(w);

@@ -731,6 +731,24 @@ test_create_forbidden(void **state)
 	cf_client_free(c);
 }
 
+/* Another node's CNAME (our comment, another tunnel) is not deleted. */
+static void
+test_delete_other_node_kept(void **state)
+{
+	struct srv *s = *state;
+	struct cf_client *c = client(s);
+	struct cf_result res;
+
+	srv_json(s, 200, LIST(REC("0123456789abcdef0123456789abcdef",
+	    "CNAME", FQDN, "other-node.cfargotunnel.com", "true", OURS)));
+	cf_delete_cname(c, ZONE, FQDN, TARGET, &res);
+	check_res(&res);
+	assert_int_equal(res.status, CF_ABSENT);
+	assert_int_equal(srv_nreqs(s), 1);
+	assert_string_equal(srv_req(s, 0)->method, "GET");
+	cf_client_free(c);
+}
+
 static void
 test_delete_owned(void **state)
 {
@@ -742,7 +760,7 @@ test_delete_owned(void **state)
 	srv_json(s, 200, LIST(REC("0123456789abcdef0123456789abcdef",
 	    "CNAME", FQDN, TARGET, "true", OURS)));
 	srv_json(s, 200, ONE("0123456789abcdef0123456789abcdef"));
-	cf_delete_cname(c, ZONE, FQDN, &res);
+	cf_delete_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_DELETED);
 	assert_string_equal(res.record_id, "0123456789abcdef0123456789abcdef");
@@ -768,7 +786,7 @@ test_delete_foreign_only(void **state)
 	    FQDN, "1.2.3.4", "true", "") ","
 	    REC("22222222222222222222222222222222", "TXT", FQDN, "hello",
 	    "false", OURS)));
-	cf_delete_cname(c, ZONE, FQDN, &res);
+	cf_delete_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_ABSENT);
 	assert_non_null(strstr(res.detail, "left alone"));
@@ -786,7 +804,7 @@ test_delete_nothing(void **state)
 	struct cf_result res;
 
 	srv_json(s, 200, LIST(""));
-	cf_delete_cname(c, ZONE, FQDN, &res);
+	cf_delete_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_ABSENT);
 	assert_string_equal(res.detail, "");
@@ -804,7 +822,7 @@ test_delete_81044(void **state)
 	srv_json(s, 200, LIST(REC("0123456789abcdef0123456789abcdef",
 	    "CNAME", FQDN, TARGET, "true", OURS)));
 	srv_json(s, 404, ERRJ(81044, "Record does not exist."));
-	cf_delete_cname(c, ZONE, FQDN, &res);
+	cf_delete_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_ABSENT);
 	assert_int_equal(res.http_status, 404);
@@ -910,7 +928,7 @@ test_not_envelope(void **state)
 	assert_non_null(strstr(res.detail, "not a Cloudflare envelope"));
 
 	srv_json(s, 200, "[{\"success\":true}]");
-	cf_delete_cname(c, ZONE, FQDN, &res);
+	cf_delete_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_non_null(strstr(res.detail, "not a Cloudflare envelope"));
@@ -1093,7 +1111,7 @@ test_disabled(void **state)
 		cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 		assert_int_equal(res.status, CF_DISABLED);
 		assert_string_equal(cf_status_str(res.status), "disabled");
-		cf_delete_cname(c, ZONE, FQDN, &res);
+		cf_delete_cname(c, ZONE, FQDN, TARGET, &res);
 		assert_int_equal(res.status, CF_DISABLED);
 		cf_delete_record(c, ZONE, "0123456789abcdef", &res);
 		assert_int_equal(res.status, CF_DISABLED);
@@ -1134,7 +1152,7 @@ test_bad_token_and_ids(void **state)
 		cf_ensure_cname(c, bad_zones[i], FQDN, TARGET, &res);
 		assert_int_equal(res.status, CF_PENDING);
 		assert_string_equal(res.detail, "cloudflare: invalid zone id");
-		cf_delete_cname(c, bad_zones[i], FQDN, &res);
+		cf_delete_cname(c, bad_zones[i], FQDN, TARGET, &res);
 		assert_string_equal(res.detail, "cloudflare: invalid zone id");
 		assert_int_equal(cf_list_zone(c, bad_zones[i], record_cb, &n,
 		    &res), -1);
@@ -1149,7 +1167,7 @@ test_bad_token_and_ids(void **state)
 	assert_int_equal(res.status, CF_PENDING);
 	cf_ensure_cname(c, ZONE, FQDN, "", &res);
 	assert_int_equal(res.status, CF_PENDING);
-	cf_delete_cname(c, ZONE, "a b", &res);
+	cf_delete_cname(c, ZONE, "a b", TARGET, &res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_int_equal(n, 0);
 	assert_int_equal(cf_client_requests(c), 0);
@@ -1413,6 +1431,7 @@ main(void)
 		T(test_exists),
 		T(test_exists_fix_drift),
 		T(test_other_node_is_conflict),
+		T(test_delete_other_node_kept),
 		T(test_conflict_foreign_a),
 		T(test_conflict_foreign_cname),
 		T(test_race_81053_ours),

@@ -229,10 +229,8 @@ do_uninstall() {
 	for u in "${units[@]}"; do
 		rm -f -- "$dest/systemd/$u"
 	done
-	for f in README.md API.md DB_WATCHER.md TROUBLESHOOTING.md openapi.yaml \
-		odoo-local-api.8.md odoo-db-watcher.8.md; do
-		rm -f -- "$dest/docs/$f"
-	done
+	# docs/ is ours alone (make install fills it): no operator file there.
+	rm -rf -- "${dest:?}/docs"
 	rm -f -- "$dest/install.sh"
 	for d in bin scripts systemd docs; do
 		rmdir -- "$dest/$d" 2>/dev/null || true

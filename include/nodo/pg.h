@@ -16,7 +16,9 @@
 #include "nodo/settings.h"
 
 #define PG_CONNECT_TIMEOUT 5 /* seconds (libpq's connect_timeout) */
-#define PG_POOL_MAX_IDLE 8   /* idle maintenance connections kept */
+#define PG_POOL_MAX_IDLE 16  /* idle maintenance connections kept */
+#define PG_POOL_MAX_OPEN 32  /* maintenance connections open at once */
+#define PG_POOL_WAIT_MS 5000 /* wait for a free one before giving up */
 #define PG_MAINT_DB "postgres"
 
 /*
@@ -31,7 +33,11 @@ struct pg_pool;
 struct pg_pool *pg_pool_new(const struct settings *s);
 void pg_pool_free(struct pg_pool *p);
 
-/* A maintenance connection (reused when one is idle), or NULL with err. */
+/*
+ * A maintenance connection (reused when one is idle and alive), or NULL
+ * with err: PostgreSQL unreachable, or PG_POOL_MAX_OPEN in use for longer
+ * than PG_POOL_WAIT_MS.
+ */
 PGconn *pg_pool_get(struct pg_pool *p, char *err, size_t errlen);
 
 /* Gives it back; a connection whose status is bad is closed instead. */

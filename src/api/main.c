@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@
 
 #define EX_CONFIG 78
 #define STOP_GRACE_MS 25000 /* requests in flight get this long on stop */
+#define CLEANUP_INTERVAL 300 /* seconds between clean-ups of leftovers */
+#define MALLOC_ARENAS 2     /* one thread per connection: cap the arenas */
 
 static void
 usage(FILE *f)
@@ -110,7 +113,8 @@ main(int argc, char *argv[])
 	struct http_server *h;
 	sigset_t set;
 	uint64_t wd_usec = 0;
-	struct timespec tick;
+	struct timespec tick, now;
+	time_t last_clean;
 
 	while ((ch = getopt_long(argc, argv, "c:nVh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -161,6 +165,12 @@ main(int argc, char *argv[])
 		return 1;
 	}
 
+	/*
+	 * glibc gives threads their own malloc arenas (up to 8 per core);
+	 * with a thread per connection that is memory kept for nothing.
+	 */
+	mallopt(M_ARENA_MAX, MALLOC_ARENAS);
+
 	/* Signals are taken in this thread only (sigtimedwait below). */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -175,6 +185,8 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	cleaned = tenant_cleanup(&t) == 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	last_clean = now.tv_sec;
 	if (!cleaned)
 		log_warn("PostgreSQL not reachable at start; serving, "
 		    "and cleaning up leftovers once it is");
@@ -206,9 +218,19 @@ main(int argc, char *argv[])
 			    "restart the service to apply changes");
 		if (wd_usec)
 			sd_notify(0, "WATCHDOG=1");
-		if (!cleaned && tenant_cleanup(&t) == 0) {
-			cleaned = 1;
-			sd_notify(0, "STATUS=listening, PostgreSQL reachable");
+		/*
+		 * Leftovers of creations that failed while PostgreSQL was
+		 * away (their drop failed too) go now and then, not only at
+		 * start. The clean-up skips its turn while creations run.
+		 */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!cleaned || now.tv_sec - last_clean >= CLEANUP_INTERVAL) {
+			last_clean = now.tv_sec;
+			if (tenant_cleanup(&t) == 0 && !cleaned) {
+				cleaned = 1;
+				sd_notify(0, "STATUS=listening, PostgreSQL "
+				    "reachable");
+			}
 		}
 	}
 	sd_notifyf(0, "STOPPING=1\nSTATUS=finishing %d request(s)",

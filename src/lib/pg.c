@@ -4,19 +4,27 @@
  * The API keeps a few idle connections to the maintenance database so that
  * a list or a health check costs one round trip, not a connection set-up.
  */
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nodo/log.h"
 #include "nodo/pg.h"
 
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
 struct pg_pool {
 	const struct settings *s;
 	pthread_mutex_t mu;
+	pthread_cond_t freed; /* a connection went back or was closed */
 	PGconn *idle[PG_POOL_MAX_IDLE];
 	size_t nidle;
+	size_t nopen; /* idle plus handed out */
 };
 
 /* libpq's message without its trailing newline. */
@@ -102,11 +110,16 @@ struct pg_pool *
 pg_pool_new(const struct settings *s)
 {
 	struct pg_pool *p;
+	pthread_condattr_t ca;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	p->s = s;
 	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->freed, &ca);
+	pthread_condattr_destroy(&ca);
 	return p;
 }
 
@@ -119,31 +132,74 @@ pg_pool_free(struct pg_pool *p)
 		return;
 	for (i = 0; i < p->nidle; i++)
 		PQfinish(p->idle[i]);
+	pthread_cond_destroy(&p->freed);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
+}
+
+/*
+ * An idle connection receives nothing (no LISTEN, no query): anything to
+ * read means the server ended it (restart, shutdown, terminate) or is
+ * about to. That costs a poll(), not a round trip.
+ */
+static int
+idle_alive(PGconn *c)
+{
+	struct pollfd pfd;
+
+	if (PQstatus(c) != CONNECTION_OK || (pfd.fd = PQsocket(c)) < 0)
+		return 0;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	return poll(&pfd, 1, 0) == 0;
+}
+
+/* A connection slot is gone: wake one waiter. Called with mu held. */
+static void
+slot_freed(struct pg_pool *p)
+{
+	p->nopen--;
+	pthread_cond_signal(&p->freed);
 }
 
 PGconn *
 pg_pool_get(struct pg_pool *p, char *err, size_t errlen)
 {
-	PGconn *c = NULL;
+	struct timespec deadline;
+	PGconn *c;
 
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += PG_POOL_WAIT_MS / 1000;
 	pthread_mutex_lock(&p->mu);
-	if (p->nidle > 0)
-		c = p->idle[--p->nidle];
-	pthread_mutex_unlock(&p->mu);
-	if (c != NULL) {
-		/* A server restart leaves idle connections dead: check. */
-		PGresult *r = PQexec(c, "");
-
-		if (r != NULL && PQresultStatus(r) == PGRES_EMPTY_QUERY) {
-			PQclear(r);
-			return c;
+	for (;;) {
+		if (p->nidle > 0) {
+			c = p->idle[--p->nidle];
+			if (idle_alive(c)) {
+				pthread_mutex_unlock(&p->mu);
+				return c;
+			}
+			PQfinish(c);
+			slot_freed(p);
+			continue;
 		}
-		PQclear(r);
-		PQfinish(c);
+		if (p->nopen < PG_POOL_MAX_OPEN)
+			break;
+		if (pthread_cond_timedwait(&p->freed, &p->mu, &deadline) ==
+		    ETIMEDOUT) {
+			pthread_mutex_unlock(&p->mu);
+			copy_msg(err, errlen, "", "all " STR(PG_POOL_MAX_OPEN)
+			    " database connections are in use");
+			return NULL;
+		}
 	}
-	return pg_connect(p->s, PG_MAINT_DB, err, errlen);
+	p->nopen++;
+	pthread_mutex_unlock(&p->mu);
+	if ((c = pg_connect(p->s, PG_MAINT_DB, err, errlen)) == NULL) {
+		pthread_mutex_lock(&p->mu);
+		slot_freed(p);
+		pthread_mutex_unlock(&p->mu);
+	}
+	return c;
 }
 
 void
@@ -151,16 +207,15 @@ pg_pool_put(struct pg_pool *p, PGconn *c)
 {
 	if (c == NULL)
 		return;
-	if (PQstatus(c) != CONNECTION_OK ||
-	    PQtransactionStatus(c) != PQTRANS_IDLE) {
-		PQfinish(c);
-		return;
-	}
 	pthread_mutex_lock(&p->mu);
-	if (p->nidle < PG_POOL_MAX_IDLE) {
+	if (PQstatus(c) == CONNECTION_OK &&
+	    PQtransactionStatus(c) == PQTRANS_IDLE &&
+	    p->nidle < PG_POOL_MAX_IDLE) {
 		p->idle[p->nidle++] = c;
+		pthread_cond_signal(&p->freed);
 		c = NULL;
-	}
+	} else
+		slot_freed(p);
 	pthread_mutex_unlock(&p->mu);
 	if (c != NULL)
 		PQfinish(c);

@@ -91,6 +91,16 @@ fuzz:
 bench: all
 	NODO_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/bench.py
 
+# The long runs (issue: reliability). CI runs a short variant:
+#   make stress LOAD_SECONDS=20 NODO_CRASH_TRIALS=12
+LOAD_SECONDS ?= 600
+NODO_CRASH_TRIALS ?= 50
+stress: all
+	NODO_BUILD=$(abspath $(B)) NODO_CRASH_TRIALS=$(NODO_CRASH_TRIALS) \
+	    sh tests/stress/crash.sh
+	NODO_BUILD=$(abspath $(B)) LOAD_SECONDS=$(LOAD_SECONDS) \
+	    $(PYTHON) tests/stress/load.py
+
 demo: all
 	NODO_BUILD=$(abspath $(B)) $(PYTHON) tests/demo.py
 

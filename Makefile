@@ -132,7 +132,8 @@ lint:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok)\(' \
 	    src/*/*.c include/nodo/*.h || { echo "banned function"; exit 1; }
 	shellcheck -x scripts/*.sh install.sh tests/*.sh tests/fuzz/*.sh .ci/run
-	clang-format --dry-run --Werror src/*/*.c include/nodo/*.h
+	clang-format --dry-run --Werror src/*/*.c src/*/*.h include/nodo/*.h \
+	    tests/unit/*.c tests/fuzz/*.c
 
 clean:
 	rm -rf build build-san build-fuzz

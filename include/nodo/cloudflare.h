@@ -14,13 +14,13 @@
 #include <stddef.h>
 #include <time.h>
 
-#define CF_OWNER_COMMENT "managed-by=nodo"
+#define CF_OWNER_COMMENT      "managed-by=nodo"
 #define CF_CONNECT_TIMEOUT_MS 3000
-#define CF_TOTAL_TIMEOUT_MS 8000
-#define CF_MAX_REPLY (8 * 1024 * 1024) /* bytes, one reply body */
-#define CF_PER_PAGE 1000               /* records per list page */
-#define CF_MAX_PAGES 1000
-#define CF_MAX_ID 64 /* chars of a zone or record id, [0-9a-zA-Z] */
+#define CF_TOTAL_TIMEOUT_MS   8000
+#define CF_MAX_REPLY          (8 * 1024 * 1024) /* bytes, one reply body */
+#define CF_PER_PAGE           1000              /* records per list page */
+#define CF_MAX_PAGES          1000
+#define CF_MAX_ID             64 /* chars of a zone or record id, [0-9a-zA-Z] */
 
 enum cf_status {
 	CF_CREATED,  /* we created the record */
@@ -39,10 +39,10 @@ const char *cf_status_str(enum cf_status st);
 struct cf_result {
 	enum cf_status status;
 	char record_id[CF_MAX_ID + 1]; /* created/exists/deleted: its id */
-	char detail[512];   /* pending/conflict: why (names the other record) */
-	int http_status;    /* last HTTP status, 0 when none */
-	int retry_after;    /* seconds from Retry-After on 429, else 0 */
-	int rate_limited;   /* 1 when the last reply was 429 */
+	char detail[512]; /* pending/conflict: why (names the other record) */
+	int http_status;  /* last HTTP status, 0 when none */
+	int retry_after;  /* seconds from Retry-After on 429, else 0 */
+	int rate_limited; /* 1 when the last reply was 429 */
 };
 
 struct cf_client;
@@ -70,15 +70,15 @@ void cf_client_set_timeouts(struct cf_client *c, long connect_ms,
  * CF_CONFLICT when another record holds the name. 81053/81057/81058 on create
  * mean a race: it looks again once and decides from what it finds.
  */
-void cf_ensure_cname(struct cf_client *c, const char *zone_id,
-    const char *fqdn, const char *target, struct cf_result *res);
+void cf_ensure_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
+    const char *target, struct cf_result *res);
 
 /*
  * Deletes our CNAME for fqdn (ours = our comment and target as content);
  * 404/81044 is CF_ABSENT.
  */
-void cf_delete_cname(struct cf_client *c, const char *zone_id,
-    const char *fqdn, const char *target, struct cf_result *res);
+void cf_delete_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
+    const char *target, struct cf_result *res);
 
 /* Deletes one record by id (the caller checked it is ours). */
 void cf_delete_record(struct cf_client *c, const char *zone_id,
@@ -88,7 +88,7 @@ void cf_delete_record(struct cf_client *c, const char *zone_id,
 struct cf_record {
 	char id[CF_MAX_ID + 1];
 	char type[16];
-	char name[256];    /* FQDN, lower case */
+	char name[256]; /* FQDN, lower case */
 	char content[256];
 	int proxied;
 	int owned; /* comment is CF_OWNER_COMMENT */

@@ -26,10 +26,10 @@ int log_level_parse(const char *s);
 void log_msg(int prio, const char *tenant, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define log_debug(...) log_msg(LOG_DEBUG, NULL, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, NULL, __VA_ARGS__)
+#define log_debug(...)  log_msg(LOG_DEBUG, NULL, __VA_ARGS__)
+#define log_info(...)   log_msg(LOG_INFO, NULL, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_NOTICE, NULL, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARNING, NULL, __VA_ARGS__)
-#define log_err(...) log_msg(LOG_ERR, NULL, __VA_ARGS__)
+#define log_warn(...)   log_msg(LOG_WARNING, NULL, __VA_ARGS__)
+#define log_err(...)    log_msg(LOG_ERR, NULL, __VA_ARGS__)
 
 #endif

@@ -8,7 +8,7 @@
 #ifndef NODO_NAMES_H
 #define NODO_NAMES_H
 
-#define NAME_MIN 2
+#define NAME_MIN     2
 #define NAME_MAX_LEN 63 /* PostgreSQL's NAMEDATALEN - 1 and a DNS label */
 
 /*

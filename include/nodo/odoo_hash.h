@@ -8,10 +8,10 @@
 
 #include <stddef.h>
 
-#define ODOO_HASH_ROUNDS 600000 /* Odoo 16.0 (late), 17 and 18 MIN_ROUNDS */
-#define ODOO_HASH_SALT_LEN 16   /* bytes, passlib's default_salt_size */
-#define ODOO_HASH_DK_LEN 64     /* bytes, SHA-512 output */
-#define ODOO_HASH_MAX 160       /* bytes for the whole string with NUL */
+#define ODOO_HASH_ROUNDS   600000 /* Odoo 16.0 (late), 17 and 18 MIN_ROUNDS */
+#define ODOO_HASH_SALT_LEN 16     /* bytes, passlib's default_salt_size */
+#define ODOO_HASH_DK_LEN   64     /* bytes, SHA-512 output */
+#define ODOO_HASH_MAX      160    /* bytes for the whole string with NUL */
 
 /*
  * Hashes pw (len bytes, UTF-8) into out (ODOO_HASH_MAX bytes). salt may be

@@ -15,11 +15,11 @@
 
 #include "nodo/settings.h"
 
-#define PG_CONNECT_TIMEOUT 5 /* seconds (libpq's connect_timeout) */
-#define PG_POOL_MAX_IDLE 16  /* idle maintenance connections kept */
-#define PG_POOL_MAX_OPEN 32  /* maintenance connections open at once */
-#define PG_POOL_WAIT_MS 5000 /* wait for a free one before giving up */
-#define PG_MAINT_DB "postgres"
+#define PG_CONNECT_TIMEOUT 5    /* seconds (libpq's connect_timeout) */
+#define PG_POOL_MAX_IDLE   16   /* idle maintenance connections kept */
+#define PG_POOL_MAX_OPEN   32   /* maintenance connections open at once */
+#define PG_POOL_WAIT_MS    5000 /* wait for a free one before giving up */
+#define PG_MAINT_DB        "postgres"
 
 /*
  * Connects to dbname. Returns the connection, or NULL with a sentence in err

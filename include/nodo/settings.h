@@ -13,19 +13,19 @@
 
 #include <stddef.h>
 
-#define SETTINGS_DEFAULT_ENV_FILE "/opt/nodo/config/.env"
+#define SETTINGS_DEFAULT_ENV_FILE     "/opt/nodo/config/.env"
 #define SETTINGS_DEFAULT_DOMAINS_FILE "/opt/nodo/cloudflare/domains.json"
-#define SETTINGS_DEFAULT_ODOO_CONF "/etc/odoo/odoo.conf"
-#define SETTINGS_DEFAULT_DATA_DIR "/var/lib/odoo"
-#define SETTINGS_DEFAULT_CF_URL "https://api.cloudflare.com/client/v4"
-#define SETTINGS_DEFAULT_TEMPLATE "tcs"
-#define SETTINGS_DEFAULT_API_HOST "0.0.0.0"
-#define SETTINGS_DEFAULT_API_PORT 8070
-#define SETTINGS_DEFAULT_INTERVAL 10 /* seconds */
+#define SETTINGS_DEFAULT_ODOO_CONF    "/etc/odoo/odoo.conf"
+#define SETTINGS_DEFAULT_DATA_DIR     "/var/lib/odoo"
+#define SETTINGS_DEFAULT_CF_URL       "https://api.cloudflare.com/client/v4"
+#define SETTINGS_DEFAULT_TEMPLATE     "tcs"
+#define SETTINGS_DEFAULT_API_HOST     "0.0.0.0"
+#define SETTINGS_DEFAULT_API_PORT     8070
+#define SETTINGS_DEFAULT_INTERVAL     10 /* seconds */
 
-#define SETTINGS_MAX_FILE (1024 * 1024) /* bytes, any settings file */
-#define SETTINGS_MAX_LINE 4096          /* bytes, one env/odoo.conf line */
-#define SETTINGS_MAX_ZONES 1000
+#define SETTINGS_MAX_FILE   (1024 * 1024) /* bytes, any settings file */
+#define SETTINGS_MAX_LINE   4096          /* bytes, one env/odoo.conf line */
+#define SETTINGS_MAX_ZONES  1000
 #define SETTINGS_MAX_ERRORS 64
 
 /* Which program loads them: the API needs the key, the watcher does not. */
@@ -39,28 +39,28 @@ struct zone {
 struct settings {
 	char *env_file; /* the file read, or NULL when none was */
 
-	char *odoo_domain;     /* ODOO_DOMAIN */
-	char *api_key;         /* PROVISIONING_API_KEY (secret) */
+	char *odoo_domain; /* ODOO_DOMAIN */
+	char *api_key;     /* PROVISIONING_API_KEY (secret) */
 	size_t api_key_len;
-	char *cf_token;        /* CLOUDFLARE_API_TOKEN (secret); NULL/"" = DNS off */
-	char *cf_tunnel_id;    /* CF_TUNNEL_ID, else tunnel_id of domains.json */
-	char *cf_target;       /* "<cf_tunnel_id>.cfargotunnel.com", or NULL */
-	char *cf_api_url;      /* CLOUDFLARE_API_URL, no trailing slash */
-	char *domains_file;    /* DOMAINS_FILE */
-	int watcher_interval;  /* DB_WATCHER_INTERVAL, seconds, 1..3600 */
+	char *cf_token; /* CLOUDFLARE_API_TOKEN (secret); NULL/"" = DNS off */
+	char *cf_tunnel_id;   /* CF_TUNNEL_ID, else tunnel_id of domains.json */
+	char *cf_target;      /* "<cf_tunnel_id>.cfargotunnel.com", or NULL */
+	char *cf_api_url;     /* CLOUDFLARE_API_URL, no trailing slash */
+	char *domains_file;   /* DOMAINS_FILE */
+	int watcher_interval; /* DB_WATCHER_INTERVAL, seconds, 1..3600 */
 	int watcher_delete_orphans; /* WATCHER_DELETE_ORPHANS, 0/1 */
-	char *api_host;        /* API_HOST */
-	int api_port;          /* API_PORT, 1..65535 */
-	char *default_template; /* DEFAULT_TEMPLATE_DB */
-	char *odoo_conf;       /* ODOO_CONF */
-	char *data_dir;        /* ODOO_DATA_DIR, else data_dir of odoo.conf */
-	int log_level;         /* LOG_LEVEL as a syslog priority */
+	char *api_host;             /* API_HOST */
+	int api_port;               /* API_PORT, 1..65535 */
+	char *default_template;     /* DEFAULT_TEMPLATE_DB */
+	char *odoo_conf;            /* ODOO_CONF */
+	char *data_dir; /* ODOO_DATA_DIR, else data_dir of odoo.conf */
+	int log_level;  /* LOG_LEVEL as a syslog priority */
 
 	/* Connection to PostgreSQL: PG* over odoo.conf db_*; NULL = libpq's. */
 	char *pg_host;
 	char *pg_port;
 	char *pg_user;
-	char *pg_password; /* secret */
+	char *pg_password;      /* secret */
 	char *odoo_db_template; /* db_template of odoo.conf, NULL when unset */
 
 	struct zone *zones; /* from domains.json, in file order */
@@ -111,8 +111,8 @@ const struct zone *settings_zone(const struct settings *s, const char *domain);
  * (not NUL-terminated necessarily) and calls back per entry; they return 0
  * or -1 after adding errors to errs (file names the source for messages).
  */
-typedef void (*settings_kv_cb)(void *arg, const char *key, const char *val,
-    int line);
+typedef void (
+    *settings_kv_cb)(void *arg, const char *key, const char *val, int line);
 int settings_parse_env(const char *buf, size_t len, const char *file,
     settings_kv_cb cb, void *arg, struct settings_errors *errs);
 /* odoo.conf: only the [options] section is passed to cb; keys lower-cased. */

@@ -19,9 +19,9 @@
 #include "nodo/pg.h"
 #include "nodo/settings.h"
 
-#define TENANT_PASSWORD_MAX 1024 /* bytes, admin_password */
-#define TENANT_MAX_CREATES 4     /* creations running at once */
-#define TENANT_BUSY_RETRIES 5    /* CREATE DATABASE tries on SQLSTATE 55006 */
+#define TENANT_PASSWORD_MAX   1024 /* bytes, admin_password */
+#define TENANT_MAX_CREATES    4    /* creations running at once */
+#define TENANT_BUSY_RETRIES   5    /* CREATE DATABASE tries on SQLSTATE 55006 */
 #define TENANT_COMMENT_PREFIX "nodo:"
 
 enum tenant_err {
@@ -59,7 +59,7 @@ struct tenant_dns {
 };
 
 struct tenant_result {
-	char detail[512]; /* error sentence naming the field or the problem */
+	char detail[512];  /* error sentence naming the field or the problem */
 	char warning[512]; /* e.g. the template had no filestore */
 	struct tenant_dns dns;
 };
@@ -91,13 +91,13 @@ struct tenant_request {
  * Validates and creates a tenant, then its DNS record (cf may be NULL when
  * DNS is disabled). Nothing is left behind on any error.
  */
-enum tenant_err tenant_create(const struct tenant_ctx *t,
-    struct cf_client *cf, const struct tenant_request *req,
-    struct tenant_result *res, struct tenant *out);
+enum tenant_err tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
+    const struct tenant_request *req, struct tenant_result *res,
+    struct tenant *out);
 
 /* Drops a tenant, its filestore and our DNS record. */
-enum tenant_err tenant_delete(const struct tenant_ctx *t,
-    struct cf_client *cf, const char *subdomain, struct tenant_result *res);
+enum tenant_err tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
+    const char *subdomain, struct tenant_result *res);
 
 /* Removes what interrupted creations left (databases and folders). */
 int tenant_cleanup(const struct tenant_ctx *t);

@@ -62,8 +62,8 @@ struct request {
 	int too_large;
 };
 
-typedef int (*route_fn)(struct http_server *, struct MHD_Connection *,
-    struct request *);
+typedef int (
+    *route_fn)(struct http_server *, struct MHD_Connection *, struct request *);
 
 static int do_health(struct http_server *, struct MHD_Connection *,
     struct request *);
@@ -104,7 +104,7 @@ reply_json(struct MHD_Connection *conn, struct request *rq, int status,
 	cJSON_Delete(root);
 	if (text == NULL) {
 		static char oom[] = "{\"detail\":\"out of memory\","
-		    "\"code\":\"internal_error\"}";
+		                    "\"code\":\"internal_error\"}";
 
 		status = 500;
 		resp = MHD_create_response_from_buffer(strlen(oom), oom,
@@ -188,11 +188,11 @@ do_health(struct http_server *h, struct MHD_Connection *conn,
 	cJSON *o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "status", c != NULL ? "ok" : "degraded");
-	cJSON_AddStringToObject(o, "postgres", c != NULL ? "ok" :
-	    "unreachable");
+	cJSON_AddStringToObject(o, "postgres",
+	    c != NULL ? "ok" : "unreachable");
 	cJSON_AddStringToObject(o, "version", NODO_VERSION);
-	cJSON_AddStringToObject(o, "dns", h->s->dns_enabled ? "enabled" :
-	    "disabled");
+	cJSON_AddStringToObject(o, "dns",
+	    h->s->dns_enabled ? "enabled" : "disabled");
 	pg_pool_put(h->t->pool, c);
 	return reply_json(conn, rq, c != NULL ? 200 : 503, o, NULL);
 }
@@ -205,18 +205,19 @@ check_domain_arg(struct http_server *h, struct MHD_Connection *conn,
 
 	if (domain == NULL || settings_zone(h->s, domain) != NULL)
 		return 0;
-	snprintf(detail, sizeof(detail), "domain: '%.253s' is not a domain of "
-	    "this node (see GET /api/domains)", domain);
+	snprintf(detail, sizeof(detail),
+	    "domain: '%.253s' is not a domain of "
+	    "this node (see GET /api/domains)",
+	    domain);
 	reply_error(conn, rq, 422, "unknown_domain", detail);
 	return -1;
 }
 
 static int
-do_list(struct http_server *h, struct MHD_Connection *conn,
-    struct request *rq)
+do_list(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
 {
-	const char *domain = MHD_lookup_connection_value(conn,
-	    MHD_GET_ARGUMENT_KIND, "domain");
+	const char *domain =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "domain");
 	struct tenant_result res;
 	struct tenant *v;
 	size_t n, i;
@@ -280,7 +281,7 @@ get_string(struct MHD_Connection *conn, struct request *rq, cJSON *root,
 	char detail[160];
 
 	if (jsonreq_string(root, field, required, out, detail,
-	    sizeof(detail)) == 0)
+	        sizeof(detail)) == 0)
 		return 0;
 	reply_error(conn, rq, 400, "invalid_request", detail);
 	return -1;
@@ -322,8 +323,8 @@ do_create(struct http_server *h, struct MHD_Connection *conn,
 		return MHD_YES;
 	memset(&req, 0, sizeof(req));
 	if (get_string(conn, rq, root, "subdomain", 1, &req.subdomain) != 0 ||
-	    get_string(conn, rq, root, "admin_password", 1,
-	    &req.password) != 0 ||
+	    get_string(conn, rq, root, "admin_password", 1, &req.password) !=
+	        0 ||
 	    get_string(conn, rq, root, "domain", 0, &req.domain) != 0 ||
 	    get_string(conn, rq, root, "template_db", 0, &req.template) != 0) {
 		cJSON_Delete(root);
@@ -348,8 +349,8 @@ do_create(struct http_server *h, struct MHD_Connection *conn,
 	cJSON_AddStringToObject(o, "database", out.name);
 	cJSON_AddStringToObject(o, "domain", out.domain);
 	add_url(o, out.name, out.domain);
-	cJSON_AddStringToObject(o, "template_db", req.template != NULL ?
-	    req.template : h->s->default_template);
+	cJSON_AddStringToObject(o, "template_db",
+	    req.template != NULL ? req.template : h->s->default_template);
 	add_dns(o, &res.dns);
 	if (res.warning[0] != '\0')
 		cJSON_AddStringToObject(o, "warning", res.warning);
@@ -361,8 +362,8 @@ static int
 do_delete(struct http_server *h, struct MHD_Connection *conn,
     struct request *rq)
 {
-	const char *q = MHD_lookup_connection_value(conn,
-	    MHD_GET_ARGUMENT_KIND, "subdomain");
+	const char *q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+	    "subdomain");
 	const char *b = NULL;
 	struct tenant_result res;
 	struct cf_client *cf;
@@ -415,8 +416,8 @@ do_domains(struct http_server *h, struct MHD_Connection *conn,
 
 		cJSON_AddStringToObject(z, "domain", h->s->zones[i].domain);
 		cJSON_AddStringToObject(z, "zone_id", h->s->zones[i].zone_id);
-		cJSON_AddBoolToObject(z, "default", strcmp(
-		    h->s->zones[i].domain, h->s->odoo_domain) == 0);
+		cJSON_AddBoolToObject(z, "default",
+		    strcmp(h->s->zones[i].domain, h->s->odoo_domain) == 0);
 		cJSON_AddItemToArray(a, z);
 	}
 	if (h->s->cf_tunnel_id != NULL)
@@ -443,8 +444,8 @@ key_ok(const struct http_server *h, const char *key)
 static void
 client_addr(struct MHD_Connection *conn, struct in6_addr *out)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
-	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
 	memset(out, 0, sizeof(*out));
 	if (ci == NULL || ci->client_addr == NULL)
@@ -539,9 +540,10 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 			}
 		}
 		/* Every /api/ path needs the key, known route or not. */
-		if (strncmp(url, "/api/", 5) == 0 && !key_ok(h,
-		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		    "X-API-KEY"))) {
+		if (strncmp(url, "/api/", 5) == 0 &&
+		    !key_ok(h,
+		        MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		            "X-API-KEY"))) {
 			int delay = auth_failed(h, conn);
 
 			if (delay > 0)
@@ -556,9 +558,11 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 			char detail[96];
 
 			allow = allowbuf;
-			snprintf(detail, sizeof(detail), "method %s not allowed "
-			    "here (allowed: %s)", strcmp(method, "HEAD") == 0 ?
-			    "HEAD" : "used", allow);
+			snprintf(detail, sizeof(detail),
+			    "method %s not allowed "
+			    "here (allowed: %s)",
+			    strcmp(method, "HEAD") == 0 ? "HEAD" : "used",
+			    allow);
 			{
 				cJSON *o = cJSON_CreateObject();
 
@@ -595,7 +599,8 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		if (rq->too_large || rq->len + *upload_size > HTTP_MAX_BODY) {
 			rq->too_large = 1;
 		} else {
-			char *nb = realloc(rq->body, rq->len + *upload_size + 1);
+			char *nb =
+			    realloc(rq->body, rq->len + *upload_size + 1);
 
 			if (nb == NULL)
 				return MHD_NO;
@@ -632,8 +637,8 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	ms = (double)(now.tv_sec - rq->start.tv_sec) * 1e3 +
 	    (double)(now.tv_nsec - rq->start.tv_nsec) / 1e6;
 	/* /health is polled by monitors: keep it out of info logs. */
-	log_msg(strcmp(rq->path, "/health") == 0 ? LOG_DEBUG : LOG_INFO,
-	    NULL, "%s %s %d %.1f ms%s", rq->method, rq->path, rq->status, ms,
+	log_msg(strcmp(rq->path, "/health") == 0 ? LOG_DEBUG : LOG_INFO, NULL,
+	    "%s %s %d %.1f ms%s", rq->method, rq->path, rq->status, ms,
 	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
 	free(rq->body);
 	free(rq);
@@ -662,8 +667,7 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 	struct sockaddr_in a4;
 	const struct sockaddr *sa;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-	    MHD_USE_ITC;
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
@@ -692,16 +696,14 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 	}
 	/* The logger first, so that option errors reach it too. */
 	h->d = MHD_start_daemon(flags, (uint16_t)s->api_port, NULL, NULL,
-	    handler, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, sa,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_IP_LIMIT,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-	    MHD_OPTION_END);
+	    handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)HTTP_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)HTTP_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)HTTP_CONN_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)HTTP_CONN_MEMORY, MHD_OPTION_THREAD_STACK_SIZE,
+	    (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED, completed,
+	    h, MHD_OPTION_END);
 	if (h->d == NULL) {
 		log_err("cannot listen on %s port %d: %s", s->api_host,
 		    s->api_port, strerror(errno));

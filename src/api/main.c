@@ -26,20 +26,22 @@
 #include "nodo/tenant.h"
 #include "http.h"
 
-#define EX_CONFIG 78
-#define STOP_GRACE_MS 25000 /* requests in flight get this long on stop */
-#define CLEANUP_INTERVAL 300 /* seconds between clean-ups of leftovers */
-#define MALLOC_ARENAS 2     /* one thread per connection: cap the arenas */
+#define EX_CONFIG        78
+#define STOP_GRACE_MS    25000 /* requests in flight get this long on stop */
+#define CLEANUP_INTERVAL 300   /* seconds between clean-ups of leftovers */
+#define MALLOC_ARENAS    2     /* one thread per connection: cap the arenas */
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: odoo-local-api [--config FILE] [--check] [--version] [--help]\n"
+	    "usage: odoo-local-api [--config FILE] [--check] [--version] "
+	    "[--help]\n"
 	    "\n"
 	    "The Nodo tenant provisioning API (HTTP, default port 8070).\n"
 	    "\n"
-	    "  -c, --config FILE  env file (default " SETTINGS_DEFAULT_ENV_FILE ");\n"
+	    "  -c, --config FILE  env file (default " SETTINGS_DEFAULT_ENV_FILE
+	    ");\n"
 	    "                     the process environment overrides it\n"
 	    "  -n, --check        validate settings, domains.json and the\n"
 	    "                     database connection, print every problem,\n"
@@ -47,7 +49,8 @@ usage(FILE *f)
 	    "  -V, --version      print the version\n"
 	    "  -h, --help         this text\n"
 	    "\n"
-	    "Routes: GET /health, GET /api/tenants[?domain=D], POST /api/tenant,\n"
+	    "Routes: GET /health, GET /api/tenants[?domain=D], POST "
+	    "/api/tenant,\n"
 	    "DELETE /api/tenant, GET /api/domains (X-API-KEY on /api/*).\n"
 	    "Exit status: 0 ok, 1 runtime failure, 78 configuration error.\n"
 	    "See odoo-local-api(8) in /opt/nodo/docs.\n");
@@ -62,23 +65,27 @@ check(const struct settings *s)
 	int bad = 0;
 	struct stat st;
 
-	printf("settings: ok (%s)\n", s->env_file ? s->env_file :
-	    "environment only");
-	printf("dns: %s\n", s->dns_enabled ? "enabled" : "disabled (no "
-	    "CLOUDFLARE_API_TOKEN)");
+	printf("settings: ok (%s)\n",
+	    s->env_file ? s->env_file : "environment only");
+	printf("dns: %s\n",
+	    s->dns_enabled ? "enabled"
+	                   : "disabled (no "
+	                     "CLOUDFLARE_API_TOKEN)");
 	if ((c = pg_connect(s, PG_MAINT_DB, err, sizeof(err))) == NULL) {
 		printf("postgres: FAILED: %s\n", err);
 		bad = 1;
 	} else {
 		const char *p[1] = { s->default_template };
-		PGresult *r = PQexecParams(c, "SELECT 1 FROM pg_database"
-		    " WHERE datname = $1", 1, NULL, p, NULL, NULL, 0);
+		PGresult *r = PQexecParams(c,
+		    "SELECT 1 FROM pg_database"
+		    " WHERE datname = $1",
+		    1, NULL, p, NULL, NULL, 0);
 
 		printf("postgres: ok (user %s)\n", PQuser(c));
-		if (PQresultStatus(r) != PGRES_TUPLES_OK ||
-		    PQntuples(r) != 1) {
+		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 			printf("DEFAULT_TEMPLATE_DB: FAILED: database '%s' "
-			    "does not exist\n", s->default_template);
+			       "does not exist\n",
+			    s->default_template);
 			bad = 1;
 		} else
 			printf("DEFAULT_TEMPLATE_DB: ok (%s)\n",
@@ -158,7 +165,7 @@ main(int argc, char *argv[])
 	}
 	if (!s.dns_enabled)
 		log_notice("DNS disabled: CLOUDFLARE_API_TOKEN is empty; "
-		    "tenants get no Cloudflare record");
+		           "tenants get no Cloudflare record");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		log_err("curl_global_init failed");
 		settings_free(&s);
@@ -189,14 +196,15 @@ main(int argc, char *argv[])
 	last_clean = now.tv_sec;
 	if (!cleaned)
 		log_warn("PostgreSQL not reachable at start; serving, "
-		    "and cleaning up leftovers once it is");
+		         "and cleaning up leftovers once it is");
 	if ((h = http_start(&s, &t)) == NULL) {
 		pg_pool_free(t.pool);
 		settings_free(&s);
 		return 1;
 	}
 	log_info("listening on %s:%d (odoo-local-api %s, data_dir %s, "
-	    "template %s)", s.api_host, s.api_port, NODO_VERSION, s.data_dir,
+	         "template %s)",
+	    s.api_host, s.api_port, NODO_VERSION, s.data_dir,
 	    s.default_template);
 	sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d%s", s.api_host,
 	    s.api_port, cleaned ? "" : ", PostgreSQL unreachable");
@@ -215,7 +223,7 @@ main(int argc, char *argv[])
 			break;
 		if (sig == SIGHUP)
 			log_info("SIGHUP: settings are read at start; "
-			    "restart the service to apply changes");
+			         "restart the service to apply changes");
 		if (wd_usec)
 			sd_notify(0, "WATCHDOG=1");
 		/*
@@ -228,7 +236,8 @@ main(int argc, char *argv[])
 			last_clean = now.tv_sec;
 			if (tenant_cleanup(&t) == 0 && !cleaned) {
 				cleaned = 1;
-				sd_notify(0, "STATUS=listening, PostgreSQL "
+				sd_notify(0,
+				    "STATUS=listening, PostgreSQL "
 				    "reachable");
 			}
 		}

@@ -25,30 +25,30 @@
 #include "nodo/cloudflare.h"
 #include "nodo/log.h"
 
-#define CF_DEFAULT_URL "https://api.cloudflare.com/client/v4"
-#define CF_MAX_URL 4096          /* bytes, one request URL */
-#define CF_MAX_NAME 253          /* chars, a DNS name in text form */
+#define CF_DEFAULT_URL     "https://api.cloudflare.com/client/v4"
+#define CF_MAX_URL         4096  /* bytes, one request URL */
+#define CF_MAX_NAME        253   /* chars, a DNS name in text form */
 #define CF_LOOKUP_PER_PAGE 100   /* records, one by-name lookup */
 #define CF_MAX_RETRY_AFTER 86400 /* seconds; longer hints are clamped */
-#define CF_MAX_ERRMSG 200        /* bytes of a Cloudflare message we quote */
-#define CF_MAX_DETAIL 2048       /* bytes, a detail before it is cut */
-#define CF_REPLY_CHUNK 4096      /* bytes, first allocation of a reply */
+#define CF_MAX_ERRMSG      200   /* bytes of a Cloudflare message we quote */
+#define CF_MAX_DETAIL      2048  /* bytes, a detail before it is cut */
+#define CF_REPLY_CHUNK     4096  /* bytes, first allocation of a reply */
 
 /* Create refusals that mean "something already holds the name". */
-#define CF_ERR_NAME_TAKEN 81053  /* A, AAAA or CNAME with that host */
+#define CF_ERR_NAME_TAKEN  81053 /* A, AAAA or CNAME with that host */
 #define CF_ERR_CNAME_TAKEN 81054 /* a CNAME with that host */
-#define CF_ERR_OLD_DUP 81057     /* "Record already exists." (older) */
-#define CF_ERR_IDENTICAL 81058   /* an identical record */
-#define CF_ERR_NO_RECORD 81044   /* record id unknown */
+#define CF_ERR_OLD_DUP     81057 /* "Record already exists." (older) */
+#define CF_ERR_IDENTICAL   81058 /* an identical record */
+#define CF_ERR_NO_RECORD   81044 /* record id unknown */
 
 struct cf_client {
-	CURL *curl;               /* NULL when disabled */
-	char *base_url;           /* no trailing slash */
-	char *token;              /* secret; kept only to scrub details */
+	CURL *curl;                   /* NULL when disabled */
+	char *base_url;               /* no trailing slash */
+	char *token;                  /* secret; kept only to scrub details */
 	struct curl_slist *hdrs;      /* Authorization + Accept */
 	struct curl_slist *hdrs_body; /* the same + Content-Type */
-	int disabled;             /* no token: every call is CF_DISABLED */
-	int bad_token;            /* token unusable in a header */
+	int disabled;                 /* no token: every call is CF_DISABLED */
+	int bad_token;                /* token unusable in a header */
 	long connect_ms;
 	long total_ms;
 	unsigned long requests;
@@ -292,11 +292,11 @@ cf_client_new(const char *base_url, const char *token)
 	if ((l = curl_slist_append(NULL, auth)) == NULL)
 		goto fail;
 	c->hdrs_body = l;
-	if ((l = curl_slist_append(c->hdrs_body,
-	    "Accept: application/json")) == NULL)
+	if ((l = curl_slist_append(c->hdrs_body, "Accept: application/json")) ==
+	    NULL)
 		goto fail;
 	if ((l = curl_slist_append(c->hdrs_body,
-	    "Content-Type: application/json")) == NULL)
+	         "Content-Type: application/json")) == NULL)
 		goto fail;
 	/* Small bodies: a 100-continue round trip would only add latency. */
 	if ((l = curl_slist_append(c->hdrs_body, "Expect:")) == NULL)
@@ -465,10 +465,11 @@ cf_setup(struct cf_client *c, const char *method, const char *url,
 {
 	CURLcode rc = CURLE_OK;
 
-#define CF_SET(opt, val) do {						\
-	if (rc == CURLE_OK)						\
-		rc = curl_easy_setopt(c->curl, (opt), (val));		\
-} while (0)
+#define CF_SET(opt, val)                                                       \
+	do {                                                                   \
+		if (rc == CURLE_OK)                                            \
+			rc = curl_easy_setopt(c->curl, (opt), (val));          \
+	} while (0)
 	/* reset keeps the connection cache, so keep-alive still works. */
 	curl_easy_reset(c->curl);
 	CF_SET(CURLOPT_URL, url);
@@ -544,15 +545,16 @@ cf_call(struct cf_client *c, const char *method, const char *path,
 	}
 	c->errbuf[0] = '\0';
 	if ((rc = cf_setup(c, method, url, body, &buf)) != CURLE_OK) {
-		cf_detail(c, res, "cloudflare: cannot set up %s %s: %s",
-		    method, path, curl_easy_strerror(rc));
+		cf_detail(c, res, "cloudflare: cannot set up %s %s: %s", method,
+		    path, curl_easy_strerror(rc));
 		return CF_FAILED;
 	}
 	rc = curl_easy_perform(c->curl);
 
 	/* Count what reached the wire, not what we merely attempted. */
 	if (curl_easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &reqsize) ==
-	    CURLE_OK && reqsize > 0)
+	        CURLE_OK &&
+	    reqsize > 0)
 		c->requests++;
 	if (curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &http) !=
 	    CURLE_OK)
@@ -569,49 +571,63 @@ cf_call(struct cf_client *c, const char *method, const char *path,
 			 * "was the request sent" is what tells the two apart.
 			 */
 			if (reqsize > 0)
-				cf_detail(c, res, "cloudflare: timeout after "
-				    "%ld ms on %s %s", c->total_ms, method,
-				    path);
+				cf_detail(c, res,
+				    "cloudflare: timeout after "
+				    "%ld ms on %s %s",
+				    c->total_ms, method, path);
 			else
-				cf_detail(c, res, "cloudflare: connect timeout "
-				    "after %ld ms on %s %s", c->connect_ms <
-				    c->total_ms ? c->connect_ms : c->total_ms,
+				cf_detail(c, res,
+				    "cloudflare: connect timeout "
+				    "after %ld ms on %s %s",
+				    c->connect_ms < c->total_ms ? c->connect_ms
+				                                : c->total_ms,
 				    method, path);
 		} else if (rc == CURLE_FILESIZE_EXCEEDED ||
 		    (rc == CURLE_WRITE_ERROR && buf.overflow)) {
-			cf_detail(c, res, "cloudflare: reply to %s %s is "
-			    "larger than %d bytes", method, path,
-			    CF_MAX_REPLY);
+			cf_detail(c, res,
+			    "cloudflare: reply to %s %s is "
+			    "larger than %d bytes",
+			    method, path, CF_MAX_REPLY);
 		} else if (rc == CURLE_WRITE_ERROR && buf.nomem) {
-			cf_detail(c, res, "cloudflare: out of memory reading "
-			    "the reply to %s %s", method, path);
+			cf_detail(c, res,
+			    "cloudflare: out of memory reading "
+			    "the reply to %s %s",
+			    method, path);
 		} else if (rc == CURLE_PARTIAL_FILE) {
-			cf_detail(c, res, "cloudflare: reply to %s %s was cut "
-			    "after %zu bytes", method, path, buf.len);
+			cf_detail(c, res,
+			    "cloudflare: reply to %s %s was cut "
+			    "after %zu bytes",
+			    method, path, buf.len);
 		} else {
 			cf_detail(c, res, "cloudflare: %s %s failed: %s",
-			    method, path, c->errbuf[0] != '\0' ? c->errbuf :
-			    curl_easy_strerror(rc));
+			    method, path,
+			    c->errbuf[0] != '\0' ? c->errbuf
+			                         : curl_easy_strerror(rc));
 		}
 		goto done;
 	}
 	if (http == 429) {
 		res->rate_limited = 1;
 		if (curl_easy_getinfo(c->curl, CURLINFO_RETRY_AFTER, &retry) !=
-		    CURLE_OK || retry < 0)
+		        CURLE_OK ||
+		    retry < 0)
 			retry = 0;
 		if (retry > CF_MAX_RETRY_AFTER)
 			retry = CF_MAX_RETRY_AFTER;
 		res->retry_after = (int)retry;
-		cf_detail(c, res, "cloudflare: rate limited (HTTP 429) on %s "
-		    "%s, retry after %d s", method, path, res->retry_after);
+		cf_detail(c, res,
+		    "cloudflare: rate limited (HTTP 429) on %s "
+		    "%s, retry after %d s",
+		    method, path, res->retry_after);
 		goto done;
 	}
 	if (http < 200 || http >= 500 || (http >= 300 && http < 400)) {
 		/* 5xx bodies are often HTML from an edge; not worth parsing. */
 		cf_detail(c, res, "cloudflare: HTTP %ld from %s %s%s", http,
-		    method, path, (http >= 300 && http < 400) ?
-		    " (redirects are not followed)" : "");
+		    method, path,
+		    (http >= 300 && http < 400)
+		        ? " (redirects are not followed)"
+		        : "");
 		goto done;
 	}
 	reply->root = cf_parse_envelope(buf.data, buf.len, &success,
@@ -619,8 +635,10 @@ cf_call(struct cf_client *c, const char *method, const char *path,
 	/* The message was cut to fit and may end inside an echoed token. */
 	cf_mask(c->token, msg);
 	if (reply->root == NULL) {
-		cf_detail(c, res, "cloudflare: HTTP %ld from %s %s: reply is "
-		    "not a Cloudflare envelope", http, method, path);
+		cf_detail(c, res,
+		    "cloudflare: HTTP %ld from %s %s: reply is "
+		    "not a Cloudflare envelope",
+		    http, method, path);
 		goto done;
 	}
 	if (http < 300 && success) {
@@ -629,9 +647,9 @@ cf_call(struct cf_client *c, const char *method, const char *path,
 	}
 	out = CF_API_ERROR;
 	cf_detail(c, res, "cloudflare: HTTP %ld from %s %s: %s (error %d: %s)",
-	    http, method, path, success ? "success true on an error status" :
-	    "success false", reply->err_code, msg[0] != '\0' ? msg :
-	    "no message");
+	    http, method, path,
+	    success ? "success true on an error status" : "success false",
+	    reply->err_code, msg[0] != '\0' ? msg : "no message");
 	cJSON_Delete(reply->root);
 	reply->root = NULL;
 done:
@@ -648,8 +666,10 @@ cf_result_array(struct cf_client *c, cJSON *root, const char *path,
 
 	arr = cJSON_GetObjectItemCaseSensitive(root, "result");
 	if (!cJSON_IsArray(arr)) {
-		cf_detail(c, res, "cloudflare: reply to GET %s has no record "
-		    "list", path);
+		cf_detail(c, res,
+		    "cloudflare: reply to GET %s has no record "
+		    "list",
+		    path);
 		return NULL;
 	}
 	return arr;
@@ -676,23 +696,23 @@ cf_is_owned(const cJSON *rec)
 
 /* What a by-name lookup found on the name. */
 struct cf_found {
-	int ours;                   /* an owned CNAME */
-	int ours_ok;                /* ... already right: target, proxied */
+	int ours;    /* an owned CNAME */
+	int ours_ok; /* ... already right: target, proxied */
 	char ours_id[CF_MAX_ID + 1];
-	int others;                 /* records we do not own */
+	int others;                    /* records we do not own */
 	char other[CF_MAX_DETAIL / 4]; /* "A record 1.2.3.4 (id ...)" */
 };
 
 static void
-cf_scan(cJSON *arr, const char *fqdn, const char *target,
-    struct cf_found *f)
+cf_scan(cJSON *arr, const char *fqdn, const char *target, struct cf_found *f)
 {
 	cJSON *rec;
 	const char *id, *type, *name, *content;
 	int ok;
 
 	memset(f, 0, sizeof(*f));
-	cJSON_ArrayForEach(rec, arr) {
+	cJSON_ArrayForEach(rec, arr)
+	{
 		if (!cJSON_IsObject(rec))
 			continue;
 		id = cf_jstr(rec, "id");
@@ -710,8 +730,8 @@ cf_scan(cJSON *arr, const char *fqdn, const char *target,
 		if (type != NULL && strcmp(type, "CNAME") == 0 &&
 		    cf_is_owned(rec) && cf_valid_id(id) && content != NULL &&
 		    target != NULL && strcasecmp(content, target) == 0) {
-			ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec,
-			    "proxied"));
+			ok = cJSON_IsTrue(
+			    cJSON_GetObjectItemCaseSensitive(rec, "proxied"));
 			/* Prefer the one that needs no fixing. */
 			if (!f->ours || (ok && !f->ours_ok)) {
 				f->ours = 1;
@@ -722,10 +742,10 @@ cf_scan(cJSON *arr, const char *fqdn, const char *target,
 		}
 		if (f->others++ == 0) {
 			if (snprintf(f->other, sizeof(f->other),
-			    "%.16s record %.200s (id %.64s)",
-			    type != NULL ? type : "untyped",
-			    content != NULL ? content : "?",
-			    id != NULL ? id : "?") < 0)
+			        "%.16s record %.200s (id %.64s)",
+			        type != NULL ? type : "untyped",
+			        content != NULL ? content : "?",
+			        id != NULL ? id : "?") < 0)
 				cf_copy(f->other, sizeof(f->other), "a record");
 		}
 	}
@@ -779,8 +799,9 @@ cf_cname_body(const char *fqdn, const char *target, int full)
 
 	if ((o = cJSON_CreateObject()) == NULL)
 		return NULL;
-	if (full && (cJSON_AddStringToObject(o, "type", "CNAME") == NULL ||
-	    cJSON_AddStringToObject(o, "name", fqdn) == NULL))
+	if (full &&
+	    (cJSON_AddStringToObject(o, "type", "CNAME") == NULL ||
+	        cJSON_AddStringToObject(o, "name", fqdn) == NULL))
 		goto out;
 	if (cJSON_AddStringToObject(o, "content", target) == NULL)
 		goto out;
@@ -790,8 +811,8 @@ cf_cname_body(const char *fqdn, const char *target, int full)
 	/* proxied defaults to false, and a tunnel CNAME only works proxied. */
 	if (cJSON_AddTrueToObject(o, "proxied") == NULL)
 		goto out;
-	if (full && cJSON_AddStringToObject(o, "comment", CF_OWNER_COMMENT) ==
-	    NULL)
+	if (full &&
+	    cJSON_AddStringToObject(o, "comment", CF_OWNER_COMMENT) == NULL)
 		goto out;
 	s = cJSON_PrintUnformatted(o);
 out:
@@ -824,7 +845,8 @@ cf_settle_ours(struct cf_client *c, const char *zone_id, const char *fqdn,
 			return;
 		cJSON_Delete(reply.root);
 		log_info("cloudflare: fixed our record %s for %s (now %s, "
-		    "proxied)", f->ours_id, fqdn, target);
+		         "proxied)",
+		    f->ours_id, fqdn, target);
 	}
 	res->status = CF_EXISTS;
 	res->detail[0] = '\0';
@@ -842,8 +864,10 @@ cf_decide(struct cf_client *c, const char *zone_id, const char *fqdn,
 	}
 	if (f->others) {
 		res->status = CF_CONFLICT;
-		cf_detail(c, res, "name %s is held by %s not managed by this "
-		    "node", fqdn, f->other);
+		cf_detail(c, res,
+		    "name %s is held by %s not managed by this "
+		    "node",
+		    fqdn, f->other);
 		return 1;
 	}
 	return 0;
@@ -882,18 +906,21 @@ cf_ensure_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
 	}
 	out = cf_call(c, "POST", path, NULL, body, &reply, res);
 	cJSON_free(body);
-	if (out == CF_API_ERROR && (reply.err_code == CF_ERR_NAME_TAKEN ||
-	    reply.err_code == CF_ERR_CNAME_TAKEN ||
-	    reply.err_code == CF_ERR_OLD_DUP ||
-	    reply.err_code == CF_ERR_IDENTICAL)) {
+	if (out == CF_API_ERROR &&
+	    (reply.err_code == CF_ERR_NAME_TAKEN ||
+	        reply.err_code == CF_ERR_CNAME_TAKEN ||
+	        reply.err_code == CF_ERR_OLD_DUP ||
+	        reply.err_code == CF_ERR_IDENTICAL)) {
 		/* Someone took the name since our GET: look once more. */
 		n = reply.err_code;
 		if (cf_lookup(c, zone_id, fqdn, target, &f, res) == -1)
 			return;
 		if (cf_decide(c, zone_id, fqdn, target, &f, res))
 			return;
-		cf_detail(c, res, "cloudflare: create of %s refused (error %d) "
-		    "but no record holds the name", fqdn, n);
+		cf_detail(c, res,
+		    "cloudflare: create of %s refused (error %d) "
+		    "but no record holds the name",
+		    fqdn, n);
 		return;
 	}
 	if (out != CF_OK)
@@ -902,8 +929,10 @@ cf_ensure_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
 	    "id");
 	if (!cf_valid_id(id)) {
 		/* It may exist now; the next ensure will find it as ours. */
-		cf_detail(c, res, "cloudflare: reply to POST %s has no valid "
-		    "record id", path);
+		cf_detail(c, res,
+		    "cloudflare: reply to POST %s has no valid "
+		    "record id",
+		    path);
 		cJSON_Delete(reply.root);
 		return;
 	}
@@ -939,8 +968,8 @@ cf_delete_id(struct cf_client *c, const char *zone_id, const char *id,
 		cf_copy(res->record_id, sizeof(res->record_id), id);
 		return;
 	}
-	if (out == CF_API_ERROR && (reply.http == 404 ||
-	    reply.err_code == CF_ERR_NO_RECORD)) {
+	if (out == CF_API_ERROR &&
+	    (reply.http == 404 || reply.err_code == CF_ERR_NO_RECORD)) {
 		res->status = CF_ABSENT;
 		res->detail[0] = '\0';
 		cf_copy(res->record_id, sizeof(res->record_id), id);
@@ -1003,7 +1032,8 @@ cf_delete_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
 	 * Every CNAME of ours (our comment, our tunnel) on the name goes;
 	 * nothing else is touched, another node's record included.
 	 */
-	cJSON_ArrayForEach(rec, arr) {
+	cJSON_ArrayForEach(rec, arr)
+	{
 		const char *content = cf_jstr(rec, "content");
 
 		id = cf_jstr(rec, "id");
@@ -1037,8 +1067,10 @@ cf_delete_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
 	}
 	res->status = CF_ABSENT;
 	if (others > 0)
-		cf_detail(c, res, "name %s is held only by records not managed "
-		    "by this node; left alone", fqdn);
+		cf_detail(c, res,
+		    "name %s is held only by records not managed "
+		    "by this node; left alone",
+		    fqdn);
 }
 
 /* Fills r from one listed record; -1 when it cannot be represented. */
@@ -1064,8 +1096,8 @@ cf_fill_record(const cJSON *rec, struct cf_record *r)
 	r->name[i] = '\0';
 	/* Long contents (TXT) are cut; only CNAME targets get compared. */
 	cf_copy(r->content, sizeof(r->content), content != NULL ? content : "");
-	r->proxied = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec,
-	    "proxied"));
+	r->proxied =
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "proxied"));
 	r->owned = cf_is_owned(rec);
 	return 0;
 }
@@ -1090,8 +1122,10 @@ cf_list_zone(struct cf_client *c, const char *zone_id, cf_record_cb cb,
 	for (page = 1;; page++) {
 		if (page > CF_MAX_PAGES) {
 			/* A partial list would look like missing records. */
-			cf_detail(c, res, "cloudflare: zone %s has more than "
-			    "%d pages of records", zone_id, CF_MAX_PAGES);
+			cf_detail(c, res,
+			    "cloudflare: zone %s has more than "
+			    "%d pages of records",
+			    zone_id, CF_MAX_PAGES);
 			return -1;
 		}
 		n = snprintf(query, sizeof(query), "per_page=%d&page=%d",
@@ -1105,18 +1139,19 @@ cf_list_zone(struct cf_client *c, const char *zone_id, cf_record_cb cb,
 			return -1;
 		}
 		count = 0;
-		cJSON_ArrayForEach(rec, arr) {
+		cJSON_ArrayForEach(rec, arr)
+		{
 			count++;
-			if (!cJSON_IsObject(rec) || cf_fill_record(rec, &r) ==
-			    -1) {
+			if (!cJSON_IsObject(rec) ||
+			    cf_fill_record(rec, &r) == -1) {
 				skipped++;
 				continue;
 			}
 			if (cb != NULL)
 				cb(arg, &r);
 		}
-		info = cJSON_GetObjectItemCaseSensitive(reply.root,
-		    "result_info");
+		info =
+		    cJSON_GetObjectItemCaseSensitive(reply.root, "result_info");
 		tp = cJSON_GetObjectItemCaseSensitive(info, "total_pages");
 		total_pages = cJSON_IsNumber(tp) ? tp->valuedouble : -1;
 		cJSON_Delete(reply.root);
@@ -1126,8 +1161,8 @@ cf_list_zone(struct cf_client *c, const char *zone_id, cf_record_cb cb,
 		 */
 		if (count == 0)
 			break;
-		if (total_pages >= 0 ? page >= total_pages :
-		    count < CF_PER_PAGE)
+		if (total_pages >= 0 ? page >= total_pages
+		                     : count < CF_PER_PAGE)
 			break;
 	}
 	if (skipped > 0)

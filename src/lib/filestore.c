@@ -99,8 +99,7 @@ fail:
 }
 
 static int
-copy_tree(const char *src, const char *dst, int depth, char *err,
-    size_t errlen)
+copy_tree(const char *src, const char *dst, int depth, char *err, size_t errlen)
 {
 	DIR *d;
 	struct dirent *de;
@@ -148,9 +147,9 @@ copy_tree(const char *src, const char *dst, int depth, char *err,
 		    strcmp(de->d_name, "..") == 0)
 			continue;
 		if ((size_t)snprintf(s, PATH_MAX, "%s/%s", src, de->d_name) >=
-		    PATH_MAX ||
+		        PATH_MAX ||
 		    (size_t)snprintf(t, PATH_MAX, "%s/%s", dst, de->d_name) >=
-		    PATH_MAX) {
+		        PATH_MAX) {
 			errno = ENAMETOOLONG;
 			set_err(err, errlen, "copy", src);
 			goto out;

@@ -118,12 +118,14 @@ jsonreq_parse_object(const char *body, size_t len, int allow_empty,
 		return NULL;
 	}
 	if (has_nul_escape(body, len)) {
-		snprintf(detail, dlen, "body: contains a NUL character "
+		snprintf(detail, dlen,
+		    "body: contains a NUL character "
 		    "(\\u0000)");
 		return NULL;
 	}
 	if (too_deep(body, len)) {
-		snprintf(detail, dlen, "body: JSON nested deeper than %d levels",
+		snprintf(detail, dlen,
+		    "body: JSON nested deeper than %d levels",
 		    JSONREQ_MAX_DEPTH);
 		return NULL;
 	}
@@ -137,7 +139,8 @@ jsonreq_parse_object(const char *body, size_t len, int allow_empty,
 		end++;
 	if (end != stop) {
 		cJSON_Delete(root);
-		snprintf(detail, dlen, "body: unexpected data after the JSON "
+		snprintf(detail, dlen,
+		    "body: unexpected data after the JSON "
 		    "value");
 		return NULL;
 	}
@@ -157,7 +160,8 @@ jsonreq_string(const cJSON *root, const char *field, int required,
 	int seen = 0;
 
 	*out = NULL;
-	cJSON_ArrayForEach(it, root) {
+	cJSON_ArrayForEach(it, root)
+	{
 		if (it->string != NULL && strcmp(it->string, field) == 0) {
 			v = it;
 			seen++;

@@ -28,11 +28,11 @@
 
 #include "nodo/log.h"
 
-#define LOG_MAX_MSG 2048   /* bytes, one message after formatting */
-#define LOG_MAX_IDENT 64   /* bytes, SYSLOG_IDENTIFIER= */
-#define LOG_MAX_TENANT 128 /* bytes, TENANT= */
-#define LOG_PREFIX_MAX 8   /* bytes, "<7>" and room to spare */
-#define LOG_MAX_LINE (LOG_PREFIX_MAX + LOG_MAX_MSG + 1) /* + '\n' */
+#define LOG_MAX_MSG    2048 /* bytes, one message after formatting */
+#define LOG_MAX_IDENT  64   /* bytes, SYSLOG_IDENTIFIER= */
+#define LOG_MAX_TENANT 128  /* bytes, TENANT= */
+#define LOG_PREFIX_MAX 8    /* bytes, "<7>" and room to spare */
+#define LOG_MAX_LINE   (LOG_PREFIX_MAX + LOG_MAX_MSG + 1) /* + '\n' */
 
 /*
  * Written by log_init() before any thread starts, read afterwards; the

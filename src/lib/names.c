@@ -37,7 +37,10 @@ enum name_check
 name_check(const char *s, const char *templ)
 {
 	static const char *const reserved[] = {
-		"postgres", "template0", "template1", "www",
+		"postgres",
+		"template0",
+		"template1",
+		"www",
 	};
 	size_t i;
 

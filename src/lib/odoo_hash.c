@@ -56,7 +56,7 @@ odoo_hash_password(const char *pw, size_t len, unsigned rounds,
 	}
 	if (rounds == 0 || len > 1024 * 1024 ||
 	    PKCS5_PBKDF2_HMAC(pw, (int)len, salt, ODOO_HASH_SALT_LEN,
-	    (int)rounds, EVP_sha512(), sizeof(dk), dk) != 1)
+	        (int)rounds, EVP_sha512(), sizeof(dk), dk) != 1)
 		return -1;
 	ab64_encode(salt, ODOO_HASH_SALT_LEN, salt64, sizeof(salt64));
 	ab64_encode(dk, sizeof(dk), dk64, sizeof(dk64));

@@ -16,7 +16,7 @@
 #include "nodo/pg.h"
 
 #define STR2(x) #x
-#define STR(x) STR2(x)
+#define STR(x)  STR2(x)
 
 struct pg_pool {
 	const struct settings *s;
@@ -187,8 +187,10 @@ pg_pool_get(struct pg_pool *p, char *err, size_t errlen)
 		if (pthread_cond_timedwait(&p->freed, &p->mu, &deadline) ==
 		    ETIMEDOUT) {
 			pthread_mutex_unlock(&p->mu);
-			copy_msg(err, errlen, "", "all " STR(PG_POOL_MAX_OPEN)
-			    " database connections are in use");
+			copy_msg(err, errlen, "",
+			    "all " STR(
+			        PG_POOL_MAX_OPEN) " database connections are "
+			                          "in use");
 			return NULL;
 		}
 	}
@@ -240,8 +242,8 @@ pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
 	if (sqlstate != NULL && r != NULL &&
 	    (code = PQresultErrorField(r, PG_DIAG_SQLSTATE)) != NULL)
 		snprintf(sqlstate, 6, "%s", code);
-	copy_msg(err, errlen, "", r != NULL ? PQresultErrorMessage(r) :
-	    PQerrorMessage(c));
+	copy_msg(err, errlen, "",
+	    r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c));
 	PQclear(r);
 	return -1;
 }

@@ -32,14 +32,14 @@
 #include "nodo/log.h"
 #include "nodo/settings.h"
 
-#define SETTINGS_MAX_DNS_NAME 253  /* bytes, a domain name without final dot */
-#define SETTINGS_MAX_DNS_LABEL 63  /* bytes, one label of it */
-#define SETTINGS_MAX_ZONE_ID 64    /* bytes, a Cloudflare zone or tunnel id */
-#define SETTINGS_MAX_TEMPLATE 63   /* bytes, a PostgreSQL identifier */
-#define SETTINGS_MAX_SHOWN 64      /* bytes of a foreign name quoted back */
-#define SETTINGS_MIN_API_KEY 16    /* bytes; shorter keys get a warning */
-#define SETTINGS_MAX_INTERVAL 3600 /* seconds, DB_WATCHER_INTERVAL */
-#define SETTINGS_MAX_PORT 65535
+#define SETTINGS_MAX_DNS_NAME  253  /* bytes, a domain name without final dot */
+#define SETTINGS_MAX_DNS_LABEL 63   /* bytes, one label of it */
+#define SETTINGS_MAX_ZONE_ID   64   /* bytes, a Cloudflare zone or tunnel id */
+#define SETTINGS_MAX_TEMPLATE  63   /* bytes, a PostgreSQL identifier */
+#define SETTINGS_MAX_SHOWN     64   /* bytes of a foreign name quoted back */
+#define SETTINGS_MIN_API_KEY   16   /* bytes; shorter keys get a warning */
+#define SETTINGS_MAX_INTERVAL  3600 /* seconds, DB_WATCHER_INTERVAL */
+#define SETTINGS_MAX_PORT      65535
 
 /* The keys of CONTRACT section 2 (plus WATCHER_DELETE_ORPHANS). */
 enum key {
@@ -89,8 +89,15 @@ static const struct {
 };
 
 /* The odoo.conf [options] keys we read. */
-enum okey { O_DB_HOST, O_DB_PORT, O_DB_USER, O_DB_PASSWORD, O_DATA_DIR,
-	O_DB_TEMPLATE, O_COUNT };
+enum okey {
+	O_DB_HOST,
+	O_DB_PORT,
+	O_DB_USER,
+	O_DB_PASSWORD,
+	O_DATA_DIR,
+	O_DB_TEMPLATE,
+	O_COUNT
+};
 
 static const char *const okeys[O_COUNT] = {
 	[O_DB_HOST] = "db_host",
@@ -228,8 +235,9 @@ parse_int(const char *str, long long min, long long max, long long *out)
 	char *end;
 	long long n;
 
-	if (str == NULL || !(isdigit((unsigned char)str[0]) ||
-	    (str[0] == '-' && isdigit((unsigned char)str[1]))))
+	if (str == NULL ||
+	    !(isdigit((unsigned char)str[0]) ||
+	        (str[0] == '-' && isdigit((unsigned char)str[1]))))
 		return -1;
 	errno = 0;
 	n = strtoll(str, &end, 10);
@@ -277,7 +285,7 @@ dns_name_problem(const char *name, size_t len)
 		if (c == '.') {
 			if (label == 0)
 				return "has an empty label (two dots, or a "
-				    "leading or trailing dot)";
+				       "leading or trailing dot)";
 			if (name[i - 1] == '-')
 				return "has a label ending with '-'";
 			label = 0;
@@ -294,7 +302,7 @@ dns_name_problem(const char *name, size_t len)
 	}
 	if (label == 0)
 		return "has an empty label (two dots, or a leading or "
-		    "trailing dot)";
+		       "trailing dot)";
 	if (name[len - 1] == '-')
 		return "has a label ending with '-'";
 	if (upper)
@@ -331,7 +339,7 @@ template_ok(const char *t)
 		if (i >= SETTINGS_MAX_TEMPLATE)
 			return 0;
 		if (!(islower(c) || isdigit(c) || c == '_' ||
-		    (c == '-' && i > 0)))
+		        (c == '-' && i > 0)))
 			return 0;
 	}
 	return i > 0;
@@ -464,8 +472,8 @@ env_value(const char *v, size_t n, char *out)
 		out[o++] = v[i];
 	}
 	if (i >= n)
-		return q == '"' ? "missing closing double quote" :
-		    "missing closing single quote";
+		return q == '"' ? "missing closing double quote"
+		                : "missing closing single quote";
 	for (i++; i < n; i++)
 		if (!is_blank((unsigned char)v[i]))
 			return "unexpected text after the closing quote";
@@ -526,12 +534,13 @@ settings_parse_env(const char *buf, size_t len, const char *file,
 			continue;
 		}
 		for (i = 0; i < klen; i++)
-			if (!(i == 0 ? is_key_start((unsigned char)key[0]) :
-			    is_key_char((unsigned char)key[i])))
+			if (!(i == 0 ? is_key_start((unsigned char)key[0])
+			             : is_key_char((unsigned char)key[i])))
 				break;
 		if (i < klen) {
 			settings_error_add(errs, file, l.lineno,
-			    shown(key, klen, sh), "invalid key name (letters, "
+			    shown(key, klen, sh),
+			    "invalid key name (letters, "
 			    "digits and '_', not starting with a digit)");
 			bad = 1;
 			continue;
@@ -580,8 +589,9 @@ static void
 pending_flush(struct pending *p, settings_kv_cb cb, void *arg)
 {
 	/* Python joins the lines and strips the end (blank lines kept). */
-	while (p->vlen > 0 && (p->val[p->vlen - 1] == '\n' ||
-	    is_blank((unsigned char)p->val[p->vlen - 1])))
+	while (p->vlen > 0 &&
+	    (p->val[p->vlen - 1] == '\n' ||
+	        is_blank((unsigned char)p->val[p->vlen - 1])))
 		p->val[--p->vlen] = '\0';
 	if (p->set && cb != NULL)
 		cb(arg, p->key, p->val, p->line);
@@ -639,7 +649,7 @@ settings_parse_odoo_conf(const char *buf, size_t len, const char *file,
 		}
 		if (p->set && i > p->indent) {
 			if (pending_append(p, line + i,
-			    (size_t)(end - (line + i))) == -1) {
+			        (size_t)(end - (line + i))) == -1) {
 				settings_error_add(errs, file, l.lineno, NULL,
 				    "continued value is longer than %d bytes",
 				    SETTINGS_MAX_LINE);
@@ -752,9 +762,7 @@ parse_zones(const cJSON *zobj, const char *file, struct zone **zonesp,
 	size_t n = 0;
 	int bad = 0;
 
-	cJSON_ArrayForEach(z, zobj)
-		if (++n > SETTINGS_MAX_ZONES)
-			break;
+	cJSON_ArrayForEach(z, zobj) if (++n > SETTINGS_MAX_ZONES) break;
 	if (n == 0) {
 		settings_error_add(errs, file, 0, NULL,
 		    "zones: no zone is listed");
@@ -770,7 +778,8 @@ parse_zones(const cJSON *zobj, const char *file, struct zone **zonesp,
 		return -1;
 	}
 	n = 0;
-	cJSON_ArrayForEach(z, zobj) {
+	cJSON_ArrayForEach(z, zobj)
+	{
 		name = z->string != NULL ? z->string : "";
 		shown(name, strlen(name), sh);
 		if ((why = dns_name_problem(name, strlen(name))) != NULL) {
@@ -797,8 +806,8 @@ parse_zones(const cJSON *zobj, const char *file, struct zone **zonesp,
 		if (!id_ok(z->valuestring, strlen(z->valuestring))) {
 			settings_error_add(errs, file, 0, NULL,
 			    "zones.%s: zone id must be 1 to %d characters of "
-			    "A-Z, a-z, 0-9, '_' and '-'", sh,
-			    SETTINGS_MAX_ZONE_ID);
+			    "A-Z, a-z, 0-9, '_' and '-'",
+			    sh, SETTINGS_MAX_ZONE_ID);
 			bad = 1;
 			continue;
 		}
@@ -861,8 +870,9 @@ settings_parse_domains(const char *buf, size_t len, const char *file,
 	copy[len] = '\0';
 	root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
 	if (root == NULL) {
-		i = end != NULL && end >= copy && end <= copy + len ?
-		    (size_t)(end - copy) : 0;
+		i = end != NULL && end >= copy && end <= copy + len
+		    ? (size_t)(end - copy)
+		    : 0;
 		line_col(copy, i, &line, &col);
 		settings_error_add(errs, file, line, NULL,
 		    "invalid JSON near column %d", col);
@@ -883,7 +893,8 @@ settings_parse_domains(const char *buf, size_t len, const char *file,
 		    "{\"zones\": {...}, \"tunnel_id\": \"...\"}");
 		goto fail;
 	}
-	cJSON_ArrayForEach(item, root) {
+	cJSON_ArrayForEach(item, root)
+	{
 		if (item->string == NULL)
 			continue;
 		if (strcmp(item->string, "zones") != 0 &&
@@ -900,10 +911,11 @@ settings_parse_domains(const char *buf, size_t len, const char *file,
 		} else if (item->valuestring[0] == '\0') {
 			/* An empty placeholder is the same as no tunnel. */
 		} else if (!id_ok(item->valuestring,
-		    strlen(item->valuestring))) {
+		               strlen(item->valuestring))) {
 			settings_error_add(errs, file, 0, NULL,
 			    "tunnel_id: must be 1 to %d characters of A-Z, "
-			    "a-z, 0-9, '_' and '-'", SETTINGS_MAX_ZONE_ID);
+			    "a-z, 0-9, '_' and '-'",
+			    SETTINGS_MAX_ZONE_ID);
 			bad = 1;
 		} else if ((*tunnel_id = strdup(item->valuestring)) == NULL) {
 			settings_error_add(errs, file, 0, NULL,
@@ -973,8 +985,7 @@ read_file(const char *path, const char *key, int missing_ok, char **bufp,
 		return -1;
 	}
 	if (!S_ISREG(st->st_mode)) {
-		settings_error_add(errs, path, 0, key,
-		    "is not a regular file");
+		settings_error_add(errs, path, 0, key, "is not a regular file");
 		close(fd);
 		return -1;
 	}
@@ -1026,8 +1037,7 @@ val_set(struct val *v, const char *value, const char *file, int line,
 	char *copy;
 
 	if ((copy = strdup(value)) == NULL) {
-		settings_error_add(ld->errs, file, line, NULL,
-		    "out of memory");
+		settings_error_add(ld->errs, file, line, NULL, "out of memory");
 		ld->failed = 1;
 		return;
 	}
@@ -1053,8 +1063,7 @@ val_free(struct val *v, int secret)
  * An error about a value: names its key and where it came from. Never
  * pass a secret's value in fmt's arguments.
  */
-static void
-val_error(struct loader *ld, const struct val *v, const char *key,
+static void val_error(struct loader *ld, const struct val *v, const char *key,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
@@ -1223,19 +1232,20 @@ port_list_ok(const char *p)
 }
 
 static void
-load_env_file(struct loader *ld, enum settings_program prog,
-    const char *path, int explicit)
+load_env_file(struct loader *ld, enum settings_program prog, const char *path,
+    int explicit)
 {
 	struct stat st;
 	char *buf;
 	size_t len;
 	int r;
 
-	r = read_file(path, explicit ? "--config" : NULL, !explicit, &buf,
-	    &len, &st, ld->errs);
+	r = read_file(path, explicit ? "--config" : NULL, !explicit, &buf, &len,
+	    &st, ld->errs);
 	if (r == 1) {
 		log_debug("%s does not exist; settings come from the "
-		    "environment", path);
+		          "environment",
+		    path);
 		return;
 	}
 	if (r == -1) {
@@ -1247,7 +1257,7 @@ load_env_file(struct loader *ld, enum settings_program prog,
 		return;
 	}
 	if (settings_parse_env(buf, len, ld->s->env_file, env_cb, ld,
-	    ld->errs) == -1)
+	        ld->errs) == -1)
 		ld->failed = 1;
 	free(buf);
 	check_secrecy(ld, &st, ld->s->env_file, prog);
@@ -1284,7 +1294,7 @@ load_odoo_conf(struct loader *ld)
 		return;
 	}
 	if (settings_parse_odoo_conf(buf, len, ld->s->odoo_conf, odoo_cb, ld,
-	    ld->errs) == -1)
+	        ld->errs) == -1)
 		ld->failed = 1;
 	free(buf);
 }
@@ -1324,8 +1334,8 @@ load_domains(struct loader *ld)
 	int r;
 	size_t len;
 
-	r = read_file(s->domains_file, keys[K_DOMAINS_FILE].name, 1, &buf,
-	    &len, &st, ld->errs);
+	r = read_file(s->domains_file, keys[K_DOMAINS_FILE].name, 1, &buf, &len,
+	    &st, ld->errs);
 	if (r == -1) {
 		ld->failed = ld->domains_broken = 1;
 		return;
@@ -1333,16 +1343,18 @@ load_domains(struct loader *ld)
 	if (r == 1) {
 		if (s->dns_enabled) {
 			val_error(ld, &ld->v[K_DOMAINS_FILE],
-			    keys[K_DOMAINS_FILE].name, "%s does not exist; it "
+			    keys[K_DOMAINS_FILE].name,
+			    "%s does not exist; it "
 			    "is required when DNS is enabled "
-			    "(CLOUDFLARE_API_TOKEN is set)", s->domains_file);
+			    "(CLOUDFLARE_API_TOKEN is set)",
+			    s->domains_file);
 		} else
 			log_debug("%s does not exist; DNS is disabled",
 			    s->domains_file);
 		return;
 	}
 	if (settings_parse_domains(buf, len, s->domains_file, &s->zones,
-	    &s->nzones, &tunnel, ld->errs) == -1)
+	        &s->nzones, &tunnel, ld->errs) == -1)
 		ld->failed = ld->domains_broken = 1;
 	free(buf);
 	if (s->cf_tunnel_id == NULL)
@@ -1396,10 +1408,10 @@ settings_load(struct settings *s, enum settings_program prog,
 	else if (v != NULL && *v != '\0') {
 		s->api_key = dup_or_fail(&ld, v);
 		s->api_key_len = strlen(v);
-		if (prog == SETTINGS_API && s->api_key_len <
-		    SETTINGS_MIN_API_KEY)
+		if (prog == SETTINGS_API &&
+		    s->api_key_len < SETTINGS_MIN_API_KEY)
 			log_warn("PROVISIONING_API_KEY is shorter than %d "
-			    "characters; consider a longer random key",
+			         "characters; consider a longer random key",
 			    SETTINGS_MIN_API_KEY);
 	} else if (prog == SETTINGS_API)
 		val_error(&ld, &ld.v[K_API_KEY], keys[K_API_KEY].name,
@@ -1409,8 +1421,8 @@ settings_load(struct settings *s, enum settings_program prog,
 	v = ld.v[K_CF_TOKEN].v;
 	if (v != NULL && *v != '\0') {
 		if (!header_token_ok(v))
-			val_error(&ld, &ld.v[K_CF_TOKEN],
-			    keys[K_CF_TOKEN].name, "must contain only "
+			val_error(&ld, &ld.v[K_CF_TOKEN], keys[K_CF_TOKEN].name,
+			    "must contain only "
 			    "printable ASCII characters, without spaces");
 		else {
 			s->cf_token = dup_or_fail(&ld, v);
@@ -1423,7 +1435,8 @@ settings_load(struct settings *s, enum settings_program prog,
 	if (v != NULL && *v != '\0') {
 		if (!id_ok(v, strlen(v)))
 			val_error(&ld, &ld.v[K_CF_TUNNEL_ID],
-			    keys[K_CF_TUNNEL_ID].name, "must be 1 to %d "
+			    keys[K_CF_TUNNEL_ID].name,
+			    "must be 1 to %d "
 			    "characters of A-Z, a-z, 0-9, '_' and '-'",
 			    SETTINGS_MAX_ZONE_ID);
 		else
@@ -1432,8 +1445,8 @@ settings_load(struct settings *s, enum settings_program prog,
 
 	/* CLOUDFLARE_API_URL, stored without trailing slashes */
 	v = val_or(&ld, K_CF_API_URL, SETTINGS_DEFAULT_CF_URL, 0);
-	if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
-	    || !header_token_ok(v))
+	if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) ||
+	    !header_token_ok(v))
 		val_error(&ld, &ld.v[K_CF_API_URL], keys[K_CF_API_URL].name,
 		    "must be an http:// or https:// URL without spaces");
 	else if ((s->cf_api_url = dup_or_fail(&ld, v)) != NULL) {
@@ -1466,7 +1479,8 @@ settings_load(struct settings *s, enum settings_program prog,
 		if ((s->watcher_delete_orphans = parse_bool(v)) == -1) {
 			s->watcher_delete_orphans = 0;
 			val_error(&ld, &ld.v[K_DELETE_ORPHANS],
-			    keys[K_DELETE_ORPHANS].name, "must be true, "
+			    keys[K_DELETE_ORPHANS].name,
+			    "must be true, "
 			    "false, yes, no, 1 or 0");
 		}
 	}
@@ -1475,7 +1489,8 @@ settings_load(struct settings *s, enum settings_program prog,
 	if (!template_ok(v))
 		val_error(&ld, &ld.v[K_TEMPLATE], keys[K_TEMPLATE].name,
 		    "must be 1 to %d characters of a-z, 0-9, '_' and '-' "
-		    "(not starting with '-')", SETTINGS_MAX_TEMPLATE);
+		    "(not starting with '-')",
+		    SETTINGS_MAX_TEMPLATE);
 	else
 		s->default_template = dup_or_fail(&ld, v);
 
@@ -1493,24 +1508,26 @@ settings_load(struct settings *s, enum settings_program prog,
 	{
 		static const enum key pk[] = { K_PGHOST, K_PGPORT, K_PGUSER,
 			K_PGPASSWORD };
-		static const enum okey po[] = { O_DB_HOST, O_DB_PORT,
-			O_DB_USER, O_DB_PASSWORD };
+		static const enum okey po[] = { O_DB_HOST, O_DB_PORT, O_DB_USER,
+			O_DB_PASSWORD };
 		char **dst[] = { &s->pg_host, &s->pg_port, &s->pg_user,
 			&s->pg_password };
 		const struct val *pv[4];
 
 		for (i = 0; i < 4; i++) {
 			/* An empty PG* is no override: odoo.conf applies. */
-			pv[i] = ld.v[pk[i]].v != NULL &&
-			    *ld.v[pk[i]].v != '\0' ? &ld.v[pk[i]] :
-			    &ld.o[po[i]];
+			pv[i] = ld.v[pk[i]].v != NULL && *ld.v[pk[i]].v != '\0'
+			    ? &ld.v[pk[i]]
+			    : &ld.o[po[i]];
 			*dst[i] = dup_or_fail(&ld, pv[i]->v);
 		}
 		if (s->pg_port != NULL && !port_list_ok(s->pg_port))
-			val_error(&ld, pv[1], pv[1] == &ld.v[K_PGPORT] ?
-			    keys[K_PGPORT].name : okeys[O_DB_PORT],
+			val_error(&ld, pv[1],
+			    pv[1] == &ld.v[K_PGPORT] ? keys[K_PGPORT].name
+			                             : okeys[O_DB_PORT],
 			    "must be a port from 1 to %d (or a comma-separated "
-			    "list of them)", SETTINGS_MAX_PORT);
+			    "list of them)",
+			    SETTINGS_MAX_PORT);
 	}
 	s->odoo_db_template = dup_or_fail(&ld, ld.o[O_DB_TEMPLATE].v);
 	if (ld.v[K_DATA_DIR].v != NULL && *ld.v[K_DATA_DIR].v != '\0')
@@ -1519,10 +1536,11 @@ settings_load(struct settings *s, enum settings_program prog,
 		dv = &ld.o[O_DATA_DIR];
 	else
 		dv = NULL;
-	s->data_dir = dup_or_fail(&ld, dv != NULL ? dv->v :
-	    SETTINGS_DEFAULT_DATA_DIR);
-	check_path(&ld, dv, dv == &ld.o[O_DATA_DIR] ? okeys[O_DATA_DIR] :
-	    keys[K_DATA_DIR].name, s->data_dir);
+	s->data_dir =
+	    dup_or_fail(&ld, dv != NULL ? dv->v : SETTINGS_DEFAULT_DATA_DIR);
+	check_path(&ld, dv,
+	    dv == &ld.o[O_DATA_DIR] ? okeys[O_DATA_DIR] : keys[K_DATA_DIR].name,
+	    s->data_dir);
 
 	/* domains.json */
 	if (s->domains_file != NULL)
@@ -1532,21 +1550,26 @@ settings_load(struct settings *s, enum settings_program prog,
 		    s->zones != NULL &&
 		    settings_zone(s, s->odoo_domain) == NULL)
 			val_error(&ld, &ld.v[K_ODOO_DOMAIN],
-			    keys[K_ODOO_DOMAIN].name, "%s is not a zone in %s; "
+			    keys[K_ODOO_DOMAIN].name,
+			    "%s is not a zone in %s; "
 			    "DNS is enabled, so the default domain must be "
-			    "one", s->odoo_domain, s->domains_file);
+			    "one",
+			    s->odoo_domain, s->domains_file);
 		if (s->cf_tunnel_id == NULL && !ld.domains_broken) {
 			ld.failed = 1;
 			settings_error_add(errs, NULL, 0,
-			    keys[K_CF_TUNNEL_ID].name, "a tunnel id is "
+			    keys[K_CF_TUNNEL_ID].name,
+			    "a tunnel id is "
 			    "required when DNS is enabled: set CF_TUNNEL_ID "
-			    "or \"tunnel_id\" in %s", s->domains_file != NULL ?
-			    s->domains_file : "domains.json");
+			    "or \"tunnel_id\" in %s",
+			    s->domains_file != NULL ? s->domains_file
+			                            : "domains.json");
 		}
 	} else
 		add_default_zone(&ld);
-	if (s->cf_tunnel_id != NULL && asprintf(&s->cf_target,
-	    "%s.cfargotunnel.com", s->cf_tunnel_id) == -1) {
+	if (s->cf_tunnel_id != NULL &&
+	    asprintf(&s->cf_target, "%s.cfargotunnel.com", s->cf_tunnel_id) ==
+	        -1) {
 		s->cf_target = NULL;
 		ld.failed = 1;
 		settings_error_add(errs, NULL, 0, NULL, "out of memory");

@@ -44,11 +44,11 @@
 #include "nodo/tenant.h"
 #include "nodo/util.h"
 
-#define TENANT_MAX_BUSY 64       /* names being created or deleted at once */
+#define TENANT_MAX_BUSY     64   /* names being created or deleted at once */
 #define TENANT_RENAME_TRIES 250  /* x 20 ms: our own backend leaving tmp */
-#define TENANT_TMP_HEX 16        /* random hex digits of an internal name */
-#define TENANT_SQL_MAX 1024      /* bytes of one statement we format */
-#define TENANT_STALE_TRIES 500   /* x 20 ms: a dead creation's backends end */
+#define TENANT_TMP_HEX      16   /* random hex digits of an internal name */
+#define TENANT_SQL_MAX      1024 /* bytes of one statement we format */
+#define TENANT_STALE_TRIES  500  /* x 20 ms: a dead creation's backends end */
 
 const char *const tenant_list_sql =
     "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '')"
@@ -126,9 +126,8 @@ busy_release(const char *name)
 	pthread_mutex_unlock(&busy_mu);
 }
 
-static enum tenant_err
-fail(struct tenant_result *res, enum tenant_err e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static enum tenant_err fail(struct tenant_result *res, enum tenant_err e,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static enum tenant_err
 fail(struct tenant_result *res, enum tenant_err e, const char *fmt, ...)
@@ -143,8 +142,7 @@ fail(struct tenant_result *res, enum tenant_err e, const char *fmt, ...)
 
 /* A database error: unreachable server or something else. */
 static enum tenant_err
-db_fail(struct tenant_result *res, PGconn *c, const char *what,
-    const char *msg)
+db_fail(struct tenant_result *res, PGconn *c, const char *what, const char *msg)
 {
 	if (pg_conn_lost(c))
 		return fail(res, TENANT_DB_UNAVAILABLE,
@@ -159,15 +157,15 @@ tenant_comment_domain(const char *comment, char *out, size_t outlen)
 	size_t n;
 
 	out[0] = '\0';
-	if (comment == NULL || strncmp(comment, TENANT_COMMENT_PREFIX,
-	    strlen(TENANT_COMMENT_PREFIX)) != 0)
+	if (comment == NULL ||
+	    strncmp(comment, TENANT_COMMENT_PREFIX,
+	        strlen(TENANT_COMMENT_PREFIX)) != 0)
 		return;
 	p = comment + strlen(TENANT_COMMENT_PREFIX);
 	while (*p != '\0') {
 		e = strchr(p, ';');
 		n = e != NULL ? (size_t)(e - p) : strlen(p);
-		if (n > 7 && strncmp(p, "domain=", 7) == 0 &&
-		    n - 7 < outlen) {
+		if (n > 7 && strncmp(p, "domain=", 7) == 0 && n - 7 < outlen) {
 			memcpy(out, p + 7, n - 7);
 			out[n - 7] = '\0';
 			if (domain_valid(out) != 0)
@@ -264,10 +262,10 @@ enum tenant_err
 tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
     struct tenant_result *res)
 {
-	const char *templ = req->template != NULL ? req->template :
-	    t->s->default_template;
-	const char *domain = req->domain != NULL ? req->domain :
-	    t->s->odoo_domain;
+	const char *templ =
+	    req->template != NULL ? req->template : t->s->default_template;
+	const char *domain =
+	    req->domain != NULL ? req->domain : t->s->odoo_domain;
 
 	switch (name_check(req->subdomain, t->s->default_template)) {
 	case NAME_OK:
@@ -277,11 +275,12 @@ tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
 		    "subdomain: must be 2 to 63 characters of a-z, 0-9, '-' "
 		    "and '_', starting and ending with a letter or digit");
 	case NAME_RESERVED:
-		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is reserved", req->subdomain);
+		return fail(res, TENANT_RESERVED, "subdomain: '%s' is reserved",
+		    req->subdomain);
 	}
-	if (strcmp(req->subdomain, templ) == 0 || (t->s->odoo_db_template &&
-	    strcmp(req->subdomain, t->s->odoo_db_template) == 0))
+	if (strcmp(req->subdomain, templ) == 0 ||
+	    (t->s->odoo_db_template &&
+	        strcmp(req->subdomain, t->s->odoo_db_template) == 0))
 		return fail(res, TENANT_RESERVED,
 		    "subdomain: '%s' is a template database", req->subdomain);
 	if (req->password == NULL || req->password_len == 0 ||
@@ -295,9 +294,10 @@ tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
 	if (settings_zone(t->s, domain) == NULL)
 		return fail(res, TENANT_UNKNOWN_DOMAIN,
 		    "domain: '%.253s' is not a domain of this node "
-		    "(see GET /api/domains)", domain);
-	if (name_valid(templ) != 0 && !(strlen(templ) == 1 &&
-	    templ[0] >= 'a' && templ[0] <= 'z'))
+		    "(see GET /api/domains)",
+		    domain);
+	if (name_valid(templ) != 0 &&
+	    !(strlen(templ) == 1 && templ[0] >= 'a' && templ[0] <= 'z'))
 		return fail(res, TENANT_TEMPLATE_NOT_FOUND,
 		    "template_db: '%.63s' is not a valid database name", templ);
 	return TENANT_OK;
@@ -366,8 +366,8 @@ make_uuid(char out[37], int version)
 	snprintf(out, 37,
 	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
 	    "%02x%02x%02x%02x%02x%02x",
-	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-	    b[10], b[11], b[12], b[13], b[14], b[15]);
+	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+	    b[11], b[12], b[13], b[14], b[15]);
 	return 0;
 }
 
@@ -375,7 +375,9 @@ static int
 fs_path(const struct settings *s, const char *db, char *out, size_t len)
 {
 	return (size_t)snprintf(out, len, "%s/filestore/%s", s->data_dir, db) <
-	    len ? 0 : -1;
+	        len
+	    ? 0
+	    : -1;
 }
 
 /* "ALTER ..." with quoted identifiers/literals; 0 or -1 (ENOMEM). */
@@ -390,7 +392,7 @@ fmt_sql(PGconn *c, char *out, size_t len, const char *fmt, const char *id1,
 	    (id2 && (q2 = PQescapeIdentifier(c, id2, strlen(id2))) == NULL) ||
 	    (lit && (ql = PQescapeLiteral(c, lit, strlen(lit))) == NULL))
 		goto out;
-	/* Only our own constant formats reach here; args are pre-quoted. */
+		/* Only our own constant formats reach here; args are pre-quoted. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	if (q2 == NULL && ql == NULL)
@@ -415,9 +417,10 @@ terminate_sessions(PGconn *c, const char *db)
 	const char *p[1] = { db };
 
 	/* Errors are ignored, as Odoo's _drop_conn() does. */
-	pg_exec(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-	    " WHERE datname = $1 AND pid <> pg_backend_pid()", 1, p, NULL, 0,
-	    NULL);
+	pg_exec(c,
+	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+	    " WHERE datname = $1 AND pid <> pg_backend_pid()",
+	    1, p, NULL, 0, NULL);
 }
 
 static int
@@ -426,7 +429,7 @@ drop_database(PGconn *c, const char *db, char *err, size_t errlen)
 	char sql[TENANT_SQL_MAX];
 
 	if (fmt_sql(c, sql, sizeof(sql),
-	    "DROP DATABASE IF EXISTS %s WITH (FORCE)", db, NULL, NULL) != 0)
+	        "DROP DATABASE IF EXISTS %s WITH (FORCE)", db, NULL, NULL) != 0)
 		return -1;
 	return pg_exec(c, sql, 0, NULL, err, errlen, NULL);
 }
@@ -439,8 +442,10 @@ db_exists(PGconn *c, const char *db, int *is_template)
 	PGresult *r;
 	int rc = -1;
 
-	r = PQexecParams(c, "SELECT datistemplate FROM pg_database"
-	    " WHERE datname = $1", 1, NULL, p, NULL, NULL, 0);
+	r = PQexecParams(c,
+	    "SELECT datistemplate FROM pg_database"
+	    " WHERE datname = $1",
+	    1, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
 		rc = PQntuples(r) > 0;
 		if (is_template != NULL)
@@ -452,12 +457,13 @@ db_exists(PGconn *c, const char *db, int *is_template)
 
 /* Step 3: what Odoo's ir.config_parameter init(force=True) does, and more. */
 static enum tenant_err
-configure_clone(const struct tenant_ctx *t, const char *tmp,
-    const char *name, const char *domain, struct hash_job *job,
-    pthread_t th, int *joined, struct tenant_result *res)
+configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
+    const char *domain, struct hash_job *job, pthread_t th, int *joined,
+    struct tenant_result *res)
 {
 	static const char icp_sql[] =
-	    "WITH v(key, value) AS (SELECT * FROM unnest($1::text[], $2::text[])),"
+	    "WITH v(key, value) AS (SELECT * FROM unnest($1::text[], "
+	    "$2::text[])),"
 	    " u AS (UPDATE ir_config_parameter p SET value = v.value,"
 	    " write_uid = 1, write_date = now() AT TIME ZONE 'UTC'"
 	    " FROM v WHERE p.key = v.key RETURNING p.key)"
@@ -482,7 +488,8 @@ configure_clone(const struct tenant_ctx *t, const char *tmp,
 		return fail(res, TENANT_INTERNAL, "no randomness available");
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
-	snprintf(keys, sizeof(keys), "{database.secret,database.uuid,"
+	snprintf(keys, sizeof(keys),
+	    "{database.secret,database.uuid,"
 	    "database.create_date,web.base.url,web.base.url.freeze,"
 	    "base.login_cooldown_after,base.login_cooldown_duration}");
 	/* All values are made of [0-9a-z:/._ -]: no quoting needed. */
@@ -505,7 +512,8 @@ configure_clone(const struct tenant_ctx *t, const char *tmp,
 	pthread_join(th, NULL);
 	*joined = 1;
 	if (job->rc != 0) {
-		e = fail(res, TENANT_INTERNAL, "admin_password: hashing failed");
+		e = fail(res, TENANT_INTERNAL,
+		    "admin_password: hashing failed");
 		goto out;
 	}
 	p[0] = job->out;
@@ -518,7 +526,8 @@ configure_clone(const struct tenant_ctx *t, const char *tmp,
 	}
 	if (strcmp(PQcmdTuples(r), "1") != 0) {
 		PQclear(r);
-		e = fail(res, TENANT_INTERNAL, "template_db: the template has "
+		e = fail(res, TENANT_INTERNAL,
+		    "template_db: the template has "
 		    "no admin user (xmlid base.user_admin in res_users)");
 		goto out;
 	}
@@ -539,8 +548,8 @@ clone_template(PGconn *c, const char *templ, const char *tmp,
 	int tries;
 
 	if (fmt_sql(c, sql, sizeof(sql),
-	    "CREATE DATABASE %s ENCODING 'unicode' TEMPLATE %s", tmp, templ,
-	    NULL) != 0)
+	        "CREATE DATABASE %s ENCODING 'unicode' TEMPLATE %s", tmp, templ,
+	        NULL) != 0)
 		return fail(res, TENANT_INTERNAL, "out of memory");
 	for (tries = 0;; tries++) {
 		terminate_sessions(c, templ);
@@ -557,8 +566,10 @@ clone_template(PGconn *c, const char *templ, const char *tmp,
 		return fail(res, TENANT_TEMPLATE_NOT_FOUND,
 		    "template_db: database '%s' does not exist", templ);
 	if (strcmp(state, "55006") == 0)
-		return fail(res, TENANT_INTERNAL, "template_db: '%s' is being "
-		    "accessed by other users; close them and retry", templ);
+		return fail(res, TENANT_INTERNAL,
+		    "template_db: '%s' is being "
+		    "accessed by other users; close them and retry",
+		    templ);
 	return db_fail(res, c, "CREATE DATABASE", err);
 }
 
@@ -571,23 +582,25 @@ publish(PGconn *c, const char *tmp, const char *name, const char *domain,
 	char err[512], state[6];
 	int tries;
 
-	snprintf(text, sizeof(text), TENANT_COMMENT_PREFIX "domain=%s",
-	    domain);
-	if (fmt_sql(c, ren, sizeof(ren), "ALTER DATABASE %s RENAME TO %s",
-	    tmp, name, NULL) != 0 || fmt_sql(c, com, sizeof(com),
-	    "COMMENT ON DATABASE %s IS %s", name, NULL, text) != 0)
+	snprintf(text, sizeof(text), TENANT_COMMENT_PREFIX "domain=%s", domain);
+	if (fmt_sql(c, ren, sizeof(ren), "ALTER DATABASE %s RENAME TO %s", tmp,
+	        name, NULL) != 0 ||
+	    fmt_sql(c, com, sizeof(com), "COMMENT ON DATABASE %s IS %s", name,
+	        NULL, text) != 0)
 		return fail(res, TENANT_INTERNAL, "out of memory");
 	for (tries = 0;; tries++) {
 		if (pg_exec(c, "BEGIN", 0, NULL, err, sizeof(err), state) ==
-		    0 && pg_exec(c, ren, 0, NULL, err, sizeof(err), state) ==
-		    0 && pg_exec(c, com, 0, NULL, err, sizeof(err), state) ==
-		    0 && pg_exec(c, "COMMIT", 0, NULL, err, sizeof(err),
-		    state) == 0)
+		        0 &&
+		    pg_exec(c, ren, 0, NULL, err, sizeof(err), state) == 0 &&
+		    pg_exec(c, com, 0, NULL, err, sizeof(err), state) == 0 &&
+		    pg_exec(c, "COMMIT", 0, NULL, err, sizeof(err), state) == 0)
 			return TENANT_OK;
 		pg_exec(c, "ROLLBACK", 0, NULL, NULL, 0, NULL);
 		if (strcmp(state, "42P04") == 0)
-			return fail(res, TENANT_EXISTS, "subdomain: database "
-			    "'%s' already exists", name);
+			return fail(res, TENANT_EXISTS,
+			    "subdomain: database "
+			    "'%s' already exists",
+			    name);
 		/* 55006: our own backend on tmp has not quite left yet. */
 		if (strcmp(state, "55006") != 0 ||
 		    tries + 1 >= TENANT_RENAME_TRIES)
@@ -606,8 +619,7 @@ publish(PGconn *c, const char *tmp, const char *name, const char *domain,
  * clean-up at the next start removes it with tmp unless name exists.
  */
 static int
-publish_outcome(const struct tenant_ctx *t, const char *tmp,
-    const char *name)
+publish_outcome(const struct tenant_ctx *t, const char *tmp, const char *name)
 {
 	char err[256];
 	PGconn *c;
@@ -621,14 +633,18 @@ publish_outcome(const struct tenant_ctx *t, const char *tmp,
 	if (tmp_there == 1)
 		return 0;
 	if (tmp_there == 0 && name_there == 1) {
-		log_msg(LOG_WARNING, name, "connection lost at COMMIT, but %s "
-		    "was renamed into place", tmp);
+		log_msg(LOG_WARNING, name,
+		    "connection lost at COMMIT, but %s "
+		    "was renamed into place",
+		    tmp);
 		return 1;
 	}
-	log_msg(LOG_WARNING, name, "connection lost while renaming %s into "
+	log_msg(LOG_WARNING, name,
+	    "connection lost while renaming %s into "
 	    "place and PostgreSQL cannot say whether it was: the filestore "
 	    "folder stays; the next start removes it and %s unless the "
-	    "tenant exists", tmp, tmp);
+	    "tenant exists",
+	    tmp, tmp);
 	return -1;
 }
 
@@ -654,8 +670,10 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	if ((e = tenant_validate(t, req, res)) != TENANT_OK)
 		return e;
 	if (busy_claim(req->subdomain) != 0)
-		return fail(res, TENANT_EXISTS, "subdomain: '%s' is being "
-		    "created or deleted right now", req->subdomain);
+		return fail(res, TENANT_EXISTS,
+		    "subdomain: '%s' is being "
+		    "created or deleted right now",
+		    req->subdomain);
 	pthread_rwlock_rdlock(&create_lock);
 	snprintf(tmp, sizeof(tmp), "%s", NAME_TMP_PREFIX);
 	if (random_hex(tmp + strlen(NAME_TMP_PREFIX), TENANT_TMP_HEX) != 0 ||
@@ -674,10 +692,13 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	case 0:
 		break;
 	case 1:
-		e = is_templ ? fail(res, TENANT_RESERVED, "subdomain: '%s' is "
-		    "a template database", req->subdomain) :
-		    fail(res, TENANT_EXISTS, "subdomain: '%s' already exists",
-		    req->subdomain);
+		e = is_templ
+		    ? fail(res, TENANT_RESERVED,
+		          "subdomain: '%s' is "
+		          "a template database",
+		          req->subdomain)
+		    : fail(res, TENANT_EXISTS, "subdomain: '%s' already exists",
+		          req->subdomain);
 		goto out;
 	default:
 		e = db_fail(res, c, "looking up the subdomain",
@@ -697,10 +718,13 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		goto out;
 	}
 	if ((rc = fs_exists(fs_dst)) != 0) {
-		e = fail(res, TENANT_EXISTS, rc == 1 ?
-		    "subdomain: filestore folder %s already exists (left by "
-		    "a database dropped outside the node?); move it away" :
-		    "subdomain: cannot check filestore folder %s", fs_dst);
+		e = fail(res, TENANT_EXISTS,
+		    rc == 1
+		        ? "subdomain: filestore folder %s already exists (left "
+		          "by "
+		          "a database dropped outside the node?); move it away"
+		        : "subdomain: cannot check filestore folder %s",
+		    fs_dst);
 		goto out;
 	}
 
@@ -716,16 +740,17 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	if ((e = clone_template(c, templ, tmp, res)) != TENANT_OK)
 		goto out;
 	created = 1;
-	snprintf(text, sizeof(text), TENANT_COMMENT_PREFIX
-	    "domain=%s;creating=%s", domain, req->subdomain);
+	snprintf(text, sizeof(text),
+	    TENANT_COMMENT_PREFIX "domain=%s;creating=%s", domain,
+	    req->subdomain);
 	if (fmt_sql(c, sql, sizeof(sql), "COMMENT ON DATABASE %s IS %s", tmp,
-	    NULL, text) != 0 || pg_exec(c, sql, 0, NULL, err, sizeof(err),
-	    NULL) != 0) {
+	        NULL, text) != 0 ||
+	    pg_exec(c, sql, 0, NULL, err, sizeof(err), NULL) != 0) {
 		e = db_fail(res, c, "COMMENT ON DATABASE", err);
 		goto out;
 	}
 	if ((e = configure_clone(t, tmp, req->subdomain, domain, &job, th,
-	    &joined, res)) != TENANT_OK)
+	         &joined, res)) != TENANT_OK)
 		goto out;
 
 	switch (fs_exists(fs_src)) {
@@ -736,18 +761,21 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		}
 		/* RENAME_NOREPLACE: an empty folder would be replaced. */
 		if (renameat2(AT_FDCWD, fs_tmp, AT_FDCWD, fs_dst,
-		    RENAME_NOREPLACE) != 0) {
+		        RENAME_NOREPLACE) != 0) {
 			e = errno == EEXIST ? fail(res, TENANT_EXISTS,
-			    "subdomain: filestore folder %s already exists",
-			    fs_dst) : fail(res, TENANT_INTERNAL,
-			    "filestore: rename %s: %s", fs_dst,
-			    strerror(errno));
+			                          "subdomain: filestore folder "
+			                          "%s already exists",
+			                          fs_dst)
+			                    : fail(res, TENANT_INTERNAL,
+			                          "filestore: rename %s: %s",
+			                          fs_dst, strerror(errno));
 			goto out;
 		}
 		fs_moved = 1;
 		break;
 	case 0:
-		snprintf(res->warning, sizeof(res->warning), "the template's "
+		snprintf(res->warning, sizeof(res->warning),
+		    "the template's "
 		    "filestore %.300s does not exist; the tenant has none",
 		    fs_src);
 		log_msg(LOG_WARNING, req->subdomain, "%s", res->warning);
@@ -779,12 +807,14 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	fs_moved = 0;
 	snprintf(out->name, sizeof(out->name), "%s", req->subdomain);
 	snprintf(out->domain, sizeof(out->domain), "%s", domain);
-	log_msg(LOG_INFO, req->subdomain, "tenant %s created from %s "
-	    "(domain %s)", req->subdomain, templ, domain);
+	log_msg(LOG_INFO, req->subdomain,
+	    "tenant %s created from %s "
+	    "(domain %s)",
+	    req->subdomain, templ, domain);
 
 	/* Step 6: DNS. A failure leaves the tenant, the watcher retries. */
-	snprintf(res->dns.name, sizeof(res->dns.name), "%s.%s",
-	    req->subdomain, domain);
+	snprintf(res->dns.name, sizeof(res->dns.name), "%s.%s", req->subdomain,
+	    domain);
 	z = settings_zone(s, domain);
 	if (!s->dns_enabled || cf == NULL || z == NULL ||
 	    s->cf_target == NULL || z->zone_id[0] == '\0') {
@@ -799,10 +829,12 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		    sizeof(res->dns.record_id));
 		nodo_strlcpy(res->dns.detail, cr.detail,
 		    sizeof(res->dns.detail));
-		log_msg(cr.status == CF_CREATED || cr.status == CF_EXISTS ?
-		    LOG_INFO : LOG_WARNING, req->subdomain, "dns %s: %s%s%s",
-		    res->dns.name, cf_status_str(cr.status),
-		    cr.detail[0] ? ": " : "", cr.detail);
+		log_msg(cr.status == CF_CREATED || cr.status == CF_EXISTS
+		        ? LOG_INFO
+		        : LOG_WARNING,
+		    req->subdomain, "dns %s: %s%s%s", res->dns.name,
+		    cf_status_str(cr.status), cr.detail[0] ? ": " : "",
+		    cr.detail);
 	}
 	e = TENANT_OK;
 out:
@@ -814,10 +846,12 @@ out:
 		    fs_dst, strerror(errno));
 	if (e != TENANT_OK && fs_tmp[0] != '\0' && created)
 		fs_remove_tree(fs_tmp);
-	if (created && c != NULL && drop_database(c, tmp, err,
-	    sizeof(err)) != 0)
-		log_msg(LOG_ERR, req->subdomain, "cannot drop %s (removed at "
-		    "next start): %s", tmp, err);
+	if (created && c != NULL &&
+	    drop_database(c, tmp, err, sizeof(err)) != 0)
+		log_msg(LOG_ERR, req->subdomain,
+		    "cannot drop %s (removed at "
+		    "next start): %s",
+		    tmp, err);
 	if (c != NULL)
 		pg_pool_put(t->pool, c);
 	pthread_rwlock_unlock(&create_lock);
@@ -850,15 +884,21 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 		return fail(res, TENANT_INVALID_SUBDOMAIN,
 		    "subdomain: not a valid tenant name");
 	case NAME_RESERVED:
-		return fail(res, TENANT_RESERVED, "subdomain: '%s' is a system "
-		    "or template database and cannot be deleted", subdomain);
+		return fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is a system "
+		    "or template database and cannot be deleted",
+		    subdomain);
 	}
 	if (s->odoo_db_template && strcmp(subdomain, s->odoo_db_template) == 0)
-		return fail(res, TENANT_RESERVED, "subdomain: '%s' is Odoo's "
-		    "db_template and cannot be deleted", subdomain);
+		return fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is Odoo's "
+		    "db_template and cannot be deleted",
+		    subdomain);
 	if (busy_claim(subdomain) != 0)
-		return fail(res, TENANT_EXISTS, "subdomain: '%s' is being "
-		    "created or deleted right now", subdomain);
+		return fail(res, TENANT_EXISTS,
+		    "subdomain: '%s' is being "
+		    "created or deleted right now",
+		    subdomain);
 	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
 		e = fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: PostgreSQL is unreachable: %s", err);
@@ -873,21 +913,27 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 	}
 	if (PQntuples(r) == 0) {
 		PQclear(r);
-		e = fail(res, TENANT_NOT_FOUND, "subdomain: no tenant named "
-		    "'%s'", subdomain);
+		e = fail(res, TENANT_NOT_FOUND,
+		    "subdomain: no tenant named "
+		    "'%s'",
+		    subdomain);
 		goto out;
 	}
 	if (PQgetvalue(r, 0, 0)[0] == 't') {
 		PQclear(r);
-		e = fail(res, TENANT_RESERVED, "subdomain: '%s' is a template "
-		    "database and cannot be deleted", subdomain);
+		e = fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is a template "
+		    "database and cannot be deleted",
+		    subdomain);
 		goto out;
 	}
 	if (PQgetvalue(r, 0, 1)[0] != 't' || PQgetvalue(r, 0, 2)[0] != 't') {
 		PQclear(r);
-		e = fail(res, TENANT_NOT_FOUND, "subdomain: database '%s' is "
+		e = fail(res, TENANT_NOT_FOUND,
+		    "subdomain: database '%s' is "
 		    "not a tenant of this node (not owned by its role, or "
-		    "not accepting connections)", subdomain);
+		    "not accepting connections)",
+		    subdomain);
 		goto out;
 	}
 	tenant_comment_domain(PQgetvalue(r, 0, 3), domain, sizeof(domain));
@@ -943,11 +989,12 @@ cleanup_folders(const struct settings *s)
 	struct dirent *de;
 
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/filestore", s->data_dir) >=
-	    sizeof(dir) || (d = opendir(dir)) == NULL)
+	        sizeof(dir) ||
+	    (d = opendir(dir)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, NAME_TMP_PREFIX,
-		    strlen(NAME_TMP_PREFIX)) != 0)
+		        strlen(NAME_TMP_PREFIX)) != 0)
 			continue;
 		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >=
 		    sizeof(p))
@@ -986,7 +1033,8 @@ end_stale_sessions(PGconn *c)
 			return;
 		if (tries == 0)
 			log_warn("clean-up: ending %ld session(s) left by an "
-			    "interrupted creation", n);
+			         "interrupted creation",
+			    n);
 		usleep(20 * 1000);
 	}
 	log_warn("clean-up: sessions of an interrupted creation still run");
@@ -997,8 +1045,8 @@ tenant_cleanup(const struct tenant_ctx *t)
 {
 	static const char q[] =
 	    "SELECT datname, coalesce(shobj_description(oid, 'pg_database'),"
-	    " '') FROM pg_database WHERE left(datname, 6) = '"
-	    NAME_TMP_PREFIX "' AND datdba = (SELECT oid FROM pg_roles"
+	    " '') FROM pg_database WHERE left(datname, 6) = '" NAME_TMP_PREFIX
+	    "' AND datdba = (SELECT oid FROM pg_roles"
 	    " WHERE rolname = current_user)";
 	char err[512], fs[PATH_MAX];
 	PGconn *c;
@@ -1040,7 +1088,8 @@ tenant_cleanup(const struct tenant_ctx *t)
 		 * A crash between the folder's rename and the database's
 		 * leaves filestore/<target> without its database: ours.
 		 */
-		if (name_valid(target) == 0 && db_exists(c, target, NULL) == 0 &&
+		if (name_valid(target) == 0 &&
+		    db_exists(c, target, NULL) == 0 &&
 		    fs_path(t->s, target, fs, sizeof(fs)) == 0 &&
 		    fs_exists(fs) == 1) {
 			log_warn("removing %s, left by that creation", fs);

@@ -29,15 +29,15 @@
 #include "nodo/tenant.h"
 #include "watcher.h"
 
-#define EX_USAGE 64
-#define EX_CONFIG 78
-#define IDLE_TICK_MS 5000   /* ms between wake-ups without a watchdog */
-#define STATUS_MAX 256      /* bytes, one STATUS= line */
+#define EX_USAGE     64
+#define EX_CONFIG    78
+#define IDLE_TICK_MS 5000 /* ms between wake-ups without a watchdog */
+#define STATUS_MAX   256  /* bytes, one STATUS= line */
 
 /* The daemon's side of the loop: signals and the watchdog. */
 struct ctl {
-	sigset_t set;        /* blocked; taken by sigtimedwait() only */
-	uint64_t wd_usec;    /* WatchdogSec= in us, 0 when off */
+	sigset_t set;     /* blocked; taken by sigtimedwait() only */
+	uint64_t wd_usec; /* WatchdogSec= in us, 0 when off */
 	long long last_ping_ms;
 };
 
@@ -81,15 +81,29 @@ usage(FILE *f)
 	    "  -V, --version      print the version\n"
 	    "  -h, --help         this text\n"
 	    "\n"
-	    "Limits: at most " WATCHER_STR(WATCHER_POLL_BUDGET) " Cloudflare "
-	    "requests per poll and " WATCHER_STR(WATCHER_WINDOW_BUDGET) " per\n"
-	    WATCHER_STR(WATCHER_WINDOW_S) " s (Cloudflare allows 1,200 per "
-	    "300 s). Without\n"
-	    "CLOUDFLARE_API_TOKEN DNS is disabled: the daemon idles and\n"
-	    "--once exits 0.\n"
-	    "Exit status: 0 ok, 1 not in sync (--once) or a failed check,\n"
-	    "64 usage, 78 configuration error.\n"
-	    "See DB_WATCHER.md and odoo-db-watcher.8.md in /opt/nodo/docs.\n");
+	    "Limits: at most " WATCHER_STR(
+	        WATCHER_POLL_BUDGET) " Cloudflare "
+	                             "requests per poll and " WATCHER_STR(WATCHER_WINDOW_BUDGET) " per\n" WATCHER_STR(
+	                                 WATCHER_WINDOW_S) " s (Cloudflare "
+	                                                   "allows 1,200 per "
+	                                                   "300 s). Without\n"
+	                                                   "CLOUDFLARE_API_"
+	                                                   "TOKEN DNS is "
+	                                                   "disabled: the "
+	                                                   "daemon idles and\n"
+	                                                   "--once exits 0.\n"
+	                                                   "Exit status: 0 ok, "
+	                                                   "1 not in sync "
+	                                                   "(--once) or a "
+	                                                   "failed check,\n"
+	                                                   "64 usage, 78 "
+	                                                   "configuration "
+	                                                   "error.\n"
+	                                                   "See DB_WATCHER.md "
+	                                                   "and "
+	                                                   "odoo-db-watcher.8."
+	                                                   "md in "
+	                                                   "/opt/nodo/docs.\n");
 }
 
 static long long
@@ -159,7 +173,7 @@ ctl_wait(struct ctl *c, long long until_ms)
 			return sig;
 		if (sig == SIGHUP)
 			log_info("SIGHUP: settings are read at start; "
-			    "restart the service to apply changes");
+			         "restart the service to apply changes");
 		else if (sig == -1 && errno != EAGAIN && errno != EINTR) {
 			log_err("sigtimedwait: %s", strerror(errno));
 			return SIGTERM;
@@ -199,8 +213,8 @@ check(const struct settings *s)
 	size_t n, i;
 	int bad = 0;
 
-	printf("settings: ok (%s)\n", s->env_file ? s->env_file :
-	    "environment only");
+	printf("settings: ok (%s)\n",
+	    s->env_file ? s->env_file : "environment only");
 	printf("DB_WATCHER_INTERVAL: %d s; WATCHER_DELETE_ORPHANS: %s\n",
 	    s->watcher_interval, s->watcher_delete_orphans ? "on" : "off");
 	if ((c = pg_connect(s, PG_MAINT_DB, err, sizeof(err))) == NULL) {
@@ -220,7 +234,7 @@ check(const struct settings *s)
 	}
 	if (!s->dns_enabled) {
 		printf("dns: disabled (no CLOUDFLARE_API_TOKEN); the watcher "
-		    "will idle\n");
+		       "will idle\n");
 		return bad;
 	}
 	printf("dns: enabled, CNAME target %s.cfargotunnel.com\n",
@@ -231,11 +245,12 @@ check(const struct settings *s)
 	}
 	for (i = 0; i < s->nzones; i++) {
 		memset(&k, 0, sizeof(k));
-		if (cf_list_zone(cf, s->zones[i].zone_id, check_cb, &k,
-		    &res) == 0)
+		if (cf_list_zone(cf, s->zones[i].zone_id, check_cb, &k, &res) ==
+		    0)
 			printf("cloudflare: zone %s (%s): ok, %zu records, %zu "
-			    "managed by this node\n", s->zones[i].domain,
-			    s->zones[i].zone_id, k.n, k.ours);
+			       "managed by this node\n",
+			    s->zones[i].domain, s->zones[i].zone_id, k.n,
+			    k.ours);
 		else {
 			printf("cloudflare: zone %s (%s): FAILED: %s\n",
 			    s->zones[i].domain, s->zones[i].zone_id,
@@ -251,7 +266,8 @@ check(const struct settings *s)
 static void
 idle(struct ctl *c)
 {
-	sd_notify(0, "READY=1\nSTATUS=DNS disabled (CLOUDFLARE_API_TOKEN is "
+	sd_notify(0,
+	    "READY=1\nSTATUS=DNS disabled (CLOUDFLARE_API_TOKEN is "
 	    "empty); idle");
 	while (ctl_wait(c, now_ms() + IDLE_TICK_MS * 12) == 0)
 		;
@@ -280,8 +296,8 @@ main(int argc, char *argv[])
 	char status[STATUS_MAX];
 	long long start;
 
-	while ((ch = getopt_long(argc, argv, "c:1nkVh", longopts, NULL)) !=
-	    -1) {
+	while (
+	    (ch = getopt_long(argc, argv, "c:1nkVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config = optarg;
@@ -314,8 +330,7 @@ main(int argc, char *argv[])
 	log_init("odoo-db-watcher");
 	memset(&s, 0, sizeof(s));
 	memset(&errs, 0, sizeof(errs));
-	if (settings_load(&s, SETTINGS_WATCHER, config, explicit, &errs) !=
-	    0) {
+	if (settings_load(&s, SETTINGS_WATCHER, config, explicit, &errs) != 0) {
 		settings_errors_print(&errs);
 		settings_errors_free(&errs);
 		settings_free(&s);
@@ -348,9 +363,11 @@ main(int argc, char *argv[])
 
 	if (!s.dns_enabled) {
 		log_notice("DNS disabled: CLOUDFLARE_API_TOKEN is empty; "
-		    "nothing to watch%s", once ? "" : ", idling");
+		           "nothing to watch%s",
+		    once ? "" : ", idling");
 		if (once) {
-			printf("odoo-db-watcher: DNS is disabled "
+			printf(
+			    "odoo-db-watcher: DNS is disabled "
 			    "(CLOUDFLARE_API_TOKEN is empty); nothing to do\n");
 			goto out;
 		}
@@ -366,9 +383,9 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	log_info("watching every %d s (odoo-db-watcher %s%s%s; orphan "
-	    "deletion %s)", s.watcher_interval, NODO_VERSION,
-	    dry_run ? ", dry run" : "", once ? ", once" : "",
-	    s.watcher_delete_orphans ? "on" : "off");
+	         "deletion %s)",
+	    s.watcher_interval, NODO_VERSION, dry_run ? ", dry run" : "",
+	    once ? ", once" : "", s.watcher_delete_orphans ? "on" : "off");
 	for (;;) {
 		start = now_ms();
 		insync = watcher_poll(w);
@@ -381,8 +398,8 @@ main(int argc, char *argv[])
 		if (once)
 			break;
 		/* A fixed cadence: a slow poll shortens the next wait. */
-		if (ctl_wait(&ctl, start + (long long)s.watcher_interval *
-		    1000) != 0)
+		if (ctl_wait(&ctl,
+		        start + (long long)s.watcher_interval * 1000) != 0)
 			break;
 	}
 	if (once) {

@@ -127,8 +127,7 @@ ncache_get(struct ncache *c, uint32_t zone, const char *label)
 
 	if ((e = ncache_find(c, zone, label)) != NULL)
 		return e;
-	if (strlen(label) > NAME_MAX_LEN || (e = calloc(1, sizeof(*e))) ==
-	    NULL)
+	if (strlen(label) > NAME_MAX_LEN || (e = calloc(1, sizeof(*e))) == NULL)
 		return NULL;
 	e->zone = zone;
 	nodo_strlcpy(e->label, label, sizeof(e->label));

@@ -36,33 +36,33 @@
 #include "nodo/util.h"
 #include "watcher.h"
 
-#define WATCHER_WINDOW_MS (WATCHER_WINDOW_S * 1000) /* ms */
-#define WATCHER_WINDOW_CAP (WATCHER_WINDOW_BUDGET * 2) /* timestamps kept */
+#define WATCHER_WINDOW_MS      (WATCHER_WINDOW_S * 1000)   /* ms */
+#define WATCHER_WINDOW_CAP     (WATCHER_WINDOW_BUDGET * 2) /* timestamps kept */
 #define WATCHER_ENSURE_MAX_REQ 4 /* cf_ensure_cname: GET, POST, GET, PATCH */
 #define WATCHER_DELETE_MAX_REQ 1 /* cf_delete_record: DELETE */
 
 #define WATCHER_ZONE_REFRESH_MS (3600 * 1000) /* ms between zone reads */
 #define WATCHER_ORPHAN_FRESH_MS (60 * 1000)   /* ms; older: re-read first */
-#define WATCHER_ORPHAN_POLLS 2  /* polls a database is gone before delete */
-#define WATCHER_ABSENT_MAX 255  /* absent counts saturate here */
+#define WATCHER_ORPHAN_POLLS    2   /* polls a database is gone before delete */
+#define WATCHER_ABSENT_MAX      255 /* absent counts saturate here */
 
-#define WATCHER_CF_BACKOFF_MAX_S 300     /* s, cap of Cloudflare backoff */
-#define WATCHER_RATE_LIMIT_DEFAULT_S 300 /* s, 429 without Retry-After */
-#define WATCHER_PG_BACKOFF_MAX_S 60      /* s, cap of PostgreSQL backoff */
-#define WATCHER_NAME_BACKOFF_MAX_S 3600  /* s, cap for one failing name */
+#define WATCHER_CF_BACKOFF_MAX_S     300  /* s, cap of Cloudflare backoff */
+#define WATCHER_RATE_LIMIT_DEFAULT_S 300  /* s, 429 without Retry-After */
+#define WATCHER_PG_BACKOFF_MAX_S     60   /* s, cap of PostgreSQL backoff */
+#define WATCHER_NAME_BACKOFF_MAX_S   3600 /* s, cap for one failing name */
 
 #define WATCHER_TARGET_MAX 256 /* bytes, "<tunnel>.cfargotunnel.com" */
-#define WATCHER_FQDN_MAX 320   /* bytes, "<label>.<domain>" */
+#define WATCHER_FQDN_MAX   320 /* bytes, "<label>.<domain>" */
 
 /* What the watcher knows about one zone of domains.json. */
 struct zstate {
-	int loaded;            /* read at least once: the cache is usable */
-	int needed;            /* a tenant (or orphan deletion) needs it */
-	int stale;             /* re-read before deleting anything in it */
-	long long read_ms;     /* when the last read finished */
+	int loaded;        /* read at least once: the cache is usable */
+	int needed;        /* a tenant (or orphan deletion) needs it */
+	int stale;         /* re-read before deleting anything in it */
+	long long read_ms; /* when the last read finished */
 	long long not_before_ms;
-	unsigned fails;        /* non-transient read failures in a row */
-	unsigned pages;        /* requests the last read took */
+	unsigned fails; /* non-transient read failures in a row */
+	unsigned pages; /* requests the last read took */
 };
 
 /* Counters of one poll. */
@@ -102,7 +102,7 @@ struct watcher {
 
 	/* For STATUS=. */
 	struct tally last;
-	int listed;     /* the last poll listed the tenants */
+	int listed; /* the last poll listed the tenants */
 	int ever_synced;
 	long long last_sync_ms;
 };
@@ -171,7 +171,7 @@ watcher_new(const struct settings *s, int dry_run,
 	if (ncache_init(&w->names) == -1)
 		goto nomem;
 	if ((w->zones = calloc(s->nzones > 0 ? s->nzones : 1,
-	    sizeof(*w->zones))) == NULL)
+	         sizeof(*w->zones))) == NULL)
 		goto nomem;
 	if (s->dns_enabled &&
 	    (w->cf = cf_client_new(s->cf_api_url, s->cf_token)) == NULL)
@@ -207,8 +207,8 @@ watcher_cf_requests(const struct watcher *w)
 static void
 win_expire(struct watcher *w, long long now)
 {
-	while (w->win_len > 0 && w->win[w->win_head] <= now -
-	    WATCHER_WINDOW_MS) {
+	while (
+	    w->win_len > 0 && w->win[w->win_head] <= now - WATCHER_WINDOW_MS) {
 		w->win_head = (w->win_head + 1) % WATCHER_WINDOW_CAP;
 		w->win_len--;
 	}
@@ -297,8 +297,10 @@ cf_failed(struct watcher *w, const struct cf_result *res)
 	    WATCHER_CF_BACKOFF_MAX_S);
 	if (res->rate_limited) {
 		/* Never sooner than Retry-After; Cloudflare blocks 5 min. */
-		ra = (long long)(res->retry_after > 0 ? res->retry_after :
-		    WATCHER_RATE_LIMIT_DEFAULT_S) * 1000;
+		ra = (long long)(res->retry_after > 0
+		             ? res->retry_after
+		             : WATCHER_RATE_LIMIT_DEFAULT_S) *
+		    1000;
 		if (ra > wait)
 			wait = ra;
 	}
@@ -318,8 +320,10 @@ name_failed(struct watcher *w, struct ncache_entry *e, const char *fqdn,
 	wait = backoff_ms(w->s->watcher_interval, e->fails,
 	    WATCHER_NAME_BACKOFF_MAX_S);
 	e->not_before_ms = watcher_now_ms() + wait;
-	log_msg(LOG_WARNING, e->label, "DNS record %s not %s: %s; retrying "
-	    "in %lld s", fqdn, what, res->detail, wait / 1000);
+	log_msg(LOG_WARNING, e->label,
+	    "DNS record %s not %s: %s; retrying "
+	    "in %lld s",
+	    fqdn, what, res->detail, wait / 1000);
 }
 
 static int
@@ -328,8 +332,7 @@ fqdn_of(const struct watcher *w, const struct ncache_entry *e, char *buf,
 {
 	int n;
 
-	n = snprintf(buf, len, "%s.%s", e->label,
-	    w->s->zones[e->zone].domain);
+	n = snprintf(buf, len, "%s.%s", e->label, w->s->zones[e->zone].domain);
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
@@ -395,7 +398,8 @@ list_tenants(struct watcher *w, struct tenant **out, size_t *n)
 	}
 	if (w->pg_fails > 0)
 		log_info("PostgreSQL reachable again after %u failed "
-		    "attempt(s)", w->pg_fails);
+		         "attempt(s)",
+		    w->pg_fails);
 	w->pg_fails = 0;
 	w->pg_not_before_ms = 0;
 	return 0;
@@ -420,9 +424,10 @@ describe_foreign(const char *fqdn, const struct cf_record *r)
 	char buf[sizeof(((struct cf_result *)0)->detail)];
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "name %s is held by %.16s record "
-	    "%.200s (id %.64s) not managed by this node", fqdn, r->type,
-	    r->content, r->id);
+	n = snprintf(buf, sizeof(buf),
+	    "name %s is held by %.16s record "
+	    "%.200s (id %.64s) not managed by this node",
+	    fqdn, r->type, r->content, r->id);
 	if (n < 0)
 		return NULL;
 	return strdup(buf);
@@ -557,7 +562,8 @@ read_zone(struct watcher *w, uint32_t zi, struct tally *t)
 		zs->pages = (unsigned)(sent > 0 ? sent : 1);
 		zs->fails = 0;
 		t->zones_read++;
-		log_msg(first ? LOG_INFO : LOG_DEBUG, NULL, "zone %s read: %lu "
+		log_msg(first ? LOG_INFO : LOG_DEBUG, NULL,
+		    "zone %s read: %lu "
 		    "request(s), %zu records; %zu names carry our CNAME, %zu "
 		    "names that could be tenants' are held by records not ours",
 		    z->domain, sent, zr.nrec, zr.nours, zr.nforeign);
@@ -575,8 +581,9 @@ read_zone(struct watcher *w, uint32_t zi, struct tally *t)
 	}
 	cf_ok(w);
 	zs->fails++;
-	zs->not_before_ms = watcher_now_ms() + backoff_ms(
-	    w->s->watcher_interval, zs->fails, WATCHER_NAME_BACKOFF_MAX_S);
+	zs->not_before_ms = watcher_now_ms() +
+	    backoff_ms(w->s->watcher_interval, zs->fails,
+	        WATCHER_NAME_BACKOFF_MAX_S);
 	log_warn("zone %s (%s) cannot be read: %s", z->domain, z->zone_id,
 	    res.detail);
 }
@@ -626,8 +633,10 @@ ensure_one(struct watcher *w, struct ncache_entry *e, struct tally *t)
 	}
 	if (w->dry_run) {
 		if (!e->dry_logged)
-			log_msg(LOG_INFO, e->label, "dry run: would create "
-			    "CNAME %s -> %s", fqdn, w->target);
+			log_msg(LOG_INFO, e->label,
+			    "dry run: would create "
+			    "CNAME %s -> %s",
+			    fqdn, w->target);
 		e->dry_logged = 1;
 		t->waiting++;
 		return;
@@ -651,11 +660,15 @@ ensure_one(struct watcher *w, struct ncache_entry *e, struct tally *t)
 		t->records++;
 		if (res.status == CF_CREATED) {
 			t->created++;
-			log_msg(LOG_INFO, e->label, "DNS record created: %s "
-			    "CNAME %s (id %s)", fqdn, w->target, e->id);
+			log_msg(LOG_INFO, e->label,
+			    "DNS record created: %s "
+			    "CNAME %s (id %s)",
+			    fqdn, w->target, e->id);
 		} else
-			log_msg(LOG_DEBUG, e->label, "DNS record %s already in "
-			    "place (id %s)", fqdn, e->id);
+			log_msg(LOG_DEBUG, e->label,
+			    "DNS record %s already in "
+			    "place (id %s)",
+			    fqdn, e->id);
 		return;
 	case CF_CONFLICT:
 		cf_ok(w);
@@ -665,8 +678,10 @@ ensure_one(struct watcher *w, struct ncache_entry *e, struct tally *t)
 		e->conflict_logged = 1;
 		t->conflicts++;
 		t->new_conflicts++;
-		log_msg(LOG_WARNING, e->label, "DNS conflict: %s; left alone "
-		    "until the name changes hands", res.detail);
+		log_msg(LOG_WARNING, e->label,
+		    "DNS conflict: %s; left alone "
+		    "until the name changes hands",
+		    res.detail);
 		return;
 	default:
 		break;
@@ -738,9 +753,11 @@ delete_one(struct watcher *w, struct ncache_entry *e, struct tally *t)
 		return;
 	if (w->dry_run) {
 		if (!e->dry_logged)
-			log_msg(LOG_INFO, e->label, "dry run: would delete "
+			log_msg(LOG_INFO, e->label,
+			    "dry run: would delete "
 			    "record %s (id %s): its database has been gone "
-			    "for %u polls", fqdn, e->id, e->absent);
+			    "for %u polls",
+			    fqdn, e->id, e->absent);
 		e->dry_logged = 1;
 		return;
 	}
@@ -764,12 +781,16 @@ delete_one(struct watcher *w, struct ncache_entry *e, struct tally *t)
 		cf_ok(w);
 		if (res.status == CF_DELETED) {
 			t->deleted++;
-			log_msg(LOG_INFO, e->label, "DNS record deleted: %s "
+			log_msg(LOG_INFO, e->label,
+			    "DNS record deleted: %s "
 			    "(id %s); its database has been gone for %u "
-			    "polls", fqdn, e->id, e->absent);
+			    "polls",
+			    fqdn, e->id, e->absent);
 		} else
-			log_msg(LOG_DEBUG, e->label, "DNS record %s (id %s) "
-			    "was already gone", fqdn, e->id);
+			log_msg(LOG_DEBUG, e->label,
+			    "DNS record %s (id %s) "
+			    "was already gone",
+			    fqdn, e->id);
 		e->state = NC_NONE; /* freed by the next orphan pass */
 		e->id[0] = '\0';
 		return;
@@ -807,10 +828,11 @@ classify(struct watcher *w, const struct tenant *tv, size_t n,
 		e->seen_poll = w->poll_no;
 		if (zi == NCACHE_NO_ZONE) {
 			if (!e->zone_warned)
-				log_msg(LOG_WARNING, e->label, "tenant %s: "
+				log_msg(LOG_WARNING, e->label,
+				    "tenant %s: "
 				    "domain %s is not a zone of %s; it gets no "
-				    "DNS record", e->label, tv[i].domain,
-				    w->s->domains_file);
+				    "DNS record",
+				    e->label, tv[i].domain, w->s->domains_file);
 			e->zone_warned = 1;
 			t->nozone++;
 			continue;
@@ -829,10 +851,13 @@ classify(struct watcher *w, const struct tenant *tv, size_t n,
 		if (e->state == NC_FOREIGN) {
 			t->conflicts++;
 			if (!e->conflict_logged) {
-				log_msg(LOG_WARNING, e->label, "DNS conflict: "
+				log_msg(LOG_WARNING, e->label,
+				    "DNS conflict: "
 				    "%s; left alone until the name changes "
-				    "hands", e->conflict != NULL ? e->conflict :
-				    "name held by a record not ours");
+				    "hands",
+				    e->conflict != NULL
+				        ? e->conflict
+				        : "name held by a record not ours");
 				t->new_conflicts++;
 			}
 			e->conflict_logged = 1;
@@ -848,11 +873,12 @@ summarize(struct watcher *w, const struct tally *t, unsigned long sent)
 	int changed = t->created || t->deleted || t->new_conflicts ||
 	    t->failed || t->zones_read;
 
-	log_msg(changed ? LOG_INFO : LOG_DEBUG, NULL, "poll %lu: %zu tenants, "
+	log_msg(changed ? LOG_INFO : LOG_DEBUG, NULL,
+	    "poll %lu: %zu tenants, "
 	    "%zu records in place; created %u, deleted %u, conflicts %zu, "
-	    "failed %zu, waiting %zu; %lu Cloudflare requests", w->poll_no,
-	    t->tenants, t->records, t->created, t->deleted, t->conflicts,
-	    t->failed, t->waiting + t->nozone, sent);
+	    "failed %zu, waiting %zu; %lu Cloudflare requests",
+	    w->poll_no, t->tenants, t->records, t->created, t->deleted,
+	    t->conflicts, t->failed, t->waiting + t->nozone, sent);
 }
 
 int
@@ -922,8 +948,7 @@ watcher_poll(struct watcher *w)
 
 /* ---- STATUS= ----------------------------------------------------------- */
 
-static void
-append(char *buf, size_t len, size_t *off, const char *fmt, ...)
+static void append(char *buf, size_t len, size_t *off, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void

@@ -24,12 +24,12 @@
  * (60% of the limit, leaving 480 to the API and people), and the per-poll
  * budget spreads them over several polls so no burst nears the limit.
  */
-#define WATCHER_POLL_BUDGET 100   /* Cloudflare requests, one poll */
+#define WATCHER_POLL_BUDGET   100 /* Cloudflare requests, one poll */
 #define WATCHER_WINDOW_BUDGET 720 /* Cloudflare requests per window */
-#define WATCHER_WINDOW_S 300      /* s, Cloudflare's own window */
+#define WATCHER_WINDOW_S      300 /* s, Cloudflare's own window */
 
 #define WATCHER_STR_(x) #x
-#define WATCHER_STR(x) WATCHER_STR_(x) /* a constant as a string literal */
+#define WATCHER_STR(x)  WATCHER_STR_(x) /* a constant as a string literal */
 
 /*
  * What the daemon around the loop wants to be told. stop returns 1 when the

@@ -27,13 +27,14 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define REQUIRE(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "fuzz_cf_reply: %s:%d: broken: %s\n",	\
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
+#define REQUIRE(cond)                                                          \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "fuzz_cf_reply: %s:%d: broken: %s\n",  \
+			    __FILE__, __LINE__, #cond);                        \
+			abort();                                               \
+		}                                                              \
+	} while (0)
 
 #define MSG_LEN 200 /* CF_MAX_ERRMSG, the client's message buffer */
 
@@ -56,8 +57,8 @@ guard_init(void)
 		abort();
 	m = mmap(NULL, GUARD_ROOM + (size_t)pg, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED || mprotect(m + GUARD_ROOM, (size_t)pg,
-	    PROT_NONE) == -1)
+	if (m == MAP_FAILED ||
+	    mprotect(m + GUARD_ROOM, (size_t)pg, PROT_NONE) == -1)
 		abort();
 	guard_end = m + GUARD_ROOM;
 }
@@ -90,16 +91,15 @@ one_pass(const char *data, size_t size, size_t mlen, struct out *o)
 		abort();
 	if (msg != NULL)
 		memset(msg, 'x', mlen);
-	o->root = cf_parse_envelope(data, size,
-	    mlen > 0 ? &o->success : NULL, mlen > 0 ? &o->code : NULL, msg,
-	    mlen);
+	o->root = cf_parse_envelope(data, size, mlen > 0 ? &o->success : NULL,
+	    mlen > 0 ? &o->code : NULL, msg, mlen);
 	if (mlen > 0) {
 		REQUIRE(memchr(msg, '\0', mlen) != NULL);
 		REQUIRE(o->success == 0 || o->success == 1);
 		REQUIRE(o->code >= 0);
 		if (o->root == NULL)
-			REQUIRE(o->success == 0 && o->code == 0 &&
-			    msg[0] == '\0');
+			REQUIRE(
+			    o->success == 0 && o->code == 0 && msg[0] == '\0');
 	}
 	if (o->root != NULL) {
 		REQUIRE(cJSON_IsObject(o->root));

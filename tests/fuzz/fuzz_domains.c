@@ -22,13 +22,14 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define REQUIRE(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "fuzz_domains: %s:%d: broken: %s\n",	\
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
+#define REQUIRE(cond)                                                          \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "fuzz_domains: %s:%d: broken: %s\n",   \
+			    __FILE__, __LINE__, #cond);                        \
+			abort();                                               \
+		}                                                              \
+	} while (0)
 
 #define ID_MAX 64 /* chars of a zone or tunnel id (settings.c) */
 
@@ -41,7 +42,7 @@ id_ok(const char *id)
 		return 0;
 	for (i = 0; i < len; i++)
 		if (!(isalnum((unsigned char)id[i]) || id[i] == '_' ||
-		    id[i] == '-'))
+		        id[i] == '-'))
 			return 0;
 	return 1;
 }
@@ -84,7 +85,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			REQUIRE(id_ok(zones[i].zone_id));
 			for (j = 0; j < i; j++)
 				REQUIRE(strcmp(zones[i].domain,
-				    zones[j].domain) != 0);
+				            zones[j].domain) != 0);
 		}
 	}
 	/* On failure zones is NULL and nzones 0 (checked above). */

@@ -21,13 +21,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A broken promise is a finding: say which one, then crash. */
-#define REQUIRE(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "fuzz_env: %s:%d: broken: %s\n",	\
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
+#define REQUIRE(cond)                                                          \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "fuzz_env: %s:%d: broken: %s\n",       \
+			    __FILE__, __LINE__, #cond);                        \
+			abort();                                               \
+		}                                                              \
+	} while (0)
 
 struct seen {
 	int last_line; /* line of the previous entry */
@@ -72,8 +73,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (data[i] == '\n')
 			s.nlines++;
 	memset(&errs, 0, sizeof(errs));
-	rc = settings_parse_env((const char *)data, size, "fuzz.env",
-	    entry_cb, &s, &errs);
+	rc = settings_parse_env((const char *)data, size, "fuzz.env", entry_cb,
+	    &s, &errs);
 	REQUIRE(rc == 0 || rc == -1);
 	REQUIRE((rc == -1) == (errs.n > 0));
 	REQUIRE(errs.n <= SETTINGS_MAX_ERRORS);

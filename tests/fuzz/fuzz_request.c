@@ -35,16 +35,17 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define REQUIRE(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "fuzz_request: %s:%d: broken: %s\n",	\
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
+#define REQUIRE(cond)                                                          \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "fuzz_request: %s:%d: broken: %s\n",   \
+			    __FILE__, __LINE__, #cond);                        \
+			abort();                                               \
+		}                                                              \
+	} while (0)
 
-#define DETAIL_LEN 160 /* the size src/api/http.c gives */
-#define TEMPLATE "tcs" /* SETTINGS_DEFAULT_TEMPLATE */
+#define DETAIL_LEN 160   /* the size src/api/http.c gives */
+#define TEMPLATE   "tcs" /* SETTINGS_DEFAULT_TEMPLATE */
 
 /*
  * cJSON is the system's, built without ASan, so a read past the end of the
@@ -65,8 +66,8 @@ guard_init(void)
 		abort();
 	m = mmap(NULL, GUARD_ROOM + (size_t)pg, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED || mprotect(m + GUARD_ROOM, (size_t)pg,
-	    PROT_NONE) == -1)
+	if (m == MAP_FAILED ||
+	    mprotect(m + GUARD_ROOM, (size_t)pg, PROT_NONE) == -1)
 		abort();
 	guard_end = m + GUARD_ROOM;
 }
@@ -151,8 +152,7 @@ field(const cJSON *root, const char *name, int required, char *detail)
 	if (required)
 		REQUIRE(out != NULL);
 	if (out != NULL)
-		REQUIRE(ref_utf8((const unsigned char *)out,
-		    strlen(out)) == 0);
+		REQUIRE(ref_utf8((const unsigned char *)out, strlen(out)) == 0);
 	return out;
 }
 
@@ -173,13 +173,12 @@ check_subdomain(const char *sub)
 	for (i = 0; i < len; i++)
 		REQUIRE((sub[i] >= 'a' && sub[i] <= 'z') ||
 		    (sub[i] >= '0' && sub[i] <= '9') ||
-		    (i > 0 && i + 1 < len && (sub[i] == '-' ||
-		    sub[i] == '_')));
+		    (i > 0 && i + 1 < len && (sub[i] == '-' || sub[i] == '_')));
 	if (nc == NAME_OK)
 		REQUIRE(strcmp(sub, TEMPLATE) != 0 &&
 		    strcmp(sub, "postgres") != 0 &&
-		    strncmp(sub, NAME_TMP_PREFIX,
-		    strlen(NAME_TMP_PREFIX)) != 0);
+		    strncmp(sub, NAME_TMP_PREFIX, strlen(NAME_TMP_PREFIX)) !=
+		        0);
 }
 
 /* One pass as do_create() (allow_empty 0) or do_delete() (1) does it. */
@@ -190,8 +189,7 @@ one_pass(const char *body, size_t len, int allow_empty, char *detail)
 	cJSON *root;
 
 	detail[0] = '\0';
-	root = jsonreq_parse_object(body, len, allow_empty, detail,
-	    DETAIL_LEN);
+	root = jsonreq_parse_object(body, len, allow_empty, detail, DETAIL_LEN);
 	if (root == NULL) {
 		check_detail(detail);
 		return;

@@ -31,38 +31,39 @@
 
 #include "nodo/cloudflare.h"
 
-#define TOKEN "tok-SECRET-0123456789abcdef"
-#define ZONE "zone123"
-#define FQDN "acme.sajet.us"
-#define TARGET "6ff42ae2-765d-4adf-8112-31c55c1551ef.cfargotunnel.com"
-#define LOOKUP_PATH "/client/v4/zones/" ZONE "/dns_records"
+#define TOKEN         "tok-SECRET-0123456789abcdef"
+#define ZONE          "zone123"
+#define FQDN          "acme.sajet.us"
+#define TARGET        "6ff42ae2-765d-4adf-8112-31c55c1551ef.cfargotunnel.com"
+#define LOOKUP_PATH   "/client/v4/zones/" ZONE "/dns_records"
 #define LOOKUP_TARGET LOOKUP_PATH "?name=" FQDN "&per_page=100"
 
-#define SRV_MAX_STEPS 16
-#define SRV_MAX_REQS 16
-#define SRV_MAX_CONNS 32
-#define SRV_MAX_OWNED 32
-#define SRV_BUF 16384            /* bytes, one request being read */
-#define SRV_IO_WAIT_MS 10000     /* a stuck test fails instead of hanging */
-#define SRV_FLOOD_MAX (16 << 20) /* bytes sent by a flooding reply */
-#define SRV_ENDED "HTTP/1.1 599 Script Ended\r\nContent-Length: 0\r\n" \
+#define SRV_MAX_STEPS  16
+#define SRV_MAX_REQS   16
+#define SRV_MAX_CONNS  32
+#define SRV_MAX_OWNED  32
+#define SRV_BUF        16384      /* bytes, one request being read */
+#define SRV_IO_WAIT_MS 10000      /* a stuck test fails instead of hanging */
+#define SRV_FLOOD_MAX  (16 << 20) /* bytes sent by a flooding reply */
+#define SRV_ENDED                                                              \
+	"HTTP/1.1 599 Script Ended\r\nContent-Length: 0\r\n"                   \
 	"Connection: close\r\n\r\n"
 
 /* JSON pieces, kept close to what the live API sends. */
 #define OURS ",\"comment\":\"" CF_OWNER_COMMENT "\""
-#define REC(id, type, name, content, proxied, extra)                    \
-	"{\"id\":\"" id "\",\"type\":\"" type "\",\"name\":\"" name       \
-	"\",\"content\":\"" content "\",\"proxied\":" proxied             \
+#define REC(id, type, name, content, proxied, extra)                           \
+	"{\"id\":\"" id "\",\"type\":\"" type "\",\"name\":\"" name            \
+	"\",\"content\":\"" content "\",\"proxied\":" proxied                  \
 	",\"ttl\":1,\"proxiable\":true" extra "}"
-#define LIST(recs)                                                       \
-	"{\"success\":true,\"errors\":[],\"messages\":[],\"result\":["    \
-	recs "],\"result_info\":{\"page\":1,\"per_page\":100,"            \
+#define LIST(recs)                                                             \
+	"{\"success\":true,\"errors\":[],\"messages\":[],\"result\":[" recs    \
+	"],\"result_info\":{\"page\":1,\"per_page\":100,"                      \
 	"\"count\":1,\"total_count\":1,\"total_pages\":1}}"
-#define ERRJ(code, msg)                                                  \
-	"{\"success\":false,\"errors\":[{\"code\":" #code ",\"message\":\"" \
-	msg "\"}],\"messages\":[],\"result\":null}"
-#define ONE(id)                                                          \
-	"{\"success\":true,\"errors\":[],\"messages\":[],\"result\":"     \
+#define ERRJ(code, msg)                                                        \
+	"{\"success\":false,\"errors\":[{\"code\":" #code                      \
+	",\"message\":\"" msg "\"}],\"messages\":[],\"result\":null}"
+#define ONE(id)                                                                \
+	"{\"success\":true,\"errors\":[],\"messages\":[],\"result\":"          \
 	"{\"id\":\"" id "\"}}"
 
 enum step_act {
@@ -156,8 +157,8 @@ content_length(const char *hdrs, size_t hlen)
 	const char *p = hdrs, *end = hdrs + hlen, *eol;
 	char num[32];
 
-	while (p < end && (eol = memmem(p, (size_t)(end - p), "\r\n", 2)) !=
-	    NULL) {
+	while (p < end &&
+	    (eol = memmem(p, (size_t)(end - p), "\r\n", 2)) != NULL) {
 		if ((size_t)(eol - p) > 15 &&
 		    strncasecmp(p, "Content-Length:", 15) == 0) {
 			copy_n(num, sizeof(num), p + 15,
@@ -183,8 +184,9 @@ srv_take(struct srv *s, const char *buf, size_t hlen, size_t blen)
 		memset(r, 0, sizeof(*r));
 		eol = memmem(buf, hlen, "\r\n", 2);
 		sp1 = memchr(buf, ' ', (size_t)(eol - buf));
-		sp2 = sp1 != NULL ?
-		    memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+		sp2 = sp1 != NULL
+		    ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1))
+		    : NULL;
 		if (sp1 != NULL && sp2 != NULL) {
 			copy_n(r->method, sizeof(r->method), buf,
 			    (size_t)(sp1 - buf));
@@ -204,7 +206,8 @@ srv_take(struct srv *s, const char *buf, size_t hlen, size_t blen)
 static void
 srv_flood(int fd)
 {
-	static const char head[] = "HTTP/1.1 200 OK\r\n"
+	static const char head[] =
+	    "HTTP/1.1 200 OK\r\n"
 	    "Content-Type: application/json\r\nConnection: close\r\n\r\n";
 	static char chunk[65536];
 	size_t sent;
@@ -235,8 +238,8 @@ conn_main(void *arg)
 		while ((end = memmem(buf, len, "\r\n\r\n", 4)) == NULL) {
 			if (len == sizeof(buf))
 				goto out;
-			if ((n = srv_recv(s, fd, buf + len, sizeof(buf) - len))
-			    <= 0)
+			if ((n = srv_recv(s, fd, buf + len,
+			         sizeof(buf) - len)) <= 0)
 				goto out;
 			len += (size_t)n;
 		}
@@ -245,8 +248,8 @@ conn_main(void *arg)
 		if (blen > sizeof(buf) - hlen)
 			goto out;
 		while (len < hlen + blen) {
-			if ((n = srv_recv(s, fd, buf + len, sizeof(buf) - len))
-			    <= 0)
+			if ((n = srv_recv(s, fd, buf + len,
+			         sizeof(buf) - len)) <= 0)
 				goto out;
 			len += (size_t)n;
 		}
@@ -342,7 +345,7 @@ srv_setup(void **state)
 	s->port = ntohs(sa.sin_port);
 	/* A path prefix, as in the real base URL, checks path joining. */
 	assert_true(snprintf(s->base, sizeof(s->base),
-	    "http://127.0.0.1:%d/client/v4/", s->port) > 0);
+	                "http://127.0.0.1:%d/client/v4/", s->port) > 0);
 	assert_int_equal(pthread_create(&s->thr, NULL, srv_main, s), 0);
 	*state = s;
 	return 0;
@@ -387,9 +390,10 @@ srv_push(struct srv *s, int status, const char *extra, const char *ctype,
 	char raw[SRV_BUF];
 	int n;
 
-	n = snprintf(raw, sizeof(raw), "HTTP/1.1 %d Canned\r\n%s"
-	    "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n%s", status,
-	    extra != NULL ? extra : "", ctype, strlen(body), body);
+	n = snprintf(raw, sizeof(raw),
+	    "HTTP/1.1 %d Canned\r\n%s"
+	    "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n%s",
+	    status, extra != NULL ? extra : "", ctype, strlen(body), body);
 	assert_true(n > 0 && (size_t)n < sizeof(raw));
 	srv_push_raw(s, STEP_REPLY, raw);
 }
@@ -478,13 +482,15 @@ test_create(void **state)
 	cJSON *b, *v;
 	char v1[128];
 
-	srv_json(s, 200, "{\"result\":[],\"result_info\":{\"page\":1,"
+	srv_json(s, 200,
+	    "{\"result\":[],\"result_info\":{\"page\":1,"
 	    "\"per_page\":100,\"total_pages\":0,\"count\":0,"
 	    "\"total_count\":0},\"success\":true,\"errors\":[],"
 	    "\"messages\":[]}");
-	srv_json(s, 200, "{\"success\":true,\"errors\":[],\"messages\":[],"
-	    "\"result\":" REC("023e105f4ecef8ad9ca31a8372d0c353", "CNAME",
-	    FQDN, TARGET, "true", OURS) "}");
+	srv_json(s, 200,
+	    "{\"success\":true,\"errors\":[],\"messages\":[],"
+	    "\"result\":" REC("023e105f4ecef8ad9ca31a8372d0c353", "CNAME", FQDN,
+	        TARGET, "true", OURS) "}");
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_CREATED);
@@ -522,8 +528,8 @@ test_create(void **state)
 	v = cJSON_GetObjectItemCaseSensitive(b, "ttl");
 	assert_true(cJSON_IsNumber(v));
 	assert_true(v->valuedouble == 1.0);
-	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b,
-	    "proxied")));
+	assert_true(
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "proxied")));
 	v = cJSON_GetObjectItemCaseSensitive(b, "comment");
 	assert_true(cJSON_IsString(v));
 	assert_string_equal(v->valuestring, CF_OWNER_COMMENT);
@@ -539,9 +545,12 @@ test_exists(void **state)
 	struct cf_result res;
 
 	/* Cloudflare may answer in another case; names and targets match. */
-	srv_json(s, 200, LIST(REC("aaaa0000bbbb1111cccc2222dddd3333",
-	    "CNAME", "ACME.Sajet.US", "6FF42AE2-765D-4ADF-8112-31C55C1551EF."
-	    "cfargotunnel.com", "true", OURS)));
+	srv_json(s, 200,
+	    LIST(REC("aaaa0000bbbb1111cccc2222dddd3333", "CNAME",
+	        "ACME.Sajet.US",
+	        "6FF42AE2-765D-4ADF-8112-31C55C1551EF."
+	        "cfargotunnel.com",
+	        "true", OURS)));
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_EXISTS);
@@ -562,8 +571,9 @@ test_exists_fix_drift(void **state)
 	cJSON *b;
 
 	/* Ours (our comment, our tunnel) but unproxied: fixed. */
-	srv_json(s, 200, LIST(REC("aaaa0000bbbb1111cccc2222dddd3333",
-	    "CNAME", FQDN, TARGET, "false", OURS)));
+	srv_json(s, 200,
+	    LIST(REC("aaaa0000bbbb1111cccc2222dddd3333", "CNAME", FQDN, TARGET,
+	        "false", OURS)));
 	srv_json(s, 200, ONE("aaaa0000bbbb1111cccc2222dddd3333"));
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
@@ -572,16 +582,17 @@ test_exists_fix_drift(void **state)
 	assert_int_equal(srv_nreqs(s), 2);
 	r = srv_req(s, 1);
 	assert_string_equal(r->method, "PATCH");
-	assert_string_equal(r->target, LOOKUP_PATH
-	    "/aaaa0000bbbb1111cccc2222dddd3333");
+	assert_string_equal(r->target,
+	    LOOKUP_PATH "/aaaa0000bbbb1111cccc2222dddd3333");
 	check_auth(r);
 	b = cJSON_Parse(r->body);
 	assert_non_null(b);
 	assert_int_equal(cJSON_GetArraySize(b), 2);
-	assert_string_equal(cJSON_GetObjectItemCaseSensitive(b,
-	    "content")->valuestring, TARGET);
-	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b,
-	    "proxied")));
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(b, "content")
+	                        ->valuestring,
+	    TARGET);
+	assert_true(
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "proxied")));
 	cJSON_Delete(b);
 	cf_client_free(c);
 }
@@ -594,8 +605,9 @@ test_other_node_is_conflict(void **state)
 	struct cf_client *c = client(s);
 	struct cf_result res;
 
-	srv_json(s, 200, LIST(REC("aaaa0000bbbb1111cccc2222dddd3333",
-	    "CNAME", FQDN, "other-node.cfargotunnel.com", "true", OURS)));
+	srv_json(s, 200,
+	    LIST(REC("aaaa0000bbbb1111cccc2222dddd3333", "CNAME", FQDN,
+	        "other-node.cfargotunnel.com", "true", OURS)));
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_CONFLICT);
@@ -612,12 +624,14 @@ test_conflict_foreign_a(void **state)
 	struct cf_client *c = client(s);
 	struct cf_result res;
 
-	srv_json(s, 200, LIST(REC("a1b2c3d4e5f60718293a4b5c6d7e8f90", "A",
-	    FQDN, "1.2.3.4", "false", "")));
+	srv_json(s, 200,
+	    LIST(REC("a1b2c3d4e5f60718293a4b5c6d7e8f90", "A", FQDN, "1.2.3.4",
+	        "false", "")));
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_CONFLICT);
-	assert_string_equal(res.detail, "name acme.sajet.us is held by A "
+	assert_string_equal(res.detail,
+	    "name acme.sajet.us is held by A "
 	    "record 1.2.3.4 (id a1b2c3d4e5f60718293a4b5c6d7e8f90) not managed "
 	    "by this node");
 	assert_string_equal(res.record_id, "");
@@ -636,14 +650,14 @@ test_conflict_foreign_cname(void **state)
 	struct cf_result res;
 
 	/* Same target, but someone else's comment: still not ours. */
-	srv_json(s, 200, LIST(REC("f00df00df00df00df00df00df00df00d",
-	    "CNAME", FQDN, TARGET, "true", ",\"comment\":\"by hand\"")));
+	srv_json(s, 200,
+	    LIST(REC("f00df00df00df00df00df00df00df00d", "CNAME", FQDN, TARGET,
+	        "true", ",\"comment\":\"by hand\"")));
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_CONFLICT);
 	assert_non_null(strstr(res.detail, "CNAME record " TARGET));
-	assert_non_null(strstr(res.detail,
-	    "f00df00df00df00df00df00df00df00d"));
+	assert_non_null(strstr(res.detail, "f00df00df00df00df00df00df00df00d"));
 	assert_int_equal(srv_nreqs(s), 1);
 	cf_client_free(c);
 }
@@ -656,10 +670,13 @@ test_race_81053_ours(void **state)
 	struct cf_result res;
 
 	srv_json(s, 200, LIST(""));
-	srv_json(s, 400, ERRJ(81053, "An A, AAAA, or CNAME record with that "
-	    "host already exists."));
-	srv_json(s, 200, LIST(REC("0123456789abcdef0123456789abcdef",
-	    "CNAME", FQDN, TARGET, "true", OURS)));
+	srv_json(s, 400,
+	    ERRJ(81053,
+	        "An A, AAAA, or CNAME record with that "
+	        "host already exists."));
+	srv_json(s, 200,
+	    LIST(REC("0123456789abcdef0123456789abcdef", "CNAME", FQDN, TARGET,
+	        "true", OURS)));
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_EXISTS);
@@ -681,8 +698,9 @@ test_race_81058_foreign(void **state)
 
 	srv_json(s, 200, LIST(""));
 	srv_json(s, 400, ERRJ(81058, "An identical record already exists."));
-	srv_json(s, 200, LIST(REC("0123456789abcdef0123456789abcdef",
-	    "AAAA", FQDN, "2001:db8::1", "false", "")));
+	srv_json(s, 200,
+	    LIST(REC("0123456789abcdef0123456789abcdef", "AAAA", FQDN,
+	        "2001:db8::1", "false", "")));
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_CONFLICT);
@@ -723,7 +741,8 @@ test_create_forbidden(void **state)
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_int_equal(res.http_status, 403);
-	assert_string_equal(res.detail, "cloudflare: HTTP 403 from POST "
+	assert_string_equal(res.detail,
+	    "cloudflare: HTTP 403 from POST "
 	    "/zones/zone123/dns_records: success false (error 10000: "
 	    "Authentication error)");
 	/* Not a race code: no second lookup. */
@@ -739,8 +758,9 @@ test_delete_other_node_kept(void **state)
 	struct cf_client *c = client(s);
 	struct cf_result res;
 
-	srv_json(s, 200, LIST(REC("0123456789abcdef0123456789abcdef",
-	    "CNAME", FQDN, "other-node.cfargotunnel.com", "true", OURS)));
+	srv_json(s, 200,
+	    LIST(REC("0123456789abcdef0123456789abcdef", "CNAME", FQDN,
+	        "other-node.cfargotunnel.com", "true", OURS)));
 	cf_delete_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_ABSENT);
@@ -757,8 +777,9 @@ test_delete_owned(void **state)
 	struct cf_result res;
 	const struct req *r;
 
-	srv_json(s, 200, LIST(REC("0123456789abcdef0123456789abcdef",
-	    "CNAME", FQDN, TARGET, "true", OURS)));
+	srv_json(s, 200,
+	    LIST(REC("0123456789abcdef0123456789abcdef", "CNAME", FQDN, TARGET,
+	        "true", OURS)));
 	srv_json(s, 200, ONE("0123456789abcdef0123456789abcdef"));
 	cf_delete_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
@@ -768,8 +789,8 @@ test_delete_owned(void **state)
 	assert_string_equal(srv_req(s, 0)->target, LOOKUP_TARGET);
 	r = srv_req(s, 1);
 	assert_string_equal(r->method, "DELETE");
-	assert_string_equal(r->target, LOOKUP_PATH
-	    "/0123456789abcdef0123456789abcdef");
+	assert_string_equal(r->target,
+	    LOOKUP_PATH "/0123456789abcdef0123456789abcdef");
 	check_auth(r);
 	assert_string_equal(r->body, "");
 	cf_client_free(c);
@@ -782,10 +803,10 @@ test_delete_foreign_only(void **state)
 	struct cf_client *c = client(s);
 	struct cf_result res;
 
-	srv_json(s, 200, LIST(REC("11111111111111111111111111111111", "A",
-	    FQDN, "1.2.3.4", "true", "") ","
-	    REC("22222222222222222222222222222222", "TXT", FQDN, "hello",
-	    "false", OURS)));
+	srv_json(s, 200,
+	    LIST(REC("11111111111111111111111111111111", "A", FQDN, "1.2.3.4",
+	        "true", "") "," REC("22222222222222222222222222222222", "TXT",
+	        FQDN, "hello", "false", OURS)));
 	cf_delete_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_ABSENT);
@@ -819,8 +840,9 @@ test_delete_81044(void **state)
 	struct cf_client *c = client(s);
 	struct cf_result res;
 
-	srv_json(s, 200, LIST(REC("0123456789abcdef0123456789abcdef",
-	    "CNAME", FQDN, TARGET, "true", OURS)));
+	srv_json(s, 200,
+	    LIST(REC("0123456789abcdef0123456789abcdef", "CNAME", FQDN, TARGET,
+	        "true", OURS)));
 	srv_json(s, 404, ERRJ(81044, "Record does not exist."));
 	cf_delete_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
@@ -862,8 +884,9 @@ test_rate_limited(void **state)
 	struct cf_result res;
 
 	srv_push(s, 429, "Retry-After: 4\r\n", "application/json",
-	    ERRJ(10429, "Rate limited. Please wait and consider throttling "
-	    "your request speed"));
+	    ERRJ(10429,
+	        "Rate limited. Please wait and consider throttling "
+	        "your request speed"));
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
@@ -889,7 +912,8 @@ test_500_empty(void **state)
 	assert_int_equal(res.http_status, 500);
 	assert_int_equal(res.rate_limited, 0);
 	assert_int_equal(res.retry_after, 0);
-	assert_string_equal(res.detail, "cloudflare: HTTP 500 from GET "
+	assert_string_equal(res.detail,
+	    "cloudflare: HTTP 500 from GET "
 	    "/zones/zone123/dns_records");
 	cf_client_free(c);
 }
@@ -902,13 +926,15 @@ test_502_html(void **state)
 	struct cf_result res;
 
 	srv_json(s, 200, LIST(""));
-	srv_push(s, 502, NULL, "text/html", "<html><body>502 Bad Gateway"
+	srv_push(s, 502, NULL, "text/html",
+	    "<html><body>502 Bad Gateway"
 	    "</body></html>");
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_int_equal(res.http_status, 502);
-	assert_string_equal(res.detail, "cloudflare: HTTP 502 from POST "
+	assert_string_equal(res.detail,
+	    "cloudflare: HTTP 502 from POST "
 	    "/zones/zone123/dns_records");
 	assert_int_equal(srv_nreqs(s), 2);
 	cf_client_free(c);
@@ -950,13 +976,16 @@ test_success_false_200(void **state)
 	struct cf_client *c = client(s);
 	struct cf_result res;
 
-	srv_json(s, 200, ERRJ(7003, "Could not route to /zones/zone123/"
-	    "dns_records, perhaps your object identifier is invalid?"));
+	srv_json(s, 200,
+	    ERRJ(7003,
+	        "Could not route to /zones/zone123/"
+	        "dns_records, perhaps your object identifier is invalid?"));
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_int_equal(res.http_status, 200);
-	assert_non_null(strstr(res.detail, "success false (error 7003: "
+	assert_non_null(strstr(res.detail,
+	    "success false (error 7003: "
 	    "Could not route"));
 	assert_int_equal(srv_nreqs(s), 1);
 	cf_client_free(c);
@@ -970,7 +999,8 @@ test_cut_reply(void **state)
 	struct cf_result res;
 
 	/* Content-Length promises 500 bytes; 20 come, then the close. */
-	srv_push_raw(s, STEP_REPLY_CLOSE, "HTTP/1.1 200 OK\r\n"
+	srv_push_raw(s, STEP_REPLY_CLOSE,
+	    "HTTP/1.1 200 OK\r\n"
 	    "Content-Type: application/json\r\nContent-Length: 500\r\n\r\n"
 	    "{\"success\":true,\"res");
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
@@ -1006,8 +1036,10 @@ test_redirect_not_followed(void **state)
 	struct cf_result res;
 	char loc[128];
 
-	assert_true(snprintf(loc, sizeof(loc), "Location: http://127.0.0.1:"
-	    "%d/elsewhere\r\n", s->port) > 0);
+	assert_true(snprintf(loc, sizeof(loc),
+	                "Location: http://127.0.0.1:"
+	                "%d/elsewhere\r\n",
+	                s->port) > 0);
 	srv_push(s, 301, loc, "text/html", "moved");
 	srv_json(s, 200, LIST(""));
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
@@ -1044,7 +1076,8 @@ test_timeout(void **state)
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_int_equal(res.http_status, 0);
-	assert_string_equal(res.detail, "cloudflare: timeout after 300 ms on "
+	assert_string_equal(res.detail,
+	    "cloudflare: timeout after 300 ms on "
 	    "GET /zones/zone123/dns_records");
 	assert_true(el >= 250 && el < 3000);
 	assert_int_equal(srv_nreqs(s), 1);
@@ -1072,14 +1105,15 @@ test_refused_counts_nothing(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
 	assert_true(snprintf(url, sizeof(url), "http://127.0.0.1:%d",
-	    ntohs(sa.sin_port)) > 0);
+	                ntohs(sa.sin_port)) > 0);
 	close(fd);
 	c = cf_client_new(url, TOKEN);
 	assert_non_null(c);
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
-	assert_non_null(strstr(res.detail, "cloudflare: GET /zones/zone123/"
+	assert_non_null(strstr(res.detail,
+	    "cloudflare: GET /zones/zone123/"
 	    "dns_records failed: "));
 	assert_int_equal(cf_client_requests(c), 0);
 	cf_client_free(c);
@@ -1133,8 +1167,9 @@ test_bad_token_and_ids(void **state)
 	struct cf_client *c;
 	struct cf_result res;
 	const char *bad_zones[] = { "", "abc/def", "../../x", "a?b", "zone 1",
-	    "z%2e", "0123456789012345678901234567890123456789012345678901234"
-	    "5678901234" /* 65 */ };
+		"z%2e",
+		"0123456789012345678901234567890123456789012345678901234"
+		"5678901234" /* 65 */ };
 	size_t i;
 	int n = 0;
 
@@ -1155,7 +1190,8 @@ test_bad_token_and_ids(void **state)
 		cf_delete_cname(c, bad_zones[i], FQDN, TARGET, &res);
 		assert_string_equal(res.detail, "cloudflare: invalid zone id");
 		assert_int_equal(cf_list_zone(c, bad_zones[i], record_cb, &n,
-		    &res), -1);
+		                     &res),
+		    -1);
 		assert_string_equal(res.detail, "cloudflare: invalid zone id");
 	}
 	cf_ensure_cname(c, NULL, FQDN, TARGET, &res);
@@ -1183,8 +1219,10 @@ test_token_never_in_detail(void **state)
 	struct cf_result res;
 
 	/* A server that echoes the header back into its error message. */
-	srv_json(s, 400, ERRJ(6003, "Invalid request headers: "
-	    "Authorization: Bearer " TOKEN));
+	srv_json(s, 400,
+	    ERRJ(6003,
+	        "Invalid request headers: "
+	        "Authorization: Bearer " TOKEN));
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
@@ -1200,10 +1238,12 @@ test_token_never_in_detail(void **state)
 	assert_non_null(strstr(res.detail, "bad?line?"));
 
 	/* Echoed so that the quoted message is cut inside the token. */
-	srv_json(s, 400, ERRJ(6003, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	    "xxxxxxxxxxxxxxxxxxxxxxxxxxx" TOKEN));
+	srv_json(s, 400,
+	    ERRJ(6003,
+	        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	        "xxxxxxxxxxxxxxxxxxxxxxxxxxx" TOKEN));
 	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_non_null(strstr(res.detail, "xxx*****"));
@@ -1211,9 +1251,9 @@ test_token_never_in_detail(void **state)
 	cf_client_free(c);
 }
 
-#define LIST_PAGE(recs, page, count, pages)                              \
-	"{\"success\":true,\"errors\":[],\"messages\":[],\"result\":["    \
-	recs "],\"result_info\":{\"page\":" #page ",\"per_page\":1000,"   \
+#define LIST_PAGE(recs, page, count, pages)                                    \
+	"{\"success\":true,\"errors\":[],\"messages\":[],\"result\":[" recs    \
+	"],\"result_info\":{\"page\":" #page ",\"per_page\":1000,"             \
 	"\"count\":" #count ",\"total_count\":5,\"total_pages\":" #pages "}}"
 
 struct seen {
@@ -1239,27 +1279,32 @@ test_list_paging(void **state)
 	struct cf_result res;
 	struct seen sn = { 0 };
 
-	srv_json(s, 200, LIST_PAGE(REC("11111111111111111111111111111111",
-	    "CNAME", "Acme.SAJET.us", TARGET, "true", OURS) ","
-	    REC("22222222222222222222222222222222", "A", "www.sajet.us",
-	    "1.2.3.4", "false", ""), 1, 2, 3));
-	srv_json(s, 200, LIST_PAGE(REC("33333333333333333333333333333333",
-	    "CNAME", "beta.sajet.us", TARGET, "false",
-	    ",\"comment\":\"someone\"") ","
-	    /* An id that cannot be used is skipped, not cut. */
-	    REC("bad/id", "CNAME", "x.sajet.us", TARGET, "true", OURS), 2, 2,
-	    3));
-	srv_json(s, 200, LIST_PAGE(REC("44444444444444444444444444444444",
-	    "TXT", "sajet.us", "v=spf1 -all", "false", ""), 3, 1, 3));
+	srv_json(s, 200,
+	    LIST_PAGE(REC("11111111111111111111111111111111", "CNAME",
+	                  "Acme.SAJET.us", TARGET, "true",
+	                  OURS) "," REC("22222222222222222222222222222222", "A",
+	                  "www.sajet.us", "1.2.3.4", "false", ""),
+	        1, 2, 3));
+	srv_json(s, 200,
+	    LIST_PAGE(REC("33333333333333333333333333333333", "CNAME",
+	                  "beta.sajet.us", TARGET, "false",
+	                  ",\"comment\":\"someone\"") ","
+	        /* An id that cannot be used is skipped, not cut. */
+	        REC("bad/id", "CNAME", "x.sajet.us", TARGET, "true", OURS),
+	        2, 2, 3));
+	srv_json(s, 200,
+	    LIST_PAGE(REC("44444444444444444444444444444444", "TXT", "sajet.us",
+	                  "v=spf1 -all", "false", ""),
+	        3, 1, 3));
 	assert_int_equal(cf_list_zone(c, ZONE, seen_cb, &sn, &res), 0);
 	check_res(&res);
 	assert_int_equal(srv_nreqs(s), 3);
-	assert_string_equal(srv_req(s, 0)->target, LOOKUP_PATH
-	    "?per_page=1000&page=1");
-	assert_string_equal(srv_req(s, 1)->target, LOOKUP_PATH
-	    "?per_page=1000&page=2");
-	assert_string_equal(srv_req(s, 2)->target, LOOKUP_PATH
-	    "?per_page=1000&page=3");
+	assert_string_equal(srv_req(s, 0)->target,
+	    LOOKUP_PATH "?per_page=1000&page=1");
+	assert_string_equal(srv_req(s, 1)->target,
+	    LOOKUP_PATH "?per_page=1000&page=2");
+	assert_string_equal(srv_req(s, 2)->target,
+	    LOOKUP_PATH "?per_page=1000&page=3");
 	check_auth(srv_req(s, 2));
 	assert_int_equal(sn.n, 4);
 	assert_string_equal(sn.r[0].id, "11111111111111111111111111111111");
@@ -1287,10 +1332,12 @@ test_list_no_total_pages(void **state)
 	struct seen sn = { 0 };
 
 	/* Without total_pages a short page is the last one. */
-	srv_json(s, 200, "{\"success\":true,\"errors\":[],\"messages\":[],"
+	srv_json(s, 200,
+	    "{\"success\":true,\"errors\":[],\"messages\":[],"
 	    "\"result\":[" REC("11111111111111111111111111111111", "CNAME",
-	    "a.sajet.us", TARGET, "true", OURS) "],\"result_info\":{"
-	    "\"page\":1,\"per_page\":1000,\"count\":1}}");
+	        "a.sajet.us", TARGET, "true",
+	        OURS) "],\"result_info\":{"
+	              "\"page\":1,\"per_page\":1000,\"count\":1}}");
 	assert_int_equal(cf_list_zone(c, ZONE, seen_cb, &sn, &res), 0);
 	assert_int_equal(sn.n, 1);
 	assert_int_equal(srv_nreqs(s), 1);
@@ -1305,14 +1352,17 @@ test_list_fails_midway(void **state)
 	struct cf_result res;
 	struct seen sn = { 0 };
 
-	srv_json(s, 200, LIST_PAGE(REC("11111111111111111111111111111111",
-	    "CNAME", "a.sajet.us", TARGET, "true", OURS), 1, 1, 2));
+	srv_json(s, 200,
+	    LIST_PAGE(REC("11111111111111111111111111111111", "CNAME",
+	                  "a.sajet.us", TARGET, "true", OURS),
+	        1, 1, 2));
 	srv_push(s, 503, NULL, "text/plain", "busy");
 	assert_int_equal(cf_list_zone(c, ZONE, seen_cb, &sn, &res), -1);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_int_equal(res.http_status, 503);
-	assert_string_equal(res.detail, "cloudflare: HTTP 503 from GET "
+	assert_string_equal(res.detail,
+	    "cloudflare: HTTP 503 from GET "
 	    "/zones/zone123/dns_records");
 	assert_int_equal(sn.n, 1);
 	assert_int_equal(srv_nreqs(s), 2);
@@ -1347,21 +1397,24 @@ test_envelope_parser(void **state)
 		{ "{\"success\":true}", 1, 1, 0, "" },
 		{ " {\"success\" : false } ", 1, 0, 0, "" },
 		{ "{\"success\":false,\"errors\":[{\"code\":81053,"
-		    "\"message\":\"taken\"}]}", 1, 0, 81053, "taken" },
+		  "\"message\":\"taken\"}]}",
+		    1, 0, 81053, "taken" },
 		{ "{\"success\":false,\"errors\":[{\"code\":\"81053\"}]}", 1, 0,
 		    0, "" },
 		{ "{\"success\":false,\"errors\":[{\"code\":1e30,"
-		    "\"message\":7}]}", 1, 0, 0, "" },
+		  "\"message\":7}]}",
+		    1, 0, 0, "" },
 		{ "{\"success\":false,\"errors\":[{\"code\":-5}]}", 1, 0, 0,
 		    "" },
 		{ "{\"success\":false,\"errors\":[{\"code\":10.5}]}", 1, 0, 0,
 		    "" },
 		{ "{\"success\":false,\"errors\":{\"code\":9109}}", 1, 0, 0,
 		    "" },
-		{ "{\"success\":false,\"errors\":[7,{\"code\":9109}]}", 1, 0,
-		    0, "" },
+		{ "{\"success\":false,\"errors\":[7,{\"code\":9109}]}", 1, 0, 0,
+		    "" },
 		{ "{\"success\":false,\"errors\":[{\"code\":9109,\"message\":"
-		    "\"0123456789abcdefXYZ\"}]}", 1, 0, 9109,
+		  "\"0123456789abcdefXYZ\"}]}",
+		    1, 0, 9109,
 		    "0123456789abcde" /* cut to the 16-byte buffer */ },
 	};
 	char msg[16], deep[4096];
@@ -1375,8 +1428,8 @@ test_envelope_parser(void **state)
 		root = cf_parse_envelope(cases[i].body, strlen(cases[i].body),
 		    &ok, &code, msg, sizeof(msg));
 		if (cases[i].is_env != (root != NULL))
-			fail_msg("case %zu (%s): envelope %d", i,
-			    cases[i].body, root != NULL);
+			fail_msg("case %zu (%s): envelope %d", i, cases[i].body,
+			    root != NULL);
 		assert_int_equal(ok, cases[i].success);
 		assert_int_equal(code, cases[i].code);
 		assert_string_equal(msg, cases[i].msg);
@@ -1385,14 +1438,13 @@ test_envelope_parser(void **state)
 
 	/* NULL and length 0, NULL outputs, a length that stops early. */
 	assert_null(cf_parse_envelope(NULL, 10, &ok, &code, msg, sizeof(msg)));
-	assert_null(cf_parse_envelope("{\"success\":true}", 0, NULL, NULL,
-	    NULL, 0));
-	root = cf_parse_envelope("{\"success\":true}", 16, NULL, NULL, NULL,
-	    0);
+	assert_null(
+	    cf_parse_envelope("{\"success\":true}", 0, NULL, NULL, NULL, 0));
+	root = cf_parse_envelope("{\"success\":true}", 16, NULL, NULL, NULL, 0);
 	assert_non_null(root);
 	cJSON_Delete(root);
-	assert_null(cf_parse_envelope("{\"success\":true}", 10, &ok, &code,
-	    msg, sizeof(msg)));
+	assert_null(cf_parse_envelope("{\"success\":true}", 10, &ok, &code, msg,
+	    sizeof(msg)));
 	/* Embedded NUL: the length is what counts. */
 	assert_null(cf_parse_envelope("{\"success\":\0true}", 17, &ok, &code,
 	    msg, sizeof(msg)));
@@ -1425,7 +1477,7 @@ int
 main(void)
 {
 	static const char *proxies[] = { "http_proxy", "https_proxy",
-	    "HTTPS_PROXY", "all_proxy", "ALL_PROXY" };
+		"HTTPS_PROXY", "all_proxy", "ALL_PROXY" };
 	const struct CMUnitTest tests[] = {
 		T(test_create),
 		T(test_exists),

@@ -31,22 +31,25 @@ test_parse_table(void **state)
 		{ "{", 0, 0, "not valid JSON" },
 		{ "{} {}", 0, 0, "after" },
 		{ "{\"a\":\"\xff\"}", 0, 0, "UTF-8" },
-		{ "{\"a\":\"\xc0\xaf\"}", 0, 0, "UTF-8" },      /* overlong */
-		{ "{\"a\":\"\xed\xa0\x80\"}", 0, 0, "UTF-8" },  /* surrogate */
+		{ "{\"a\":\"\xc0\xaf\"}", 0, 0, "UTF-8" },     /* overlong */
+		{ "{\"a\":\"\xed\xa0\x80\"}", 0, 0, "UTF-8" }, /* surrogate */
 		{ "{\"a\":\"caf\xc3\xa9\"}", 0, 0, NULL },
 		{ "{\"a\":\"\\u0000\"}", 0, 0, "NUL" },
-		{ "{\"a\":\"\\\\u0000\"}", 0, 0, NULL },       /* escaped \ */
+		{ "{\"a\":\"\\\\u0000\"}", 0, 0, NULL }, /* escaped \ */
 		{ "{\"a\":\"x\0\"}", 9, 0, "NUL" },
-		{ "{\"a\":[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]}", 0, 0, "nested" },
+		{ "{\"a\":[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]}", 0, 0,
+		    "nested" },
 		{ "{\"a\":[[[[[[[[[[[[[[1]]]]]]]]]]]]]]}", 0, 0, NULL },
-		{ "{\"a\":\"[[[[[[[[[[[[[[[[[[[[\"}", 0, 0, NULL }, /* in string */
+		{ "{\"a\":\"[[[[[[[[[[[[[[[[[[[[\"}", 0, 0,
+		    NULL }, /* in string */
 		{ "{\"n\":1e999999}", 0, 0, NULL },
 	};
 	char detail[160];
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t len = cases[i].len ? cases[i].len : strlen(cases[i].body);
+		size_t len =
+		    cases[i].len ? cases[i].len : strlen(cases[i].body);
 		cJSON *root;
 
 		detail[0] = '\0';
@@ -73,33 +76,40 @@ static void
 test_string_fields(void **state)
 {
 	const char body[] = "{\"subdomain\":\"acme\",\"n\":5,\"z\":null,"
-	    "\"d\":\"x\",\"d\":\"y\"}";
+	                    "\"d\":\"x\",\"d\":\"y\"}";
 	char detail[160];
 	const char *v;
 	cJSON *root;
 
-	root = jsonreq_parse_object(body, strlen(body), 0, detail,
-	    sizeof(detail));
+	root =
+	    jsonreq_parse_object(body, strlen(body), 0, detail, sizeof(detail));
 	assert_non_null(root);
 	assert_int_equal(jsonreq_string(root, "subdomain", 1, &v, detail,
-	    sizeof(detail)), 0);
+	                     sizeof(detail)),
+	    0);
 	assert_string_equal(v, "acme");
 	assert_int_equal(jsonreq_string(root, "missing", 0, &v, detail,
-	    sizeof(detail)), 0);
+	                     sizeof(detail)),
+	    0);
 	assert_null(v);
 	assert_int_equal(jsonreq_string(root, "z", 0, &v, detail,
-	    sizeof(detail)), 0);
+	                     sizeof(detail)),
+	    0);
 	assert_null(v);
 	assert_int_equal(jsonreq_string(root, "missing", 1, &v, detail,
-	    sizeof(detail)), -1);
+	                     sizeof(detail)),
+	    -1);
 	assert_string_equal(detail, "missing: required field missing");
 	assert_int_equal(jsonreq_string(root, "z", 1, &v, detail,
-	    sizeof(detail)), -1);
+	                     sizeof(detail)),
+	    -1);
 	assert_int_equal(jsonreq_string(root, "n", 0, &v, detail,
-	    sizeof(detail)), -1);
+	                     sizeof(detail)),
+	    -1);
 	assert_string_equal(detail, "n: must be a string");
 	assert_int_equal(jsonreq_string(root, "d", 0, &v, detail,
-	    sizeof(detail)), -1);
+	                     sizeof(detail)),
+	    -1);
 	assert_string_equal(detail, "d: given more than once");
 	cJSON_Delete(root);
 }

@@ -27,8 +27,8 @@
 #include "nodo/log.h"
 
 #define LOG_MAX_MSG 2048 /* what log.c promises to keep of a message */
-#define NTHREADS 8
-#define NLINES 200
+#define NTHREADS    8
+#define NLINES      200
 
 static char tmpdir[] = "/tmp/test_log.XXXXXX";
 static char outpath[64];
@@ -110,7 +110,8 @@ test_line_format(void **state)
 	log_debug("d");
 	log_msg(LOG_INFO, "acme", "tenant created");
 	out = end_capture(NULL);
-	assert_string_equal(out, "<3>disk sda is 99% full\n<4>w\n<5>n\n"
+	assert_string_equal(out,
+	    "<3>disk sda is 99% full\n<4>w\n<5>n\n"
 	    "<6>i\n<7>d\n<6>tenant created\n");
 	free(out);
 }
@@ -194,7 +195,7 @@ test_journal_stream_elsewhere(void **state)
 	log_init("test_log");
 }
 
-#define JOURNAL_DIR "/run/systemd/journal"
+#define JOURNAL_DIR    "/run/systemd/journal"
 #define JOURNAL_SOCKET JOURNAL_DIR "/socket"
 
 static void
@@ -292,7 +293,8 @@ test_threads_do_not_interleave(void **state)
 	begin_capture();
 	for (i = 0; i < NTHREADS; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, writer,
-		    (void *)(intptr_t)i), 0);
+		                     (void *)(intptr_t)i),
+		    0);
 	for (i = 0; i < NTHREADS; i++)
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 	out = end_capture(NULL);
@@ -301,7 +303,8 @@ test_threads_do_not_interleave(void **state)
 		assert_non_null(nl);
 		*nl = '\0';
 		assert_int_equal(sscanf(line, "<6>thread %d line %d ", &id,
-		    &ln), 2);
+		                     &ln),
+		    2);
 		assert_true(id >= 0 && id < NTHREADS);
 		/* Whole, and in order within its thread. */
 		assert_int_equal(ln, seen[id]++);

@@ -23,9 +23,11 @@ test_name_table(void **state)
 		{ "a1", NAME_OK },
 		{ "0-9", NAME_OK },
 		{ "a-b_c", NAME_OK },
-		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaa",
 		    NAME_OK }, /* 63 */
-		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaaa",
 		    NAME_INVALID }, /* 64 */
 		{ "", NAME_INVALID },
 		{ "a", NAME_INVALID },

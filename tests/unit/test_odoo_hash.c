@@ -13,7 +13,22 @@
 #include "nodo/odoo_hash.h"
 
 static const unsigned char salt16[16] = {
-	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+	0,
+	1,
+	2,
+	3,
+	4,
+	5,
+	6,
+	7,
+	8,
+	9,
+	10,
+	11,
+	12,
+	13,
+	14,
+	15,
 };
 
 static void
@@ -22,8 +37,10 @@ test_vector_600000(void **state)
 	char out[ODOO_HASH_MAX];
 
 	assert_int_equal(odoo_hash_password("admin", 5, 600000, salt16, out,
-	    sizeof(out)), 0);
-	assert_string_equal(out, "$pbkdf2-sha512$600000$AAECAwQFBgcICQoLDA0ODw"
+	                     sizeof(out)),
+	    0);
+	assert_string_equal(out,
+	    "$pbkdf2-sha512$600000$AAECAwQFBgcICQoLDA0ODw"
 	    "$wo5nr68L9hr/tAa6cCxILDTkJnebiD5OLdaEMIMoJV3g0cb6aLXhfhEbJ2apsxUu"
 	    "zgBmaR.PNHIlwsYDONlQtw");
 	assert_int_equal(strlen(out), 131);
@@ -35,8 +52,10 @@ test_vector_350000(void **state)
 	char out[ODOO_HASH_MAX];
 
 	assert_int_equal(odoo_hash_password("admin", 5, 350000, salt16, out,
-	    sizeof(out)), 0);
-	assert_string_equal(out, "$pbkdf2-sha512$350000$AAECAwQFBgcICQoLDA0ODw"
+	                     sizeof(out)),
+	    0);
+	assert_string_equal(out,
+	    "$pbkdf2-sha512$350000$AAECAwQFBgcICQoLDA0ODw"
 	    "$I8gW.GG6O1wMXICcPHa0w8RJPKJk56ygqDuLgsNeD5XbDiM.H5BrniA/dWzB8M4N"
 	    "ak4/l2TrC9DznkYN227nsQ");
 }
@@ -46,10 +65,10 @@ test_random_salt_differs(void **state)
 {
 	char a[ODOO_HASH_MAX], b[ODOO_HASH_MAX];
 
-	assert_int_equal(odoo_hash_password("pw", 2, 1000, NULL, a,
-	    sizeof(a)), 0);
-	assert_int_equal(odoo_hash_password("pw", 2, 1000, NULL, b,
-	    sizeof(b)), 0);
+	assert_int_equal(odoo_hash_password("pw", 2, 1000, NULL, a, sizeof(a)),
+	    0);
+	assert_int_equal(odoo_hash_password("pw", 2, 1000, NULL, b, sizeof(b)),
+	    0);
 	assert_string_not_equal(a, b);
 	assert_int_equal(strncmp(a, "$pbkdf2-sha512$1000$", 20), 0);
 	/* 22 salt characters, then '$', then 86 checksum characters. */
@@ -63,9 +82,11 @@ test_small_buffer_fails(void **state)
 	char out[64];
 
 	assert_int_equal(odoo_hash_password("pw", 2, 1000, salt16, out,
-	    sizeof(out)), -1);
+	                     sizeof(out)),
+	    -1);
 	assert_int_equal(odoo_hash_password("pw", 2, 0, salt16, out,
-	    sizeof(out)), -1);
+	                     sizeof(out)),
+	    -1);
 }
 
 static void
@@ -95,7 +116,8 @@ test_ab64(void **state)
 	}
 	/* Truncation keeps the string terminated. */
 	assert_int_equal(ab64_encode((const unsigned char *)"foobar", 6, out,
-	    3), 2);
+	                     3),
+	    2);
 	assert_string_equal(out, "Zm");
 }
 

@@ -23,18 +23,31 @@
 #include "nodo/log.h"
 #include "nodo/settings.h"
 
-#define MAX_KV 16
+#define MAX_KV        16
 #define MAX_ERR_LINES 8
 
 static char tmpdir[] = "/tmp/test_settings.XXXXXX";
 
 /* Every key settings_load() reads from the environment. */
 static const char *const env_keys[] = {
-	"ODOO_DOMAIN", "PROVISIONING_API_KEY", "CLOUDFLARE_API_TOKEN",
-	"CF_TUNNEL_ID", "CLOUDFLARE_API_URL", "DOMAINS_FILE",
-	"DB_WATCHER_INTERVAL", "API_HOST", "API_PORT", "DEFAULT_TEMPLATE_DB",
-	"ODOO_CONF", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD",
-	"ODOO_DATA_DIR", "LOG_LEVEL", "WATCHER_DELETE_ORPHANS",
+	"ODOO_DOMAIN",
+	"PROVISIONING_API_KEY",
+	"CLOUDFLARE_API_TOKEN",
+	"CF_TUNNEL_ID",
+	"CLOUDFLARE_API_URL",
+	"DOMAINS_FILE",
+	"DB_WATCHER_INTERVAL",
+	"API_HOST",
+	"API_PORT",
+	"DEFAULT_TEMPLATE_DB",
+	"ODOO_CONF",
+	"PGHOST",
+	"PGPORT",
+	"PGUSER",
+	"PGPASSWORD",
+	"ODOO_DATA_DIR",
+	"LOG_LEVEL",
+	"WATCHER_DELETE_ORPHANS",
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -122,8 +135,9 @@ has_error(const struct settings_errors *errs, const char *key,
 	size_t i;
 
 	for (i = 0; i < errs->n; i++) {
-		if (key != NULL && (errs->e[i].key == NULL ||
-		    strcmp(errs->e[i].key, key) != 0))
+		if (key != NULL &&
+		    (errs->e[i].key == NULL ||
+		        strcmp(errs->e[i].key, key) != 0))
 			continue;
 		if (needle == NULL || strstr(errs->e[i].msg, needle) != NULL)
 			return 1;
@@ -183,8 +197,8 @@ struct env_case {
 };
 
 static const struct env_case env_cases[] = {
-	{ "plain", "A=1\nB=two\n", 0, { { "A", "1", 1 }, { "B", "two", 2 } },
-	    2, { 0 }, 0 },
+	{ "plain", "A=1\nB=two\n", 0, { { "A", "1", 1 }, { "B", "two", 2 } }, 2,
+	    { 0 }, 0 },
 	{ "no final newline", "A=1", 0, { { "A", "1", 1 } }, 1, { 0 }, 0 },
 	{ "CRLF", "A=1\r\nB = x y \r\n", 0,
 	    { { "A", "1", 1 }, { "B", "x y", 2 } }, 2, { 0 }, 0 },
@@ -194,22 +208,24 @@ static const struct env_case env_cases[] = {
 	    { 0 }, 0 },
 	{ "spaces around key and value", "  KEY  =   v a l  \n", 0,
 	    { { "KEY", "v a l", 1 } }, 1, { 0 }, 0 },
-	{ "comments and blank lines", "# c\n; c\n\n   \n  # indented\nA=1\n",
-	    0, { { "A", "1", 6 } }, 1, { 0 }, 0 },
+	{ "comments and blank lines", "# c\n; c\n\n   \n  # indented\nA=1\n", 0,
+	    { { "A", "1", 6 } }, 1, { 0 }, 0 },
 	{ "hash inside value kept", "A=x#y\n", 0, { { "A", "x#y", 1 } }, 1,
 	    { 0 }, 0 },
-	{ "equals inside value", "A=b=c\n", 0, { { "A", "b=c", 1 } }, 1,
-	    { 0 }, 0 },
+	{ "equals inside value", "A=b=c\n", 0, { { "A", "b=c", 1 } }, 1, { 0 },
+	    0 },
 	{ "empty value", "A=\nB=''\nC=\"\"\n", 0,
 	    { { "A", "", 1 }, { "B", "", 2 }, { "C", "", 3 } }, 3, { 0 }, 0 },
 	{ "single quotes are literal", "A='x\\n \"y\" $z # w'\n", 0,
 	    { { "A", "x\\n \"y\" $z # w", 1 } }, 1, { 0 }, 0 },
 	{ "double quotes escapes", "A=\"a\\\"b\\\\c\\nd\\qe 'f'\"\n", 0,
 	    { { "A", "a\"b\\c\nd\\qe 'f'", 1 } }, 1, { 0 }, 0 },
-	{ "quoted keeps spaces", "A=\"  x  \"  \n", 0,
-	    { { "A", "  x  ", 1 } }, 1, { 0 }, 0 },
-	{ "BOM", "\xef\xbb\xbf" "A=1\n", 0, { { "A", "1", 1 } }, 1, { 0 },
-	    0 },
+	{ "quoted keeps spaces", "A=\"  x  \"  \n", 0, { { "A", "  x  ", 1 } },
+	    1, { 0 }, 0 },
+	{ "BOM",
+	    "\xef\xbb\xbf"
+	    "A=1\n",
+	    0, { { "A", "1", 1 } }, 1, { 0 }, 0 },
 	{ "duplicate passed twice", "A=1\nA=2\n", 0,
 	    { { "A", "1", 1 }, { "A", "2", 2 } }, 2, { 0 }, 0 },
 	{ "line without =", "A=1\nJUSTTEXT\nB=2\n", 0,
@@ -218,8 +234,8 @@ static const struct env_case env_cases[] = {
 	    { { "OK_9", "5", 5 } }, 1, { 1, 2, 3, 4 }, 4 },
 	{ "unterminated quotes", "A='x\nB=\"y\nC=\"z\\\"\n", 0,
 	    { { "", "", 0 } }, 0, { 1, 2, 3 }, 3 },
-	{ "text after quote", "A='x'y\nB=\"x\" # c\n", 0, { { "", "", 0 } },
-	    0, { 1, 2 }, 2 },
+	{ "text after quote", "A='x'y\nB=\"x\" # c\n", 0, { { "", "", 0 } }, 0,
+	    { 1, 2 }, 2 },
 	{ "NUL byte in a line", "A=1\nB=x\0y\nC=3\n", 14,
 	    { { "A", "1", 1 }, { "C", "3", 3 } }, 2, { 2 }, 1 },
 	{ "three bad lines, three errors", "bad one\nA=1\n2X=3\nQ='open\n", 0,
@@ -275,7 +291,8 @@ test_env_limits(void **state)
 	memset(buf + 2, 'x', SETTINGS_MAX_LINE - 1);
 	memcpy(buf + 2 + SETTINGS_MAX_LINE - 1, "\nB=1\n", 6);
 	assert_int_equal(settings_parse_env(buf, strlen(buf), "f", collect,
-	    &got, &errs), -1);
+	                     &got, &errs),
+	    -1);
 	assert_int_equal(errs.n, 1);
 	assert_int_equal(errs.e[0].line, 1);
 	assert_non_null(strstr(errs.e[0].msg, "longer"));
@@ -291,7 +308,8 @@ test_env_limits(void **state)
 	memcpy(buf, "A=", 2);
 	memset(buf + 2, 'y', SETTINGS_MAX_LINE - 2);
 	assert_int_equal(settings_parse_env(buf, SETTINGS_MAX_LINE, "f",
-	    collect, &got, &errs), 0);
+	                     collect, &got, &errs),
+	    0);
 	assert_int_equal(errs.n, 0);
 	assert_int_equal(got.n, 1);
 	free(buf);
@@ -304,7 +322,8 @@ test_env_limits(void **state)
 	memset(buf, '\n', len);
 	memcpy(buf, "A=1\n", 4);
 	assert_int_equal(settings_parse_env(buf, len, "f", collect, &got,
-	    &errs), -1);
+	                     &errs),
+	    -1);
 	assert_int_equal(got.n, 0);
 	assert_int_equal(errs.n, 1);
 	assert_non_null(strstr(errs.e[0].msg, "larger"));
@@ -312,8 +331,8 @@ test_env_limits(void **state)
 	free(buf);
 
 	/* NULL buffer of length 0: nothing, no error. */
-	assert_int_equal(settings_parse_env(NULL, 0, "f", collect, &got,
-	    &errs), 0);
+	assert_int_equal(settings_parse_env(NULL, 0, "f", collect, &got, &errs),
+	    0);
 	assert_int_equal(errs.n, 0);
 }
 
@@ -330,11 +349,10 @@ struct conf_case {
 
 static const struct conf_case conf_cases[] = {
 	{ "options", "[options]\ndb_host = db\ndb_port=5433\n",
-	    { { "db_host", "db", 2 }, { "db_port", "5433", 3 } }, 2, { 0 },
-	    0 },
+	    { { "db_host", "db", 2 }, { "db_port", "5433", 3 } }, 2, { 0 }, 0 },
 	{ "colon separator", "[options]\ndb_user: odoo\ndata_dir :/srv/x\n",
-	    { { "db_user", "odoo", 2 }, { "data_dir", "/srv/x", 3 } }, 2,
-	    { 0 }, 0 },
+	    { { "db_user", "odoo", 2 }, { "data_dir", "/srv/x", 3 } }, 2, { 0 },
+	    0 },
 	{ "first separator wins", "[options]\na = b:c\nd: e=f\n",
 	    { { "a", "b:c", 2 }, { "d", "e=f", 3 } }, 2, { 0 }, 0 },
 	{ "keys lower-cased", "[options]\nDB_Host = X\n",
@@ -350,22 +368,21 @@ static const struct conf_case conf_cases[] = {
 	    { { "", "", 0 } }, 0, { 0 }, 0 },
 	{ "False passed through", "[options]\ndb_host = False\n",
 	    { { "db_host", "False", 2 } }, 1, { 0 }, 0 },
-	{ "empty value", "[options]\ndb_host =\n",
-	    { { "db_host", "", 2 } }, 1, { 0 }, 0 },
+	{ "empty value", "[options]\ndb_host =\n", { { "db_host", "", 2 } }, 1,
+	    { 0 }, 0 },
 	{ "CRLF and no final newline", "[options]\r\ndb_user = u\r\nx = y",
 	    { { "db_user", "u", 2 }, { "x", "y", 3 } }, 2, { 0 }, 0 },
 	{ "continuation lines",
 	    "[options]\nkey = a\n  b\n\n  c\n# c\n  d\n\nnext = 1\n",
-	    { { "key", "a\nb\n\nc\nd", 2 }, { "next", "1", 9 } }, 2, { 0 },
-	    0 },
+	    { { "key", "a\nb\n\nc\nd", 2 }, { "next", "1", 9 } }, 2, { 0 }, 0 },
 	{ "option before any section", "db_host = x\n[options]\nb = 1\n",
 	    { { "b", "1", 3 } }, 1, { 1 }, 1 },
 	{ "line without separator", "[options]\njunk\ndb_host = h\n",
 	    { { "db_host", "h", 3 } }, 1, { 2 }, 1 },
 	{ "missing option name", "[options]\n = v\n", { { "", "", 0 } }, 0,
 	    { 2 }, 1 },
-	{ "malformed header", "[]\n[options\n", { { "", "", 0 } }, 0,
-	    { 1, 2 }, 2 },
+	{ "malformed header", "[]\n[options\n", { { "", "", 0 } }, 0, { 1, 2 },
+	    2 },
 };
 
 static void
@@ -404,8 +421,8 @@ test_conf_table(void **state)
 struct dom_case {
 	const char *name;
 	const char *in;
-	size_t len; /* 0: strlen(in) */
-	const char *want_err;   /* NULL: must parse; else part of message */
+	size_t len;           /* 0: strlen(in) */
+	const char *want_err; /* NULL: must parse; else part of message */
 	size_t nzones;
 	const char *zone0;
 	const char *id0;
@@ -419,14 +436,18 @@ static const struct dom_case dom_cases[] = {
 	    0, NULL, 2, "sajet.us", "zone_id_1", "tu_tunnel_id" },
 	{ "no tunnel", "{\"zones\":{\"a.b\":\"Z-1_x\"}}", 0, NULL, 1, "a.b",
 	    "Z-1_x", NULL },
-	{ "empty tunnel is none", "{\"zones\":{\"a.b\":\"z\"},\"tunnel_id\":"
-	    "\"\"}", 0, NULL, 1, "a.b", "z", NULL },
+	{ "empty tunnel is none",
+	    "{\"zones\":{\"a.b\":\"z\"},\"tunnel_id\":"
+	    "\"\"}",
+	    0, NULL, 1, "a.b", "z", NULL },
 	{ "unknown field tolerated", "{\"zones\":{\"a.b\":\"z\"},\"x\":1}", 0,
 	    NULL, 1, "a.b", "z", NULL },
 	{ "CRLF whitespace", "{\r\n\"zones\": {\"a.b\": \"z\"}\r\n}\r\n", 0,
 	    NULL, 1, "a.b", "z", NULL },
-	{ "not an object (array)", "[1,2]", 0, "top level must be a JSON "
-	    "object", 0, NULL, NULL, NULL },
+	{ "not an object (array)", "[1,2]", 0,
+	    "top level must be a JSON "
+	    "object",
+	    0, NULL, NULL, NULL },
 	{ "not an object (string)", "\"x\"", 0, "top level", 0, NULL, NULL,
 	    NULL },
 	{ "zones not an object", "{\"zones\":[\"a.b\"]}", 0,
@@ -439,9 +460,10 @@ static const struct dom_case dom_cases[] = {
 	    "zones.sajet.us: zone id must be 1 to 64", 0, NULL, NULL, NULL },
 	{ "id bad chars", "{\"zones\":{\"sajet.us\":\"a b\"}}", 0,
 	    "zones.sajet.us: zone id", 0, NULL, NULL, NULL },
-	{ "id too long", "{\"zones\":{\"a.b\":\"0123456789012345678901234567890"
-	    "12345678901234567890123456789012345\"}}", 0, "zone id must be",
-	    0, NULL, NULL, NULL },
+	{ "id too long",
+	    "{\"zones\":{\"a.b\":\"0123456789012345678901234567890"
+	    "12345678901234567890123456789012345\"}}",
+	    0, "zone id must be", 0, NULL, NULL, NULL },
 	{ "upper-case zone", "{\"zones\":{\"Sajet.us\":\"z\"}}", 0,
 	    "zones.Sajet.us: zone name must be written in lower case", 0, NULL,
 	    NULL, NULL },
@@ -455,17 +477,19 @@ static const struct dom_case dom_cases[] = {
 	    "unexpected text after", 0, NULL, NULL, NULL },
 	{ "two objects", "{\"zones\":{\"a.b\":\"z\"}}{}", 0,
 	    "unexpected text after", 0, NULL, NULL, NULL },
-	{ "invalid JSON", "{\"zones\": {\"a.b\": }", 0, "invalid JSON", 0,
-	    NULL, NULL, NULL },
-	{ "truncated", "{\"zones\": {\"a.b\": \"z", 0, "invalid JSON", 0,
-	    NULL, NULL, NULL },
-	{ "NUL byte", "{\"zones\":{\"a.b\":\"z\"}}\0", 22, "NUL", 0, NULL,
+	{ "invalid JSON", "{\"zones\": {\"a.b\": }", 0, "invalid JSON", 0, NULL,
 	    NULL, NULL },
+	{ "truncated", "{\"zones\": {\"a.b\": \"z", 0, "invalid JSON", 0, NULL,
+	    NULL, NULL },
+	{ "NUL byte", "{\"zones\":{\"a.b\":\"z\"}}\0", 22, "NUL", 0, NULL, NULL,
+	    NULL },
 	{ "empty file", "", 0, "empty", 0, NULL, NULL, NULL },
 	{ "tunnel not a string", "{\"zones\":{\"a.b\":\"z\"},\"tunnel_id\":5}",
 	    0, "tunnel_id: must be a string", 0, NULL, NULL, NULL },
-	{ "tunnel bad chars", "{\"zones\":{\"a.b\":\"z\"},\"tunnel_id\":"
-	    "\"x.y\"}", 0, "tunnel_id: must be 1 to", 0, NULL, NULL, NULL },
+	{ "tunnel bad chars",
+	    "{\"zones\":{\"a.b\":\"z\"},\"tunnel_id\":"
+	    "\"x.y\"}",
+	    0, "tunnel_id: must be 1 to", 0, NULL, NULL, NULL },
 };
 
 static void
@@ -525,7 +549,8 @@ test_domains_invalid_json_line(void **state)
 	const char *in = "{\n  \"zones\": {\n    \"a.b\": ,\n  }\n}\n";
 
 	assert_int_equal(settings_parse_domains(in, strlen(in), "d.json",
-	    &zones, &nzones, &tunnel, &errs), -1);
+	                     &zones, &nzones, &tunnel, &errs),
+	    -1);
 	assert_int_equal(errs.n, 1);
 	assert_int_equal(errs.e[0].line, 3);
 	settings_errors_free(&errs);
@@ -542,11 +567,14 @@ test_domains_too_many_zones(void **state)
 	assert_non_null(buf);
 	len += (size_t)snprintf(buf + len, cap - len, "{\"zones\":{");
 	for (i = 0; i <= SETTINGS_MAX_ZONES; i++)
-		len += (size_t)snprintf(buf + len, cap - len, "%s\"z%zu.com\":"
-		    "\"id\"", i ? "," : "", i);
+		len += (size_t)snprintf(buf + len, cap - len,
+		    "%s\"z%zu.com\":"
+		    "\"id\"",
+		    i ? "," : "", i);
 	len += (size_t)snprintf(buf + len, cap - len, "}}");
 	assert_int_equal(settings_parse_domains(buf, len, "d.json", &zones,
-	    &nzones, &tunnel, &errs), -1);
+	                     &nzones, &tunnel, &errs),
+	    -1);
 	assert_true(has_error(&errs, NULL, "more than 1000 zones"));
 	settings_errors_free(&errs);
 	free(buf);
@@ -571,8 +599,10 @@ test_load_defaults(void **state)
 {
 	struct settings s;
 	struct settings_errors errs;
-	char *f = write_file("def.env", "ODOO_DOMAIN=sajet.us\n"
-	    "PROVISIONING_API_KEY=0123456789abcdef0123\n", 0600);
+	char *f = write_file("def.env",
+	    "ODOO_DOMAIN=sajet.us\n"
+	    "PROVISIONING_API_KEY=0123456789abcdef0123\n",
+	    0600);
 
 	base_env();
 	assert_int_equal(load(&s, SETTINGS_API, f, 1, &errs), 0);
@@ -631,21 +661,24 @@ test_load_all_keys(void **state)
 	char *f, *dom, *content;
 
 	base_env();
-	dom = write_file("all.json", "{\"zones\":{\"a.com\":\"za\","
-	    "\"sajet.us\":\"zs\"},\"tunnel_id\":\"tfile\"}", 0644);
+	dom = write_file("all.json",
+	    "{\"zones\":{\"a.com\":\"za\","
+	    "\"sajet.us\":\"zs\"},\"tunnel_id\":\"tfile\"}",
+	    0644);
 	assert_true(asprintf(&content,
-	    "ODOO_DOMAIN=sajet.us\n"
-	    "PROVISIONING_API_KEY='k-0123456789abcdef'\n"
-	    "CLOUDFLARE_API_TOKEN=\"tok_abc\"\n"
-	    "CLOUDFLARE_API_URL=http://127.0.0.1:9999/client/v4//\n"
-	    "DOMAINS_FILE=%s\n"
-	    "DB_WATCHER_INTERVAL=3600\n"
-	    "API_HOST=127.0.0.1\n"
-	    "API_PORT=65535\n"
-	    "DEFAULT_TEMPLATE_DB=tmpl_1-a\n"
-	    "LOG_LEVEL=debug\n"
-	    "WATCHER_DELETE_ORPHANS=yes\n"
-	    "NODO_API_URL=http://x\n", dom) != -1);
+	                "ODOO_DOMAIN=sajet.us\n"
+	                "PROVISIONING_API_KEY='k-0123456789abcdef'\n"
+	                "CLOUDFLARE_API_TOKEN=\"tok_abc\"\n"
+	                "CLOUDFLARE_API_URL=http://127.0.0.1:9999/client/v4//\n"
+	                "DOMAINS_FILE=%s\n"
+	                "DB_WATCHER_INTERVAL=3600\n"
+	                "API_HOST=127.0.0.1\n"
+	                "API_PORT=65535\n"
+	                "DEFAULT_TEMPLATE_DB=tmpl_1-a\n"
+	                "LOG_LEVEL=debug\n"
+	                "WATCHER_DELETE_ORPHANS=yes\n"
+	                "NODO_API_URL=http://x\n",
+	                dom) != -1);
 	f = write_file("all.env", content, 0600);
 	unsetenv("DOMAINS_FILE");
 	assert_int_equal(load(&s, SETTINGS_API, f, 1, &errs), 0);
@@ -684,8 +717,10 @@ test_load_env_overrides_file(void **state)
 {
 	struct settings s;
 	struct settings_errors errs;
-	char *f = write_file("ovr.env", "ODOO_DOMAIN=file.com\nAPI_PORT=8080\n"
-	    "LOG_LEVEL=error\nCLOUDFLARE_API_TOKEN=tok\n", 0600);
+	char *f = write_file("ovr.env",
+	    "ODOO_DOMAIN=file.com\nAPI_PORT=8080\n"
+	    "LOG_LEVEL=error\nCLOUDFLARE_API_TOKEN=tok\n",
+	    0600);
 
 	base_env();
 	setenv("API_PORT", "9000", 1);
@@ -743,11 +778,15 @@ test_load_secrecy(void **state)
 {
 	struct settings s;
 	struct settings_errors errs;
-	char *api = write_file("loose.env", "ODOO_DOMAIN=sajet.us\n"
-	    "PROVISIONING_API_KEY=0123456789abcdef\n", 0644);
+	char *api = write_file("loose.env",
+	    "ODOO_DOMAIN=sajet.us\n"
+	    "PROVISIONING_API_KEY=0123456789abcdef\n",
+	    0644);
 	char *plain = write_file("plain.env", "ODOO_DOMAIN=sajet.us\n", 0640);
-	char *tok = write_file("tok.env", "ODOO_DOMAIN=sajet.us\n"
-	    "CLOUDFLARE_API_TOKEN=tok\nCF_TUNNEL_ID=t\n", 0604);
+	char *tok = write_file("tok.env",
+	    "ODOO_DOMAIN=sajet.us\n"
+	    "CLOUDFLARE_API_TOKEN=tok\nCF_TUNNEL_ID=t\n",
+	    0604);
 	char *w = write_file("w.env", "ODOO_DOMAIN=sajet.us\n", 0620);
 
 	base_env();
@@ -755,7 +794,8 @@ test_load_secrecy(void **state)
 	assert_int_equal(load(&s, SETTINGS_API, api, 1, &errs), -1);
 	assert_int_equal(errs.n, 1);
 	assert_string_equal(errs.e[0].file, api);
-	assert_non_null(strstr(errs.e[0].msg, "readable by others "
+	assert_non_null(strstr(errs.e[0].msg,
+	    "readable by others "
 	    "(mode 0644); run chmod 600"));
 	assert_null(strstr(errs.e[0].msg, "0123456789abcdef"));
 	settings_free(&s);
@@ -805,8 +845,10 @@ test_load_collects_every_error(void **state)
 	struct settings s;
 	struct settings_errors errs;
 	size_t i;
-	char *f = write_file("bad3.env", "ODOO_DOMAIN=sajet.us\nnot a line\n"
-	    "9X=1\nY='open\nPROVISIONING_API_KEY=0123456789abcdef\n", 0600);
+	char *f = write_file("bad3.env",
+	    "ODOO_DOMAIN=sajet.us\nnot a line\n"
+	    "9X=1\nY='open\nPROVISIONING_API_KEY=0123456789abcdef\n",
+	    0600);
 
 	base_env();
 	assert_int_equal(load(&s, SETTINGS_API, f, 1, &errs), -1);
@@ -823,10 +865,12 @@ test_load_collects_every_error(void **state)
 	free(f);
 
 	/* Bad values everywhere: one error per key, all of them. */
-	f = write_file("badvals.env", "ODOO_DOMAIN=Sajet.US\n"
+	f = write_file("badvals.env",
+	    "ODOO_DOMAIN=Sajet.US\n"
 	    "API_PORT=0\nDB_WATCHER_INTERVAL=3601\nLOG_LEVEL=loud\n"
 	    "DEFAULT_TEMPLATE_DB=Bad Name\nCLOUDFLARE_API_URL=ftp://x\n"
-	    "WATCHER_DELETE_ORPHANS=maybe\n", 0600);
+	    "WATCHER_DELETE_ORPHANS=maybe\n",
+	    0600);
 	assert_int_equal(load(&s, SETTINGS_API, f, 1, &errs), -1);
 	assert_true(has_error(&errs, "ODOO_DOMAIN", "lower case"));
 	assert_true(has_error(&errs, "PROVISIONING_API_KEY", "required"));
@@ -868,10 +912,14 @@ static const struct value_case value_cases[] = {
 	{ "ODOO_DOMAIN", "a_b.c", 0 },
 	{ "ODOO_DOMAIN", "A.b", 0 },
 	{ "ODOO_DOMAIN", "a b.c", 0 },
-	{ "ODOO_DOMAIN", "abcdefghij0123456789abcdefghij0123456789abcdefghij"
-	    "0123456789abc.com", 1 },
-	{ "ODOO_DOMAIN", "abcdefghij0123456789abcdefghij0123456789abcdefghij"
-	    "0123456789abcd.com", 0 },
+	{ "ODOO_DOMAIN",
+	    "abcdefghij0123456789abcdefghij0123456789abcdefghij"
+	    "0123456789abc.com",
+	    1 },
+	{ "ODOO_DOMAIN",
+	    "abcdefghij0123456789abcdefghij0123456789abcdefghij"
+	    "0123456789abcd.com",
+	    0 },
 	{ "API_PORT", "1", 1 },
 	{ "API_PORT", "65535", 1 },
 	{ "API_PORT", "0", 0 },
@@ -893,10 +941,14 @@ static const struct value_case value_cases[] = {
 	{ "DEFAULT_TEMPLATE_DB", "-t", 0 },
 	{ "DEFAULT_TEMPLATE_DB", "T", 0 },
 	{ "DEFAULT_TEMPLATE_DB", "a;drop", 0 },
-	{ "DEFAULT_TEMPLATE_DB", "abcdefghij0123456789abcdefghij0123456789"
-	    "abcdefghij0123456789abc", 1 },
-	{ "DEFAULT_TEMPLATE_DB", "abcdefghij0123456789abcdefghij0123456789"
-	    "abcdefghij0123456789abcd", 0 },
+	{ "DEFAULT_TEMPLATE_DB",
+	    "abcdefghij0123456789abcdefghij0123456789"
+	    "abcdefghij0123456789abc",
+	    1 },
+	{ "DEFAULT_TEMPLATE_DB",
+	    "abcdefghij0123456789abcdefghij0123456789"
+	    "abcdefghij0123456789abcd",
+	    0 },
 	{ "CLOUDFLARE_API_URL", "https://x", 1 },
 	{ "CLOUDFLARE_API_URL", "http://x/", 1 },
 	{ "CLOUDFLARE_API_URL", "https://", 0 },
@@ -994,12 +1046,16 @@ test_load_odoo_conf(void **state)
 	struct settings s;
 	struct settings_errors errs;
 	char *missing = path_in("none.env");
-	char *conf = write_file("odoo.conf", "[options]\n"
+	char *conf = write_file("odoo.conf",
+	    "[options]\n"
 	    "db_host = dbhost\ndb_port: 5433\ndb_user = odoo\n"
 	    "db_password = False\ndata_dir = /srv/odoo-data\n"
-	    "db_template = template0\nadmin_passwd = x\n", 0644);
-	char *conf2 = write_file("odoo2.conf", "[options]\n"
-	    "db_host = False\ndb_password = pw\ndb_port = 70000\n", 0644);
+	    "db_template = template0\nadmin_passwd = x\n",
+	    0644);
+	char *conf2 = write_file("odoo2.conf",
+	    "[options]\n"
+	    "db_host = False\ndb_password = pw\ndb_port = 70000\n",
+	    0644);
 
 	base_env();
 	setenv("ODOO_DOMAIN", "sajet.us", 1);
@@ -1078,10 +1134,14 @@ test_load_dns(void **state)
 	struct settings s;
 	struct settings_errors errs;
 	char *missing = path_in("none.env");
-	char *good = write_file("good.json", "{\"zones\":{\"a.com\":\"za\"},"
-	    "\"tunnel_id\":\"t1\"}", 0644);
-	char *notun = write_file("notun.json", "{\"zones\":{\"sajet.us\":"
-	    "\"zs\"}}", 0644);
+	char *good = write_file("good.json",
+	    "{\"zones\":{\"a.com\":\"za\"},"
+	    "\"tunnel_id\":\"t1\"}",
+	    0644);
+	char *notun = write_file("notun.json",
+	    "{\"zones\":{\"sajet.us\":"
+	    "\"zs\"}}",
+	    0644);
 	char *broken = write_file("broken.json", "{\"zones\":", 0644);
 	char *nodom = path_in("absent.json");
 
@@ -1167,14 +1227,14 @@ test_errors_print(void **state)
 	struct settings_errors errs = { 0 };
 	char *out;
 
-	settings_error_add(&errs, "/etc/x.env", 3, "API_PORT", "must be %d",
-	    5);
+	settings_error_add(&errs, "/etc/x.env", 3, "API_PORT", "must be %d", 5);
 	settings_error_add(&errs, "/etc/x.env", 0, NULL, "is readable");
 	settings_error_add(&errs, NULL, 0, "ODOO_DOMAIN", "is required");
 	settings_error_add(&errs, NULL, 0, NULL, "plain");
 	assert_int_equal(errs.n, 4);
 	out = capture_stderr(print_errs, &errs);
-	assert_string_equal(out, "/etc/x.env:3: API_PORT: must be 5\n"
+	assert_string_equal(out,
+	    "/etc/x.env:3: API_PORT: must be 5\n"
 	    "/etc/x.env: is readable\n"
 	    "ODOO_DOMAIN: is required\n"
 	    "plain\n");
@@ -1186,8 +1246,8 @@ test_errors_print(void **state)
 	for (int i = 0; i < SETTINGS_MAX_ERRORS + 10; i++)
 		settings_error_add(&errs, "f", i + 1, NULL, "e%d", i);
 	assert_int_equal(errs.n, SETTINGS_MAX_ERRORS);
-	assert_non_null(strstr(errs.e[SETTINGS_MAX_ERRORS - 1].msg,
-	    "too many errors"));
+	assert_non_null(
+	    strstr(errs.e[SETTINGS_MAX_ERRORS - 1].msg, "too many errors"));
 	settings_errors_free(&errs);
 }
 
@@ -1206,8 +1266,10 @@ load_unknown(void *arg)
 static void
 test_load_unknown_key_warns(void **state)
 {
-	char *f = write_file("unk.env", "ODOO_DOMAIN=sajet.us\nFOO_BAR=1\n"
-	    "NODO_ENV_FILE=/x\n", 0600);
+	char *f = write_file("unk.env",
+	    "ODOO_DOMAIN=sajet.us\nFOO_BAR=1\n"
+	    "NODO_ENV_FILE=/x\n",
+	    0600);
 	char *out;
 
 	base_env();

@@ -15,11 +15,17 @@
 
 #include "nodo/settings.h"
 
-#define PG_CONNECT_TIMEOUT 5    /* seconds (libpq's connect_timeout) */
-#define PG_POOL_MAX_IDLE   16   /* idle maintenance connections kept */
-#define PG_POOL_MAX_OPEN   32   /* maintenance connections open at once */
-#define PG_POOL_WAIT_MS    5000 /* wait for a free one before giving up */
-#define PG_MAINT_DB        "postgres"
+#define PG_CONNECT_TIMEOUT 5 /* seconds (libpq's connect_timeout) */
+/*
+ * Idle connections are kept up to the open limit: a new connection waits
+ * while a CREATE DATABASE runs, so lists and /health must not need one.
+ * pg_pool_trim() closes those idle longer than PG_POOL_IDLE_S.
+ */
+#define PG_POOL_MAX_IDLE 32   /* idle maintenance connections kept */
+#define PG_POOL_IDLE_S   60   /* seconds an idle connection is kept */
+#define PG_POOL_MAX_OPEN 32   /* maintenance connections open at once */
+#define PG_POOL_WAIT_MS  5000 /* wait for a free one before giving up */
+#define PG_MAINT_DB      "postgres"
 
 /*
  * Connects to dbname. Returns the connection, or NULL with a sentence in err
@@ -42,6 +48,9 @@ PGconn *pg_pool_get(struct pg_pool *p, char *err, size_t errlen);
 
 /* Gives it back; a connection whose status is bad is closed instead. */
 void pg_pool_put(struct pg_pool *p, PGconn *c);
+
+/* Closes connections idle for max_idle_s seconds or more. */
+void pg_pool_trim(struct pg_pool *p, int max_idle_s);
 
 /* Runs a command with no result rows; 0 or -1 with err and *sqlstate. */
 int pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params,

@@ -226,6 +226,7 @@ main(int argc, char *argv[])
 			         "restart the service to apply changes");
 		if (wd_usec)
 			sd_notify(0, "WATCHDOG=1");
+		pg_pool_trim(t.pool, PG_POOL_IDLE_S);
 		/*
 		 * Leftovers of creations that failed while PostgreSQL was
 		 * away (their drop failed too) go now and then, not only at

@@ -22,7 +22,8 @@ struct pg_pool {
 	const struct settings *s;
 	pthread_mutex_t mu;
 	pthread_cond_t freed; /* a connection went back or was closed */
-	PGconn *idle[PG_POOL_MAX_IDLE];
+	PGconn *idle[PG_POOL_MAX_IDLE]; /* a stack: the newest on top */
+	time_t since[PG_POOL_MAX_IDLE]; /* when each went idle (monotonic) */
 	size_t nidle;
 	size_t nopen; /* idle plus handed out */
 };
@@ -184,6 +185,8 @@ pg_pool_get(struct pg_pool *p, char *err, size_t errlen)
 		}
 		if (p->nopen < PG_POOL_MAX_OPEN)
 			break;
+		log_debug("all %d database connections in use: waiting",
+		    PG_POOL_MAX_OPEN);
 		if (pthread_cond_timedwait(&p->freed, &p->mu, &deadline) ==
 		    ETIMEDOUT) {
 			pthread_mutex_unlock(&p->mu);
@@ -213,6 +216,10 @@ pg_pool_put(struct pg_pool *p, PGconn *c)
 	if (PQstatus(c) == CONNECTION_OK &&
 	    PQtransactionStatus(c) == PQTRANS_IDLE &&
 	    p->nidle < PG_POOL_MAX_IDLE) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		p->since[p->nidle] = now.tv_sec;
 		p->idle[p->nidle++] = c;
 		pthread_cond_signal(&p->freed);
 		c = NULL;
@@ -252,4 +259,29 @@ int
 pg_conn_lost(PGconn *c)
 {
 	return c == NULL || PQstatus(c) != CONNECTION_OK;
+}
+
+void
+pg_pool_trim(struct pg_pool *p, int max_idle_s)
+{
+	PGconn *old[PG_POOL_MAX_IDLE];
+	struct timespec now;
+	size_t i, k = 0, n = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&p->mu);
+	/* The stack's bottom has been idle longest. */
+	while (k < p->nidle && now.tv_sec - p->since[k] >= max_idle_s)
+		old[n++] = p->idle[k++];
+	for (i = k; i < p->nidle; i++) {
+		p->idle[i - k] = p->idle[i];
+		p->since[i - k] = p->since[i];
+	}
+	p->nidle -= k;
+	p->nopen -= k;
+	if (k > 0)
+		pthread_cond_broadcast(&p->freed);
+	pthread_mutex_unlock(&p->mu);
+	for (i = 0; i < n; i++)
+		PQfinish(old[i]);
 }

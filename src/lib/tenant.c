@@ -648,6 +648,22 @@ publish_outcome(const struct tenant_ctx *t, const char *tmp, const char *name)
 	return -1;
 }
 
+static double
+ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 +
+	    (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+static double
+ms_since(const struct timespec *a)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ms_between(a, &now);
+}
+
 enum tenant_err
 tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
     const struct tenant_request *req, struct tenant_result *res,
@@ -660,6 +676,7 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	char sql[TENANT_SQL_MAX], text[512];
 	char fs_src[PATH_MAX], fs_tmp[PATH_MAX], fs_dst[PATH_MAX];
 	struct hash_job job;
+	struct timespec t0, t1, t2, t3, t4;
 	pthread_t th;
 	int joined = 1, created = 0, fs_moved = 0, is_templ = 0, rc;
 	PGconn *c = NULL;
@@ -737,8 +754,10 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		goto out;
 	}
 	joined = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((e = clone_template(c, templ, tmp, res)) != TENANT_OK)
 		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	created = 1;
 	snprintf(text, sizeof(text),
 	    TENANT_COMMENT_PREFIX "domain=%s;creating=%s", domain,
@@ -753,6 +772,7 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	         &joined, res)) != TENANT_OK)
 		goto out;
 
+	clock_gettime(CLOCK_MONOTONIC, &t2);
 	switch (fs_exists(fs_src)) {
 	case 1:
 		if (fs_copy_tree(fs_src, fs_tmp, err, sizeof(err)) != 0) {
@@ -785,6 +805,7 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		    fs_src, strerror(errno));
 		goto out;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t3);
 	if ((e = publish(c, tmp, req->subdomain, domain, res)) != TENANT_OK &&
 	    pg_conn_lost(c)) {
 		switch (publish_outcome(t, tmp, req->subdomain)) {
@@ -803,14 +824,16 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	}
 	if (e != TENANT_OK)
 		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &t4);
 	created = 0;
 	fs_moved = 0;
 	snprintf(out->name, sizeof(out->name), "%s", req->subdomain);
 	snprintf(out->domain, sizeof(out->domain), "%s", domain);
 	log_msg(LOG_INFO, req->subdomain,
-	    "tenant %s created from %s "
-	    "(domain %s)",
-	    req->subdomain, templ, domain);
+	    "tenant %s created from %s (domain %s) in %.0f ms: clone %.0f, "
+	    "configure %.0f, filestore %.0f, publish %.0f",
+	    req->subdomain, templ, domain, ms_since(&t0), ms_between(&t0, &t1),
+	    ms_between(&t1, &t2), ms_between(&t2, &t3), ms_between(&t3, &t4));
 
 	/* Step 6: DNS. A failure leaves the tenant, the watcher retries. */
 	snprintf(res->dns.name, sizeof(res->dns.name), "%s.%s", req->subdomain,

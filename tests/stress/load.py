@@ -172,7 +172,7 @@ def admin_hash(pg, db):
 def wrk(url, lua, seconds, conns):
     return subprocess.Popen(
         ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
-         "--timeout", "5s", "-s", lua, url],
+         "--timeout", "30s", "-s", lua, url],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -207,7 +207,7 @@ def main():
                "ODOO_DATA_DIR": str(data),
                "PGHOST": pg.host, "PGPORT": str(pg.port),
                "PGUSER": h.NODE_ROLE, "PGPASSWORD": h.NODE_PASSWORD,
-               "LOG_LEVEL": "warning"}
+               "LOG_LEVEL": os.environ.get("LOAD_LOG_LEVEL", "warning")}
         api = h.Daemon("odoo-local-api", tmp, env).start()
         pid = api.proc.pid
         lua = tmp / "key.lua"
@@ -312,6 +312,8 @@ def main():
                 failures.append("sanitizer report:\n" + api.log()[-4000:])
         cf.stop()
         pg.destroy()
+        if os.environ.get("LOAD_KEEP_LOG") and api is not None:
+            shutil.copy(api.log_path, os.environ["LOAD_KEEP_LOG"])
         shutil.rmtree(tmp, ignore_errors=True)
     if failures:
         print(f"load: FAILED ({len(failures)} problem(s))")

@@ -29,6 +29,12 @@ int name_valid(const char *s);
 /* Full check; templ is the configured default template (may be NULL). */
 enum name_check name_check(const char *s, const char *templ);
 
+/*
+ * A template database name: 1 to 63 bytes of a-z, 0-9, '_' and '-', not
+ * starting with '-' nor with NAME_TMP_PREFIX. 0 when valid.
+ */
+int template_name_valid(const char *s);
+
 /* A valid DNS domain name ("sajet.us"), lower case: 0 when valid. */
 int domain_valid(const char *s);
 

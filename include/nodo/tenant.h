@@ -20,7 +20,6 @@
 #include "nodo/settings.h"
 
 #define TENANT_PASSWORD_MAX   1024 /* bytes, admin_password */
-#define TENANT_MAX_CREATES    4    /* creations running at once */
 #define TENANT_BUSY_RETRIES   5    /* CREATE DATABASE tries on SQLSTATE 55006 */
 #define TENANT_COMMENT_PREFIX "nodo:"
 

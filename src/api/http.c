@@ -114,6 +114,8 @@ reply_json(struct MHD_Connection *conn, struct request *rq, int status,
 
 		resp = MHD_create_response_from_buffer(n, text,
 		    MHD_RESPMEM_MUST_FREE);
+		if (resp == NULL)
+			cJSON_free(text);
 	}
 	if (resp == NULL)
 		return MHD_NO;
@@ -230,6 +232,8 @@ do_list(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
 		domain = NULL;
 	if (check_domain_arg(h, conn, rq, domain) != 0)
 		return MHD_YES;
+	if (domain != NULL) /* the zone's own spelling, as tenants store it */
+		domain = settings_zone(h->s, domain)->domain;
 	if ((c = pg_pool_get(h->t->pool, err, sizeof(err))) == NULL) {
 		char detail[400];
 
@@ -263,7 +267,7 @@ do_list(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
 static cJSON *
 parse_body(struct MHD_Connection *conn, struct request *rq, int allow_empty)
 {
-	char detail[160];
+	char detail[160] = "body: out of memory";
 	cJSON *root;
 
 	root = jsonreq_parse_object(rq->body, rq->len, allow_empty, detail,

@@ -241,6 +241,9 @@ main(int argc, char *argv[])
 				    "STATUS=listening, PostgreSQL "
 				    "reachable");
 			}
+			/* A clean-up may take seconds: ping again. */
+			if (wd_usec)
+				sd_notify(0, "WATCHDOG=1");
 		}
 	}
 	sd_notifyf(0, "STOPPING=1\nSTATUS=finishing %d request(s)",

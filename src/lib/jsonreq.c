@@ -104,8 +104,11 @@ jsonreq_parse_object(const char *body, size_t len, int allow_empty,
 	const char *end = NULL, *stop = body + len;
 
 	if (len == 0) {
-		if (allow_empty)
-			return cJSON_CreateObject();
+		if (allow_empty) {
+			if ((root = cJSON_CreateObject()) == NULL)
+				snprintf(detail, dlen, "body: out of memory");
+			return root;
+		}
 		snprintf(detail, dlen, "body: a JSON object is required");
 		return NULL;
 	}

@@ -56,6 +56,21 @@ name_check(const char *s, const char *templ)
 }
 
 int
+template_name_valid(const char *s)
+{
+	size_t i, len;
+
+	if (s == NULL || (len = strlen(s)) == 0 || len > NAME_MAX_LEN ||
+	    s[0] == '-' ||
+	    strncmp(s, NAME_TMP_PREFIX, strlen(NAME_TMP_PREFIX)) == 0)
+		return -1;
+	for (i = 0; i < len; i++)
+		if (!is_lower_alnum(s[i]) && s[i] != '-' && s[i] != '_')
+			return -1;
+	return 0;
+}
+
+int
 domain_valid(const char *s)
 {
 	size_t len, label = 0, i;

@@ -16,6 +16,8 @@
  */
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +32,7 @@
 #include <cJSON.h>
 
 #include "nodo/log.h"
+#include "nodo/names.h"
 #include "nodo/settings.h"
 
 #define SETTINGS_MAX_DNS_NAME  253  /* bytes, a domain name without final dot */
@@ -327,22 +330,21 @@ id_ok(const char *id, size_t len)
 	return 1;
 }
 
-/* [a-z0-9_][a-z0-9_-]{0,62} */
+/* The listen address is a literal: no resolver at start. */
+static int
+ip_literal(const char *h)
+{
+	struct in6_addr a;
+
+	return inet_pton(AF_INET, h, &a) == 1 ||
+	    inet_pton(AF_INET6, h, &a) == 1;
+}
+
+/* The same rule as requests: names.h template_name_valid(). */
 static int
 template_ok(const char *t)
 {
-	size_t i;
-
-	for (i = 0; t[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)t[i];
-
-		if (i >= SETTINGS_MAX_TEMPLATE)
-			return 0;
-		if (!(islower(c) || isdigit(c) || c == '_' ||
-		        (c == '-' && i > 0)))
-			return 0;
-	}
-	return i > 0;
+	return template_name_valid(t) == 0;
 }
 
 /* Printable ASCII without spaces: safe inside an HTTP header. */
@@ -1465,9 +1467,10 @@ settings_load(struct settings *s, enum settings_program prog,
 	    val_or(&ld, K_ODOO_CONF, SETTINGS_DEFAULT_ODOO_CONF, 0));
 	s->api_host = dup_or_fail(&ld,
 	    val_or(&ld, K_API_HOST, SETTINGS_DEFAULT_API_HOST, 0));
-	if (s->api_host != NULL && !header_token_ok(s->api_host))
+	if (s->api_host != NULL && !ip_literal(s->api_host))
 		val_error(&ld, &ld.v[K_API_HOST], keys[K_API_HOST].name,
-		    "must be an address without spaces");
+		    "must be an IPv4 or IPv6 address such as 0.0.0.0, "
+		    "127.0.0.1 or ::");
 
 	s->watcher_interval = int_setting(&ld, K_INTERVAL, 1,
 	    SETTINGS_MAX_INTERVAL, SETTINGS_DEFAULT_INTERVAL);
@@ -1489,7 +1492,7 @@ settings_load(struct settings *s, enum settings_program prog,
 	if (!template_ok(v))
 		val_error(&ld, &ld.v[K_TEMPLATE], keys[K_TEMPLATE].name,
 		    "must be 1 to %d characters of a-z, 0-9, '_' and '-' "
-		    "(not starting with '-')",
+		    "(not starting with '-' nor with '_nodo_')",
 		    SETTINGS_MAX_TEMPLATE);
 	else
 		s->default_template = dup_or_fail(&ld, v);

@@ -109,8 +109,9 @@ busy_claim(const char *name)
 	if (slot >= 0)
 		snprintf(busy[slot], sizeof(busy[slot]), "%s", name);
 	pthread_mutex_unlock(&busy_mu);
-	return slot >= 0 ? 0 : -1;
+	return slot >= 0 ? 0 : slot == -2 ? -1 : -2;
 }
+
 
 static void
 busy_release(const char *name)
@@ -138,6 +139,19 @@ fail(struct tenant_result *res, enum tenant_err e, const char *fmt, ...)
 	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
 	va_end(ap);
 	return e;
+}
+
+/* busy_claim() failed: the name is busy (409) or the table is full. */
+static enum tenant_err
+busy_fail(struct tenant_result *res, int rc, const char *name)
+{
+	if (rc == -1)
+		return fail(res, TENANT_EXISTS,
+		    "subdomain: '%s' is being created or deleted right now",
+		    name);
+	return fail(res, TENANT_INTERNAL,
+	    "too many creations and deletions at once (%d); retry later",
+	    TENANT_MAX_BUSY);
 }
 
 /* A database error: unreachable server or something else. */
@@ -296,8 +310,7 @@ tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
 		    "domain: '%.253s' is not a domain of this node "
 		    "(see GET /api/domains)",
 		    domain);
-	if (name_valid(templ) != 0 &&
-	    !(strlen(templ) == 1 && templ[0] >= 'a' && templ[0] <= 'z'))
+	if (template_name_valid(templ) != 0)
 		return fail(res, TENANT_TEMPLATE_NOT_FOUND,
 		    "template_db: '%.63s' is not a valid database name", templ);
 	return TENANT_OK;
@@ -672,6 +685,7 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	const struct settings *s = t->s;
 	const char *templ = req->template ? req->template : s->default_template;
 	const char *domain = req->domain ? req->domain : s->odoo_domain;
+	const struct zone *dz;
 	char tmp[sizeof(NAME_TMP_PREFIX) + TENANT_TMP_HEX], err[512];
 	char sql[TENANT_SQL_MAX], text[512];
 	char fs_src[PATH_MAX], fs_tmp[PATH_MAX], fs_dst[PATH_MAX];
@@ -686,11 +700,11 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	memset(res, 0, sizeof(*res));
 	if ((e = tenant_validate(t, req, res)) != TENANT_OK)
 		return e;
-	if (busy_claim(req->subdomain) != 0)
-		return fail(res, TENANT_EXISTS,
-		    "subdomain: '%s' is being "
-		    "created or deleted right now",
-		    req->subdomain);
+	/* The zone's own spelling: "SAJET.US" is stored as "sajet.us". */
+	if ((dz = settings_zone(s, domain)) != NULL)
+		domain = dz->domain;
+	if ((rc = busy_claim(req->subdomain)) != 0)
+		return busy_fail(res, rc, req->subdomain);
 	pthread_rwlock_rdlock(&create_lock);
 	snprintf(tmp, sizeof(tmp), "%s", NAME_TMP_PREFIX);
 	if (random_hex(tmp + strlen(NAME_TMP_PREFIX), TENANT_TMP_HEX) != 0 ||
@@ -735,13 +749,14 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		goto out;
 	}
 	if ((rc = fs_exists(fs_dst)) != 0) {
-		e = fail(res, TENANT_EXISTS,
-		    rc == 1
-		        ? "subdomain: filestore folder %s already exists (left "
-		          "by "
-		          "a database dropped outside the node?); move it away"
-		        : "subdomain: cannot check filestore folder %s",
-		    fs_dst);
+		e = rc == 1 ? fail(res, TENANT_EXISTS,
+		                  "subdomain: filestore folder %s already "
+		                  "exists (left by a database dropped outside "
+		                  "the node?); move it away",
+		                  fs_dst)
+		            : fail(res, TENANT_INTERNAL,
+		                  "filestore: cannot check folder %s: %s",
+		                  fs_dst, strerror(errno));
 		goto out;
 	}
 
@@ -898,6 +913,7 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 	PGresult *r;
 	enum tenant_err e;
 	const struct zone *z;
+	int rc;
 
 	memset(res, 0, sizeof(*res));
 	switch (name_check(subdomain, s->default_template)) {
@@ -917,11 +933,8 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 		    "subdomain: '%s' is Odoo's "
 		    "db_template and cannot be deleted",
 		    subdomain);
-	if (busy_claim(subdomain) != 0)
-		return fail(res, TENANT_EXISTS,
-		    "subdomain: '%s' is being "
-		    "created or deleted right now",
-		    subdomain);
+	if ((rc = busy_claim(subdomain)) != 0)
+		return busy_fail(res, rc, subdomain);
 	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
 		e = fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: PostgreSQL is unreachable: %s", err);
@@ -979,9 +992,16 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 	snprintf(res->dns.name, sizeof(res->dns.name), "%s.%s", subdomain,
 	    domain);
 	z = settings_zone(s, domain);
-	if (!s->dns_enabled || cf == NULL || z == NULL ||
-	    s->cf_target == NULL || z->zone_id[0] == '\0') {
+	if (!s->dns_enabled || cf == NULL || s->cf_target == NULL) {
 		res->dns.status = CF_DISABLED;
+	} else if (z == NULL || z->zone_id[0] == '\0') {
+		res->dns.status = CF_PENDING;
+		snprintf(res->dns.detail, sizeof(res->dns.detail),
+		    "domain %.253s is no longer in domains.json: its record "
+		    "(if any) was not deleted",
+		    domain);
+		log_msg(LOG_WARNING, subdomain, "dns %s: %s", res->dns.name,
+		    res->dns.detail);
 	} else {
 		struct cf_result cr;
 
@@ -1103,8 +1123,8 @@ tenant_cleanup(const struct tenant_ctx *t)
 		log_warn("removing %s, left by an interrupted creation%s%s",
 		    tmp, target[0] ? " of " : "", target);
 		if (drop_database(c, tmp, err, sizeof(err)) != 0) {
+			/* Logged; tried again at the next clean-up. */
 			log_err("cannot drop %s: %s", tmp, err);
-			rc = -1;
 			continue;
 		}
 		/*

@@ -551,3 +551,38 @@ def test_sigterm_finishes_create_in_flight(node, pg):
     assert r.status_code == 201
     assert "inflight" in pg.databases()
     assert not any(d.startswith("_nodo_") for d in pg.databases())
+
+
+def test_domain_is_stored_in_the_zones_spelling(api, pg, cloudflare):
+    r = api.create("upper", "pw", domain="OTRO.Dominio")
+    assert r.status_code == 201, r.text
+    assert r.json()["domain"] == "otro.dominio"
+    assert r.json()["url"] == "https://upper.otro.dominio"
+    assert [x["name"] for x in cloudflare.records(ZONE_OTRO)] == [
+        "upper.otro.dominio"]
+    t = api.get("/api/tenants", params={"domain": "OTRO.DOMINIO"}).json()
+    assert [x["subdomain"] for x in t["tenants"]] == ["upper"]
+    assert t["tenants"][0]["domain"] == "otro.dominio"
+    r = api.delete("/api/tenant", params={"subdomain": "upper"})
+    assert r.json()["dns"]["status"] == "deleted"
+    assert cloudflare.records(ZONE_OTRO) == []
+
+
+def test_delete_in_a_zone_no_longer_configured_is_pending(node, pg,
+                                                          cloudflare):
+    api = node()
+    assert api.create("gone", "pw", domain="otro.dominio").status_code == 201
+    api.stop()
+    # domains.json without otro.dominio: the record cannot be reached.
+    d = Path(api.env["DOMAINS_FILE"])
+    d.write_text('{"zones": {"sajet.us": "%s"}, "tunnel_id": "%s"}'
+                 % (ZONE_SAJET, TUNNEL_ID))
+    api.start()
+    r = api.delete("/api/tenant", params={"subdomain": "gone"})
+    assert r.status_code == 200
+    assert r.json()["dns"]["status"] == "pending"
+    assert "otro.dominio" in r.json()["dns"]["detail"]
+    assert "gone" not in pg.databases()
+    # The record stays for an operator (or the watcher) to handle.
+    assert [x["name"] for x in cloudflare.records(ZONE_OTRO)] == [
+        "gone.otro.dominio"]

@@ -93,12 +93,33 @@ test_domain_table(void **state)
 	assert_int_not_equal(domain_valid(NULL), 0);
 }
 
+static void
+test_template_names(void **state)
+{
+	static const char *const ok[] = { "tcs", "t", "tpl_2024", "tcs_", "a-b",
+		"_tpl", "0" };
+	static const char *const bad[] = { "", "-x", "Tcs", "a b", "a.b",
+		"_nodo_x", "t;drop",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aa" };
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (template_name_valid(ok[i]) != 0)
+			fail_msg("template '%s' refused", ok[i]);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (template_name_valid(bad[i]) == 0)
+			fail_msg("template '%s' accepted", bad[i]);
+	assert_int_not_equal(template_name_valid(NULL), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_name_table),
 		cmocka_unit_test(test_domain_table),
+		cmocka_unit_test(test_template_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -133,7 +133,7 @@ lint:
 	    src/*/*.c include/nodo/*.h || { echo "banned function"; exit 1; }
 	shellcheck -x scripts/*.sh install.sh tests/*.sh tests/fuzz/*.sh .ci/run
 	clang-format --dry-run --Werror src/*/*.c src/*/*.h include/nodo/*.h \
-	    tests/unit/*.c tests/fuzz/*.c
+	    tests/unit/*.c tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -11,12 +11,12 @@ Serves, on 127.0.0.1, the subset of the Cloudflare API the daemons use:
     PUT    /client/v4/zones/{zone_id}/dns_records/{id}     (overwrite)
     DELETE /client/v4/zones/{zone_id}/dns_records/{id}     (delete)
 
-Behaviour follows the "Fake server checklist" of shared/reference/CLOUDFLARE.md
+Behaviour follows the "Fake server checklist" of the team's CLOUDFLARE.md reference
 (envelope, FQDN names, conflict codes 81053/81054/81058, 81044, auth errors
 6003/9109/10000, routing errors 7003+7000, 429/10429 with Retry-After).
 
 Every request is checked against Cloudflare's OpenAPI document
-(shared/reference/cloudflare-dns-openapi.json, cloudflare-zones-openapi.json):
+(tests/fakes/schema/cloudflare-dns-openapi.json, cloudflare-zones-openapi.json):
 path and query parameters, Content-Type and request body (with OpenAPI 3.0
 readOnly semantics).  A request that breaks the schema is appended, as a
 string, to FakeCloudflare.schema_violations and answered 400/1004, so both
@@ -95,6 +95,7 @@ RATE_LIMIT_MESSAGE = "Rate limited. Please wait and consider throttling your req
 
 DNS_SPEC_FILE = "cloudflare-dns-openapi.json"
 ZONES_SPEC_FILE = "cloudflare-zones-openapi.json"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 
 # Dotted filter operators the live API accepts on the list operation that the
 # 2024-08 schema does not declare (CLOUDFLARE.md section 1.2).  They are not
@@ -146,24 +147,16 @@ def _is_hostname(value):
 def find_schema_dir(schema_dir=None):
     """Directory holding the two OpenAPI files.
 
-    The explicit argument if given; else $NODO_SHARED_DIR (the shared/
-    directory, or its reference/ subdirectory) if set; else
-    <repo>/../shared/reference.  Only the first applicable source is tried,
-    so a wrong setting fails loudly instead of silently using other files.
+    The explicit argument if given, else the copies shipped with the tests
+    (tests/fakes/schema, see its README for their origin).  Nothing outside
+    the repository is ever read.
     """
-    if schema_dir is not None:
-        candidates = [Path(schema_dir)]
-    elif os.environ.get("NODO_SHARED_DIR"):
-        env = Path(os.environ["NODO_SHARED_DIR"])
-        candidates = [env / "reference", env]
-    else:
-        candidates = [Path(__file__).resolve().parents[3] / "shared" / "reference"]
-    for cand in candidates:
-        if (cand / DNS_SPEC_FILE).is_file() and (cand / ZONES_SPEC_FILE).is_file():
-            return cand
+    cand = Path(schema_dir) if schema_dir is not None else SCHEMA_DIR
+    if (cand / DNS_SPEC_FILE).is_file() and (cand / ZONES_SPEC_FILE).is_file():
+        return cand
     raise FileNotFoundError(
-        "fake_cloudflare: cannot find %s and %s; looked in %s (set NODO_SHARED_DIR)"
-        % (DNS_SPEC_FILE, ZONES_SPEC_FILE, ", ".join(str(c) for c in candidates))
+        "fake_cloudflare: cannot find %s and %s in %s"
+        % (DNS_SPEC_FILE, ZONES_SPEC_FILE, cand)
     )
 
 

@@ -645,21 +645,19 @@ def test_response_validator_catches_drift(cf):
     assert rid == rec["id"]
 
 
-def test_schema_dir_argument_and_env_override(tmp_path, monkeypatch):
-    from fakes.fake_cloudflare import DNS_SPEC_FILE, ZONES_SPEC_FILE, find_schema_dir
+def test_schema_dir_is_the_projects_own_copy(tmp_path, monkeypatch):
+    """The schemas come from tests/fakes/schema; nothing outside the
+    repository is consulted, whatever the environment says."""
+    from fakes.fake_cloudflare import (DNS_SPEC_FILE, SCHEMA_DIR,
+                                       ZONES_SPEC_FILE, find_schema_dir)
 
-    default = find_schema_dir()
-    assert (default / DNS_SPEC_FILE).is_file()
-    shared = tmp_path / "shared"
-    (shared / "reference").mkdir(parents=True)
-    for name in (DNS_SPEC_FILE, ZONES_SPEC_FILE):
-        (shared / "reference" / name).write_bytes((default / name).read_bytes())
-    monkeypatch.setenv("NODO_SHARED_DIR", str(shared))
-    assert find_schema_dir() == shared / "reference"
-    assert FakeCloudflare().schemas.directory == (shared / "reference").resolve()
-    assert find_schema_dir(default) == default  # explicit argument wins
+    root = Path(__file__).resolve().parents[2]
+    assert find_schema_dir() == SCHEMA_DIR
+    assert SCHEMA_DIR.resolve().is_relative_to(root.resolve())
+    assert (SCHEMA_DIR / DNS_SPEC_FILE).is_file()
+    assert (SCHEMA_DIR / ZONES_SPEC_FILE).is_file()
+    monkeypatch.setenv("NODO_SHARED_DIR", str(tmp_path / "missing"))
+    assert find_schema_dir() == SCHEMA_DIR  # the old override is gone
+    assert find_schema_dir(SCHEMA_DIR) == SCHEMA_DIR  # explicit argument wins
     with pytest.raises(FileNotFoundError):
         FakeCloudflare(schema_dir=tmp_path / "missing")
-    monkeypatch.setenv("NODO_SHARED_DIR", str(tmp_path / "missing"))
-    with pytest.raises(FileNotFoundError):
-        FakeCloudflare()

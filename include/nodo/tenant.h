@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 
 #include "nodo/cloudflare.h"
+#include "nodo/filestore.h"
 #include "nodo/pg.h"
 #include "nodo/settings.h"
 
@@ -60,6 +61,7 @@ struct tenant_dns {
 struct tenant_result {
 	char detail[512];  /* error sentence naming the field or the problem */
 	char warning[512]; /* e.g. the template had no filestore */
+	struct fs_report fs; /* the filestore copy: what it skipped */
 	struct tenant_dns dns;
 };
 

@@ -312,6 +312,28 @@ add_dns(cJSON *o, const struct tenant_dns *dns)
 		cJSON_AddStringToObject(d, "detail", dns->detail);
 }
 
+/* What the filestore copy skipped (links, fifos ...): only when anything. */
+static void
+add_filestore(cJSON *o, const struct fs_report *fs)
+{
+	cJSON *f, *a, *e;
+	unsigned int i;
+
+	if (fs->skipped == 0)
+		return;
+	f = cJSON_AddObjectToObject(o, "filestore");
+	cJSON_AddNumberToObject(f, "skipped", (double)fs->skipped);
+	a = cJSON_AddArrayToObject(f, "skipped_entries");
+	for (i = 0; i < fs->shown; i++) {
+		if ((e = cJSON_CreateObject()) == NULL)
+			break;
+		cJSON_AddStringToObject(e, "path", fs->skip[i].path);
+		cJSON_AddStringToObject(e, "type", fs->skip[i].type);
+		if (!cJSON_AddItemToArray(a, e))
+			cJSON_Delete(e);
+	}
+}
+
 static int
 do_create(struct http_server *h, struct MHD_Connection *conn,
     struct request *rq)
@@ -356,6 +378,7 @@ do_create(struct http_server *h, struct MHD_Connection *conn,
 	cJSON_AddStringToObject(o, "template_db",
 	    req.template != NULL ? req.template : h->s->default_template);
 	add_dns(o, &res.dns);
+	add_filestore(o, &res.fs);
 	if (res.warning[0] != '\0')
 		cJSON_AddStringToObject(o, "warning", res.warning);
 	cJSON_Delete(root);

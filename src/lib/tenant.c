@@ -10,7 +10,8 @@
  *   2. COMMENT ON DATABASE tmp 'nodo:domain=D;creating=NAME' (for clean-up);
  *   3. in tmp, in one transaction: Odoo's ir_config_parameter init(force)
  *      keys, web.base.url (frozen) and the admin password;
- *   4. copy filestore/t to filestore/tmp, rename it to filestore/NAME;
+ *   4. copy filestore/t to filestore/tmp (files and folders fsynced),
+ *      rename it to filestore/NAME, fsync filestore/;
  *   5. in one transaction: ALTER DATABASE tmp RENAME TO NAME and
  *      COMMENT ON DATABASE NAME 'nodo:domain=D'. The tenant now exists.
  *   6. the DNS record (a failure there never undoes the tenant).
@@ -797,10 +798,16 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 	switch (fs_exists(fs_src)) {
 	case 1:
-		if (fs_copy_tree(fs_src, fs_tmp, err, sizeof(err)) != 0) {
+		if (fs_copy_tree(fs_src, fs_tmp, &res->fs, err, sizeof(err)) !=
+		    0) {
 			e = fail(res, TENANT_INTERNAL, "filestore: %s", err);
 			goto out;
 		}
+		if (res->fs.skipped > 0)
+			log_msg(LOG_WARNING, req->subdomain, "filestore %s: %s",
+			    fs_src,
+			    fs_report_skipped(&res->fs, res->warning,
+			        sizeof(res->warning)));
 		/* RENAME_NOREPLACE: an empty folder would be replaced. */
 		if (renameat2(AT_FDCWD, fs_tmp, AT_FDCWD, fs_dst,
 		        RENAME_NOREPLACE) != 0) {
@@ -814,6 +821,11 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 			goto out;
 		}
 		fs_moved = 1;
+		/* Files and folders are fsynced: now their name, then publish. */
+		if (fs_sync_parent(fs_dst, err, sizeof(err)) != 0) {
+			e = fail(res, TENANT_INTERNAL, "filestore: %s", err);
+			goto out;
+		}
 		break;
 	case 0:
 		snprintf(res->warning, sizeof(res->warning),

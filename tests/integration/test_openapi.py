@@ -8,6 +8,7 @@ routes (the routes[] table of src/api/http.c), and a wrong method must be
 answered with an Allow header that lists exactly the documented methods.
 """
 import copy
+import os
 import re
 from pathlib import Path
 
@@ -317,6 +318,20 @@ def test_filestore_conflict_is_a_documented_409(api, data_dir):
         check(api.create("oa-stale"), "POST", "/api/tenant", 409)
     finally:
         stale.rmdir()
+
+
+def test_skipped_filestore_entries_match_the_schema(node, tmp_path):
+    """A template folder with a link to / and a fifo: 201 with the
+    `filestore` object (test_filestore.py has the rest)."""
+    fs = tmp_path / "data" / "filestore" / "tcs"
+    (fs / "0a").mkdir(parents=True)
+    (fs / "0a" / "f").write_text("x")
+    (fs / "0a" / "root").symlink_to("/")
+    os.mkfifo(fs / "fifo")
+    api = node(ODOO_DATA_DIR=str(tmp_path / "data"))
+    r = check(api.create("oa-skipped"), "POST", "/api/tenant", 201)
+    assert r.json()["filestore"]["skipped"] == 2
+    assert "2 entries not copied" in r.json()["warning"]
 
 
 def test_dns_disabled_matches_the_schema(node):

@@ -304,7 +304,7 @@ copy_pop(struct copy *c, struct copy_frame *f)
 
 	c->rel[f->rel_len] = '\0';
 	if (copy_meta(f->dst, &f->st) == -1)
-		rc = copy_fail(c, "set mode of", NULL);
+		rc = copy_fail(c, "set owner, mode or times of", NULL);
 	else if (fsync(f->dst) == -1)
 		rc = copy_fail(c, "fsync", NULL);
 	closedir(f->src);
@@ -323,6 +323,7 @@ copy_walk(struct copy *c, struct copy_frame *frames)
 	struct dirent *de;
 	struct stat st;
 	size_t n = 1, len;
+	int saved;
 
 	while (n > 0) {
 		f = &frames[n - 1];
@@ -374,9 +375,8 @@ copy_walk(struct copy *c, struct copy_frame *frames)
 		}
 	}
 	return 0;
-fail : {
-	int saved = errno;
-
+fail:
+	saved = errno;
 	while (n > 0) {
 		n--;
 		closedir(frames[n].src);
@@ -384,7 +384,6 @@ fail : {
 	}
 	errno = saved;
 	return -1;
-}
 }
 
 static int remove_at(int pfd, const char *base);
@@ -580,6 +579,7 @@ remove_at(int pfd, const char *base)
 	struct dirent *de;
 	struct stat st;
 	size_t n = 1, cap = FS_RM_STACK, open_n = 1;
+	int saved;
 
 	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == -1)
 		return errno == ENOENT ? 0 : -1;
@@ -700,13 +700,11 @@ remove_at(int pfd, const char *base)
 	}
 	free(fr);
 	return 0;
-fail : {
-	int saved = errno;
-
+fail:
+	saved = errno;
 	rm_free(fr, n);
 	errno = saved;
 	return -1;
-}
 }
 
 int

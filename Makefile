@@ -44,7 +44,7 @@ WATCHER_OBJ := $(WATCHER_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all check unit integration install uninstall lint clean deps demo \
-        bench fuzz stress deb
+        bench fuzz stress deb system-test
 
 all: $(B)/odoo-local-api $(B)/odoo-db-watcher
 
@@ -145,6 +145,11 @@ deb:
 	    dpkg-buildpackage -b -us -uc
 	rm -rf $(DEB_OUT)/src
 	ls -l $(DEB_OUT)/*.deb
+
+# Boots a Debian 12 container with systemd as PID 1 and runs the node in it
+# as an operator would (tests/system/README.md); root only.
+system-test:
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/system $(PYTEST_ARGS)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/odoo-local-api \

@@ -27,6 +27,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -358,7 +359,9 @@ def repo_files():
 def template_sql():
     """The integration tests' Odoo-like template, with a real admin hash."""
     mod = _integration()
-    from passlib.hash import pbkdf2_sha512
+    with warnings.catch_warnings():  # passlib's import of crypt (Python 3.11)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from passlib.hash import pbkdf2_sha512
     h = pbkdf2_sha512.using(rounds=1000).hash(mod.TEMPLATE_PASSWORD)
     return mod.TEMPLATE_SQL.replace("%(hash)s", "'" + h + "'"), mod
 

@@ -145,6 +145,19 @@ def test_remove(c):
     assert c.sh("dpkg-query -W -f '${Status}' nodo") == "deinstall ok config-files"
 
 
+def test_reinstall_after_remove_keeps_the_settings(c, debs):
+    key = api_key(c)
+    env_sum = c.sh("sha256sum /opt/nodo/config/.env")
+    out = c.sh(f"cd /root && sudo apt-get install -y ./{debs['cur'].name}", timeout=300)
+    assert "created /opt/nodo/config/.env" not in out
+    assert api_key(c) == key and c.sh("sha256sum /opt/nodo/config/.env") == env_sum
+    # From "config-files" dpkg configures with the old version: not a first
+    # install, so nothing is started either.
+    for u in UNITS:
+        assert c.sh(f"systemctl is-active {u}", check=False) == "inactive"
+    c.run("sudo apt-get remove -y nodo", timeout=300)
+
+
 def test_purge(c):
     c.run("sudo apt-get purge -y nodo", timeout=300)
     assert c.run("test -e /opt/nodo", check=False).returncode == 1

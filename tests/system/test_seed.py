@@ -42,6 +42,15 @@ def health(c):
     return json.loads(c.sh("curl -sS http://127.0.0.1:8070/health"))
 
 
+def test_the_container_has_only_loopback(c):
+    # --private-network: no interface but lo, no route anywhere.
+    ifaces = [line.split(":")[0].strip() for line in
+              c.sh("cat /proc/net/dev").splitlines()[2:]]
+    assert ifaces == ["lo"], ifaces
+    assert c.sh("tail -n +2 /proc/net/route") == ""
+    assert c.sh("cat /proc/1/comm") == "systemd"
+
+
 def test_an_odoo_node(c, state):
     state["mod"] = setup_odoo_node(c)
     c.copy_tree(repo_files(), "/root/nodo")

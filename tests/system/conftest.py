@@ -17,6 +17,7 @@ operator types them at the node's shell.
 Root only (debootstrap, mounts, nspawn). Needs debootstrap and
 systemd-container (tests/deps.sh installs them).
 """
+import fcntl
 import hashlib
 import importlib.util
 import json
@@ -140,6 +141,9 @@ def build_rootfs(dest):
         f.write(f"127.0.1.1\t{MACHINE}\n")
     subprocess.run(["chroot", str(tmp), "apt-get", "clean"], check=True)
     os.rename(tmp, dest)
+    for other in CACHE.glob("rootfs-*"):  # the roots of older recipes
+        if other != dest:
+            shutil.rmtree(other, ignore_errors=True)
     figure("rootfs build (debootstrap, cold cache) s", round(time.monotonic() - t0, 1))
 
 
@@ -152,14 +156,23 @@ def rootfs():
             pytest.fail(f"{tool} is missing: run tests/deps.sh as root")
     CACHE.mkdir(parents=True, exist_ok=True)
     dest = CACHE / f"rootfs-{rootfs_key()}"
-    import fcntl
-    with open(CACHE / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time on a machine
-        if not dest.is_dir():
-            build_rootfs(dest)
-        else:
-            log(f"root file system from the cache: {dest}")
-    return dest
+    # One system test at a time on a machine, for the whole session: the
+    # root file system is built once, and what is left in /var/tmp from a
+    # run that was killed can only be stale.
+    lock = open(CACHE / "lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    for old in Path("/var/tmp").glob("nodo-systest-*"):
+        if subprocess.run(["mountpoint", "-q", str(old / "root")]).returncode == 0 and \
+                subprocess.run(["umount", str(old / "root")]).returncode != 0:
+            log(f"{old} is still in use: left alone")
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+    if not dest.is_dir():
+        build_rootfs(dest)
+    else:
+        log(f"root file system from the cache: {dest}")
+    yield dest
+    lock.close()
 
 
 # --- The packages ------------------------------------------------------------

@@ -246,12 +246,17 @@ class Container:
             if self.proc.poll() is not None:
                 raise Failed(f"systemd-nspawn exited with {self.proc.returncode}: "
                              f"see {self.console.name}")
-            kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-            pids = kids.read_text().split() if kids.exists() else []
-            if pids and Path(f"/proc/{pids[0]}/exe").exists() and \
-                    os.readlink(f"/proc/{pids[0]}/exe").endswith("systemd"):
-                self.leader = int(pids[0])
-            elif time.monotonic() - t0 > timeout:
+            # The container's PID 1 is the nspawn process's child once that
+            # has become systemd (the child may come and go meanwhile).
+            try:
+                kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+                pid = kids.read_text().split()[0]
+                if os.readlink(f"/proc/{pid}/exe").endswith("/systemd"):
+                    self.leader = int(pid)
+                    continue
+            except (OSError, IndexError):
+                pass
+            if time.monotonic() - t0 > timeout:
                 raise Failed("the container's PID 1 did not appear")
             else:
                 time.sleep(0.1)

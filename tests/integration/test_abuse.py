@@ -486,6 +486,26 @@ def test_env_file_readable_by_others_is_refused(node):
     assert health_ok(d)[0]
 
 
+@pytest.mark.parametrize("key", ["prov-key-2026-secure", "short-key-15byt"])
+def test_example_or_short_key_is_refused(node, key):
+    """CONTRACT section 8: the seed's published example key and a key under
+    16 bytes stop the API at start (78), naming the key and the file but
+    never quoting it; --check says the same; no port is opened."""
+    d = node(start=False, PROVISIONING_API_KEY=key)
+    d.write_env()
+    for extra in ([], ["--check"]):
+        p = subprocess.run([str(BUILD / "odoo-local-api"), "--config",
+                            str(d.env_file)] + extra, capture_output=True,
+                           text=True, timeout=60,
+                           env={"PATH": os.environ["PATH"]})
+        assert p.returncode == EX_CONFIG, (extra, p.returncode, p.stderr)
+        out = p.stdout + p.stderr
+        assert f"{d.env_file}:" in out and "PROVISIONING_API_KEY" in out, out
+        assert ("published example key" if key.startswith("prov")
+                else "shorter than 16 bytes") in out, out
+        assert key not in out
+
+
 # -- injection -----------------------------------------------------------
 
 PWNED = f"/tmp/nodo-pwned-{uuid.uuid4().hex}"

@@ -115,7 +115,8 @@ nodo_load_env() {
 		have_file=0 # everything needed comes from the environment
 	elif [ -e "$file" ]; then
 		nodo_die "$NODO_EX_CONFIG" "cannot read the env file $file" \
-			"(it holds the API key and is readable only by its owner: run with sudo," \
+			"(it holds the API key and is readable by root and the group nodo only: run" \
+			"with sudo, or join the group: sudo adduser $(id -un) nodo, then log in again;" \
 			"or set NODO_ENV_FILE)"
 	else
 		nodo_die "$NODO_EX_CONFIG" "env file $file not found" \

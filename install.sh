@@ -771,6 +771,11 @@ else
 	fi
 fi
 say "kept $prefix/cloudflare/domains.json (installed only when absent)"
+# What the daemons will use: an ODOO_DATA_DIR of .env wins (the units'
+# drop-ins follow it).
+if env_ddir=$(env_get "$env_file" ODOO_DATA_DIR) && [ -n "$env_ddir" ]; then
+	data_dir=${env_ddir%/}
+fi
 
 # --- The watcher's user ----------------------------------------------------
 
@@ -1066,15 +1071,24 @@ if [ -n "$key" ]; then
 	say "  ($key_why.) This is the X-API-KEY of the node's API, shown only now. It stays"
 	say "  in $prefix/config/.env, readable by root and the group $nodo_group."
 fi
+if [ -n "$key" ]; then
+	give="Give the key above to the APP server (it stays in $prefix/config/.env)."
+else
+	give="The APP server needs the key of $prefix/config/.env (PROVISIONING_API_KEY)."
+fi
 key=
 say ""
 say "Next steps:"
-if [ "$started" -eq 1 ]; then
-	say "  1. Give the key to the APP server (if it changed)."
+if [ "$failed" -ne 0 ]; then
+	say "  1. Fix what the checks above report, in $prefix/config/.env (or domains.json)."
+	say "  2. Check again: sudo $prefix/bin/odoo-local-api --config $prefix/config/.env --check"
+	say "  3. Run install.sh again, or: sudo systemctl restart ${units[*]}"
+elif [ "$started" -eq 1 ]; then
+	say "  1. $give"
 	say "  2. Check: curl http://127.0.0.1:8070/health"
 	say "  3. Try: sudo $prefix/scripts/list_tenants.sh (members of $nodo_group need no sudo)"
 else
-	say "  1. Give the key above to the APP server (it is in $prefix/config/.env)."
+	say "  1. $give"
 	say "  2. Edit $prefix/config/.env (ODOO_DOMAIN, CF_TUNNEL_ID), put the Cloudflare token in"
 	say "     $prefix/config/cloudflare-token, and list the zones in $prefix/cloudflare/domains.json."
 	say "  3. Check and start: sudo $prefix/bin/odoo-local-api --config $prefix/config/.env --check"

@@ -532,6 +532,9 @@ def test_odoo_data_dir_from_the_odoo_users_home(built, tmp_path):
                     % ("k" * 32))
     stage(root, "--odoo-conf", str(conf), "--user", u.pw_name)
     assert envp.read_text().endswith("ODOO_DATA_DIR=/mine\n")
+    # ...and the units follow it: the daemons will use it.
+    assert "ReadWritePaths=-/mine\n" in dropin(root, UNITS[0])
+    assert "InaccessiblePaths=-/mine/filestore\n" in dropin(root, UNITS[1])
     # An --odoo-conf that cannot be read is an error.
     r = stage(tmp_path / "r2", "--odoo-conf", str(tmp_path / "none.conf"),
               check=False)
@@ -660,3 +663,164 @@ def test_token_credential_reaches_the_daemon(staged, node, tmp_path):
                         str(api.env_file), "--check"], capture_output=True,
                        text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+NS_DRIVER = r'''
+set -eu
+T=$1
+shift
+# A private mount namespace: /opt, /etc and /run are this test's copies, so
+# a real (non --destdir) install writes users, units and /opt/nodo there
+# and nowhere else; systemctl is a fake that records what it is asked.
+mount --bind "$T/opt" /opt
+mount --bind "$T/etc" /etc
+mount --bind "$T/run" /run
+export PATH="$T/bin:$PATH"
+exec "$@"
+'''
+
+FAKE_SYSTEMCTL = r'''#!/bin/sh
+T=@T@
+echo "$*" >>"$T/systemctl.log"
+case $1 in
+is-active)
+	[ "$2" = --quiet ] && shift
+	grep -qx "$2" "$T/active"
+	exit
+	;;
+show) [ "$5" = odoo.service ] && echo odoo ;;
+restart | start)
+	shift
+	for u in "$@"; do grep -qx "$u" "$T/active" || echo "$u" >>"$T/active"; done
+	;;
+esac
+exit 0
+'''
+
+
+@pytest.fixture
+def real_root(built, tmp_path):
+    """Runs install.sh as a real install (no --destdir) inside a private
+    mount namespace with copies of /etc and empty /opt and /run."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) for a private mount namespace")
+    t = tmp_path / "ns"
+    for d in ("opt", "run/systemd/system", "bin"):
+        (t / d).mkdir(parents=True)
+    (t / "opt").chmod(0o755)
+    subprocess.run(["cp", "-a", "/etc", str(t / "etc")], check=True)
+    (t / "active").write_text("")
+    fake = t / "bin" / "systemctl"
+    fake.write_text(FAKE_SYSTEMCTL.replace("@T@", str(t)))
+    fake.chmod(0o755)
+    driver = t / "driver.sh"
+    driver.write_text(NS_DRIVER)
+
+    def run(*cmd, check=True):
+        e = dict(os.environ)
+        e.update(NODO_BUILD=str(BUILD), ASAN_OPTIONS="detect_leaks=0")
+        e.pop("MAKEFLAGS", None)
+        r = subprocess.run(["unshare", "-m", "--propagation", "private",
+                            "sh", str(driver), str(t)] + list(cmd),
+                           capture_output=True, text=True, env=e,
+                           stdin=subprocess.DEVNULL, timeout=600,
+                           cwd=str(ROOT))
+        if check:
+            assert r.returncode == 0, f"{cmd}\n{r.stdout}\n{r.stderr}"
+        return r
+
+    def install(*args, check=True):
+        (t / "systemctl.log").write_text("")
+        return run("bash", str(INSTALL), "--no-deps", "--no-build", *args,
+                   check=check)
+
+    run("useradd", "--system", "--home-dir", "/var/lib/odoo",
+        "--shell", "/usr/sbin/nologin", "odoo")
+    return t, run, install
+
+
+def test_real_install_users_modes_and_start_order(real_root, pg, data_dir,
+                                                  cloudflare):
+    """Issue 8 items 2, 3, 9, 10 and issue 11 item 2 on a real install: the
+    group and user are made, the files get the owners of docs/README.md, a
+    first install starts nothing and prints the key last, a re-run restarts
+    what runs after the checks (run as the units' users, with the token
+    credential) pass, and a failed check restarts nothing and exits 1."""
+    from conftest import CF_TOKEN, NODE_PASSWORD, NODE_ROLE, ZONE_OTRO, \
+        ZONE_SAJET
+    t, run, install = real_root
+    r = install()
+    log = (t / "systemctl.log").read_text()
+    assert "daemon-reload" in log
+    assert "enable odoo-local-api.service odoo-db-watcher.service" in log
+    assert "restart" not in log and "start " not in log
+    assert "enabled, not started (a first install)" in r.stdout
+    assert "Service user: odoo (group odoo): User= of Odoo's systemd unit" \
+        in r.stdout
+    # The key and the next steps are the end of the output.
+    tail = r.stdout.strip().splitlines()[-16:]
+    assert any(line.startswith("  PROVISIONING_API_KEY=") for line in tail)
+    assert "Next steps:" in tail
+    etc = t / "etc"
+    nodo_gid = [g for g in (etc / "group").read_text().splitlines()
+                if g.startswith("nodo:")][0].split(":")[2]
+    watcher = [u for u in (etc / "passwd").read_text().splitlines()
+               if u.startswith("nodo-watcher:")][0].split(":")
+    assert watcher[3] == nodo_gid and watcher[5] == "/nonexistent"
+    assert watcher[6] == "/usr/sbin/nologin"
+    cfg = t / "opt/nodo/config"
+    st = os.stat(cfg / ".env")
+    assert (st.st_uid, st.st_gid, mode(cfg / ".env")) == \
+        (0, int(nodo_gid), 0o640)
+    st = os.stat(cfg / "cloudflare-token")
+    assert (st.st_uid, mode(cfg / "cloudflare-token")) == (0, 0o600)
+    env = (cfg / ".env").read_text()
+    # Odoo's user's home: Odoo's default data dir, written into .env.
+    assert "\nODOO_DATA_DIR=/var/lib/odoo/.local/share/Odoo\n" in env
+    # No password over TCP: the watcher runs as Odoo's user.
+    units = etc / "systemd/system"
+    w = (units / "odoo-db-watcher.service.d/10-install.conf").read_text()
+    assert "User=odoo\nGroup=odoo\nSupplementaryGroups=nodo\n" in w
+    # /opt is root's 0755 here: the seed's links are made.
+    for s in CLIS:
+        assert os.readlink(t / "opt/odoo/scripts" / s) == \
+            f"/opt/nodo/scripts/{s}"
+
+    # The operator edits .env and puts the token in the credential file.
+    with open(cfg / ".env", "a") as f:
+        f.write(f"PGHOST=127.0.0.1\nPGPORT={pg.port}\nPGUSER={NODE_ROLE}\n"
+                f"PGPASSWORD={NODE_PASSWORD}\nODOO_DATA_DIR={data_dir}\n"
+                f"CLOUDFLARE_API_URL={cloudflare.url}\nCF_TUNNEL_ID=tun\n")
+    (t / "opt/nodo/cloudflare/domains.json").write_text(json.dumps(
+        {"zones": {"sajet.us": ZONE_SAJET, "otro.dominio": ZONE_OTRO}}))
+    (cfg / "cloudflare-token").write_text(CF_TOKEN + "\n")
+    # Nothing runs: a re-run starts nothing.
+    r = install()
+    assert "restart" not in (t / "systemctl.log").read_text()
+    assert "none was running, so none was started" in r.stdout
+    # A password over TCP now: the watcher gets its own user back.
+    assert "User=" not in (units / "odoo-db-watcher.service.d/10-install"
+                           ".conf").read_text()
+    # --start: the checks pass as the units' users, with the credential.
+    r = install("--start")
+    assert r.stdout.count("dns: enabled") == 2, r.stdout
+    assert "postgres: ok" in r.stdout
+    assert CF_TOKEN not in r.stdout + r.stderr
+    assert "restart odoo-local-api.service odoo-db-watcher.service" in \
+        (t / "systemctl.log").read_text()
+    # Only the running one is restarted on a re-run.
+    (t / "active").write_text("odoo-db-watcher.service\n")
+    install()
+    log = (t / "systemctl.log").read_text()
+    assert "restart odoo-db-watcher.service\n" in log
+    assert not re.search(r"^restart .*odoo-local-api", log, re.M), log
+    # A failed check: exit 1, nothing restarted.
+    (t / "active").write_text("odoo-local-api.service\n"
+                              "odoo-db-watcher.service\n")
+    with open(cfg / ".env", "a") as f:
+        f.write("API_PORT=0\n")
+    r = install(check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "a check failed: the services were left as they were" in r.stderr
+    assert "restart" not in (t / "systemctl.log").read_text()
+    assert r.stdout.rstrip().endswith("Docs: /opt/nodo/docs/README.md")

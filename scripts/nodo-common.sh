@@ -116,7 +116,8 @@ nodo_load_env() {
 	elif [ -e "$file" ]; then
 		nodo_die "$NODO_EX_CONFIG" "cannot read the env file $file" \
 			"(it holds the API key and is readable by root and the group nodo only: run" \
-			"with sudo, or join the group: sudo adduser $(id -un) nodo, then log in again;" \
+			"with sudo, or as a member of the group nodo (sudo adduser <your user> nodo," \
+			"then log in again; never Odoo's user, which must not read the key);" \
 			"or set NODO_ENV_FILE)"
 	else
 		nodo_die "$NODO_EX_CONFIG" "env file $file not found" \

@@ -824,3 +824,26 @@ def test_real_install_users_modes_and_start_order(real_root, pg, data_dir,
     assert "a check failed: the services were left as they were" in r.stderr
     assert "restart" not in (t / "systemctl.log").read_text()
     assert r.stdout.rstrip().endswith("Docs: /opt/nodo/docs/README.md")
+
+
+def test_group_nodo_runs_the_wrappers_odoo_cannot_read_the_key(real_root,
+                                                               node):
+    """Issue 11 item 4: a member of the group nodo runs the wrappers without
+    root; Odoo's user can read neither the env file nor the token file."""
+    t, run, install = real_root
+    install()
+    key = KEY_LINE.findall((t / "opt/nodo/config/.env").read_text())[0]
+    api = node(PROVISIONING_API_KEY=key)
+    run("useradd", "--create-home", "--groups", "nodo", "operador")
+    lst = ["env", f"NODO_API_URL={api.url}", "/opt/nodo/scripts/list_tenants.sh"]
+    r = run("runuser", "-u", "operador", "--", *lst, "--json")
+    assert json.loads(r.stdout) == api.get("/api/tenants").json()
+    r = run("runuser", "-u", "odoo", "--", *lst, check=False)
+    assert r.returncode == 78, r.stdout + r.stderr
+    assert "cannot read the env file /opt/nodo/config/.env" in r.stderr
+    assert "or as a member of the group nodo" in r.stderr
+    for f in (".env", "cloudflare-token"):
+        r = run("runuser", "-u", "odoo", "--", "cat", f"/opt/nodo/config/{f}",
+                check=False)
+        assert r.returncode != 0 and "Permission denied" in r.stderr, f
+        assert key not in r.stdout

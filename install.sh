@@ -804,14 +804,16 @@ if [ -z "$destdir" ] || [ "$conf_given" -eq 1 ]; then
 		watcher_supp=$nodo_group
 		watcher_reason="Odoo's user: PostgreSQL is reached without a password over TCP (db_host/PGHOST, db_password/PGPASSWORD), so it authenticates the Unix user (peer) and only $svc_user may log in as the node's role. The file system stays read-only for it"
 	elif [ -n "$odoo_conf" ] && [ $((8#$(stat -c %a "$odoo_conf") & 8#004)) -eq 0 ]; then
-		if [ $((8#$(stat -c %a "$odoo_conf") & 8#040)) -ne 0 ] && [ "$(stat -c %G "$odoo_conf")" != "$nodo_group" ]; then
-			watcher_supp=$(stat -c %G "$odoo_conf")
-			watcher_reason="its own user, with the group $watcher_supp to read $odoo_conf"
-		elif [ $((8#$(stat -c %a "$odoo_conf") & 8#040)) -eq 0 ]; then
+		if [ $((8#$(stat -c %a "$odoo_conf") & 8#040)) -ne 0 ] && [ "$(stat -c %g "$odoo_conf")" -ne 0 ]; then
+			if [ "$(stat -c %G "$odoo_conf")" != "$nodo_group" ]; then
+				watcher_supp=$(stat -c %G "$odoo_conf")
+				watcher_reason="its own user, with the group $watcher_supp to read $odoo_conf"
+			fi
+		else
 			watcher_user=$svc_user
 			watcher_group=$svc_group
 			watcher_supp=$nodo_group
-			watcher_reason="Odoo's user: $odoo_conf (with the database password) is readable by its owner only"
+			watcher_reason="Odoo's user: $odoo_conf (with the database password) is readable by its owner (or root's group) only"
 		fi
 	fi
 fi

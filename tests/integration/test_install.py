@@ -542,7 +542,8 @@ def test_odoo_data_dir_from_the_odoo_users_home(built, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["peer", "tcp-world", "tcp-group",
-                                  "tcp-private", "pgpassword"])
+                                  "tcp-rootgroup", "tcp-private",
+                                  "pgpassword"])
 def test_watcher_user(built, tmp_path, case):
     """Issue 8, item 9: the watcher runs as nodo-watcher when it can log in
     to PostgreSQL with a password over TCP and read odoo.conf, else as
@@ -554,7 +555,12 @@ def test_watcher_user(built, tmp_path, case):
             "pgpassword": "db_host = False\n"}.get(
         case, "db_host = localhost\ndb_password = s3cret-pw\n")
     conf.write_text("[options]\n" + body + "data_dir = /srv/o\n")
-    conf.chmod({"tcp-group": 0o640, "tcp-private": 0o600}.get(case, 0o644))
+    conf.chmod({"tcp-group": 0o640, "tcp-rootgroup": 0o640,
+                "tcp-private": 0o600}.get(case, 0o644))
+    if os.geteuid() == 0:
+        os.chown(conf, 0, 0 if case == "tcp-rootgroup" else 65534)
+    elif case == "tcp-rootgroup":
+        pytest.skip("needs root to give odoo.conf to the group root")
     root = tmp_path / "root"
     if case == "pgpassword":
         # PGHOST and PGPASSWORD of an existing .env count too.
@@ -566,7 +572,7 @@ def test_watcher_user(built, tmp_path, case):
     r = stage(root, "--odoo-conf", str(conf), "--user", "nobody")
     text = dropin(root, UNITS[1])
     conf_group = grp.getgrgid(conf.stat().st_gid).gr_name
-    if case in ("peer", "tcp-private"):
+    if case in ("peer", "tcp-private", "tcp-rootgroup"):
         assert f"User=nobody\nGroup={ugroup}\nSupplementaryGroups=nodo\n" \
             in text, text
         assert "Watcher user: nobody: Odoo's user" in r.stdout

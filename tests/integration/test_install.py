@@ -710,6 +710,10 @@ def real_root(built, tmp_path):
     mount namespace with copies of /etc and empty /opt and /run."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("needs root and unshare(1) for a private mount namespace")
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True,
+                           text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"no private mount namespace here: {probe.stderr}")
     t = tmp_path / "ns"
     for d in ("opt", "run/systemd/system", "bin"):
         (t / d).mkdir(parents=True)

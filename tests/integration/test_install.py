@@ -395,9 +395,9 @@ def test_root_is_refused(built, tmp_path):
 
 def test_other_prefix_and_user_get_a_drop_in(built, tmp_path):
     root = tmp_path / "root"
-    user = pwd.getpwnam("nobody")
+    user = pwd.getpwnam("daemon")
     group = grp.getgrgid(user.pw_gid).gr_name
-    stage(root, "--prefix", "/srv/nodo", "--user", "nobody")
+    stage(root, "--prefix", "/srv/nodo", "--user", "daemon")
     dest = root / "srv/nodo"
     assert (dest / "bin" / "odoo-local-api").is_file()
     assert mode(dest / "config" / ".env") == ENV_MODE
@@ -411,7 +411,7 @@ def test_other_prefix_and_user_get_a_drop_in(built, tmp_path):
         assert "LoadCredential=\nLoadCredential=cloudflare-token:" \
             "/srv/nodo/config/cloudflare-token\n" in text
         if d == "odoo-local-api":
-            assert f"User=nobody\nGroup={group}\n" in text
+            assert f"User=daemon\nGroup={group}\n" in text
         else:
             # A staged install without Odoo's config keeps the watcher's
             # own user.
@@ -419,6 +419,7 @@ def test_other_prefix_and_user_get_a_drop_in(built, tmp_path):
     for s in CLIS:
         assert os.readlink(root / "opt/odoo/scripts" / s) == \
             f"/srv/nodo/scripts/{s}"
+    verify_merged(root, tmp_path, prefix="/srv/nodo")
     run_install(root, "--prefix", "/srv/nodo", "--uninstall", "--purge")
     assert not (root / "etc/systemd/system" / f"{UNITS[0]}.d").exists()
     assert not dest.exists()
@@ -467,6 +468,28 @@ def dropin(root, unit):
     return p.read_text() if p.exists() else ""
 
 
+def verify_merged(root, tmp_path, prefix="/opt/nodo"):
+    """systemd-analyze verify of each installed unit with its drop-in's
+    lines appended (what systemd merges), ExecStart= pointed at /bin/true:
+    the drop-ins install.sh writes must be valid unit syntax."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed")
+    out = tmp_path / "merged"
+    out.mkdir(exist_ok=True)
+    for u, d in zip(UNITS, DAEMONS):
+        text = (root / "etc/systemd/system" / u).read_text()
+        extra = dropin(root, u).split("[Service]\n", 1)
+        text += "\n[Service]\n" + (extra[1] if len(extra) == 2 else "")
+        text = re.sub(rf"^ExecStart={re.escape(prefix)}/bin/{d}",
+                      "ExecStart=/bin/true", text, flags=re.M)
+        (out / u).write_text(text)
+        r = subprocess.run(["systemd-analyze", "verify", f"./{u}"],
+                           cwd=out, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0 and not r.stdout.strip() and \
+            not r.stderr.strip(), (u, text, r.stdout, r.stderr)
+
+
 def user_with_home():
     """A user of this machine (not root) whose home is a real directory."""
     for u in pwd.getpwall():
@@ -493,6 +516,7 @@ def test_odoo_data_dir_from_odoo_conf(built, tmp_path):
     assert "InaccessiblePaths=-/srv/odoo-data/filestore\n" in \
         dropin(root, UNITS[1])
     run_unit_checks(root / "etc/systemd/system")
+    verify_merged(root, tmp_path)
 
 
 def test_odoo_data_dir_from_the_odoo_users_home(built, tmp_path):
@@ -516,6 +540,7 @@ def test_odoo_data_dir_from_the_odoo_users_home(built, tmp_path):
     else:
         assert f"ReadWritePaths=-{want}\n" in api
     assert f"InaccessiblePaths=-{want}/filestore\n" in dropin(root, UNITS[1])
+    verify_merged(root, tmp_path)
     # A re-run keeps it (once); an old .env without it gets it added.
     stage(root, "--odoo-conf", str(conf), "--user", u.pw_name)
     assert envp.read_text() == env
@@ -548,7 +573,7 @@ def test_watcher_user(built, tmp_path, case):
     """Issue 8, item 9: the watcher runs as nodo-watcher when it can log in
     to PostgreSQL with a password over TCP and read odoo.conf, else as
     Odoo's user (peer authentication), and install.sh says why."""
-    u = pwd.getpwnam("nobody")
+    u = pwd.getpwnam("daemon")
     ugroup = grp.getgrgid(u.pw_gid).gr_name
     conf = tmp_path / "odoo.conf"
     body = {"peer": "db_host = False\ndb_password = False\n",
@@ -569,13 +594,14 @@ def test_watcher_user(built, tmp_path, case):
         (cfg / ".env").write_text("PROVISIONING_API_KEY=%s\nPGHOST=db.local\n"
                                   "PGPASSWORD=pw-in-env\n" % ("k" * 32))
         (cfg / ".env").chmod(0o600)
-    r = stage(root, "--odoo-conf", str(conf), "--user", "nobody")
+    r = stage(root, "--odoo-conf", str(conf), "--user", "daemon")
+    verify_merged(root, tmp_path)
     text = dropin(root, UNITS[1])
     conf_group = grp.getgrgid(conf.stat().st_gid).gr_name
     if case in ("peer", "tcp-private", "tcp-rootgroup"):
-        assert f"User=nobody\nGroup={ugroup}\nSupplementaryGroups=nodo\n" \
+        assert f"User=daemon\nGroup={ugroup}\nSupplementaryGroups=nodo\n" \
             in text, text
-        assert "Watcher user: nobody: Odoo's user" in r.stdout
+        assert "Watcher user: daemon: Odoo's user" in r.stdout
     else:
         assert "User=" not in text, text
         assert "Watcher user: nodo-watcher: its own user" in r.stdout

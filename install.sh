@@ -392,6 +392,11 @@ if [ "$svc_user" = root ] || { id -u "$svc_user" >/dev/null 2>&1 && [ "$(id -u "
 	die "refusing to install the services to run as root ($svc_user, $user_reason):" \
 		"run Odoo as its own user (normally odoo) and pass --user NAME"
 fi
+# nobody is shared by every unprivileged daemon: systemd calls it unsafe.
+if [ "$svc_user" = nobody ] || { id -u "$svc_user" >/dev/null 2>&1 && [ "$(id -u "$svc_user")" -eq 65534 ]; }; then
+	die "refusing to install the services to run as $svc_user ($user_reason): that user" \
+		"is shared by unrelated daemons; run Odoo as its own user and pass --user NAME"
+fi
 if id -u "$svc_user" >/dev/null 2>&1; then
 	svc_group=$(id -gn "$svc_user")
 elif [ -n "$destdir" ]; then

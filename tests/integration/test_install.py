@@ -391,6 +391,10 @@ def test_root_is_refused(built, tmp_path):
         assert r.returncode != 0
         assert "refusing to install the services to run as root" in r.stderr
         assert not root.exists()
+    r = stage(root, "--user", "nobody", check=False)
+    assert r.returncode != 0
+    assert "refusing to install the services to run as nobody" in r.stderr
+    assert not root.exists()
 
 
 def test_other_prefix_and_user_get_a_drop_in(built, tmp_path):

@@ -115,7 +115,9 @@ nodo_load_env() {
 		have_file=0 # everything needed comes from the environment
 	elif [ -e "$file" ]; then
 		nodo_die "$NODO_EX_CONFIG" "cannot read the env file $file" \
-			"(it holds the API key and is readable only by its owner: run with sudo," \
+			"(it holds the API key and is readable by root and the group nodo only: run" \
+			"with sudo, or as a member of the group nodo (sudo adduser <your user> nodo," \
+			"then log in again; never Odoo's user, which must not read the key);" \
 			"or set NODO_ENV_FILE)"
 	else
 		nodo_die "$NODO_EX_CONFIG" "env file $file not found" \

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sys/prctl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -148,6 +149,14 @@ main(int argc, char *argv[])
 		return 64;
 	}
 	log_init("odoo-local-api");
+	/*
+	 * Before any secret is read: not dumpable, so that another process
+	 * of the same uid (Odoo's, for the API) cannot read this one's memory
+	 * or environment through ptrace or /proc/<pid>/mem, and no core file
+	 * holds the key, the token or the database password.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_warn("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 	memset(&s, 0, sizeof(s));
 	memset(&errs, 0, sizeof(errs));
 	if (settings_load(&s, SETTINGS_API, config, explicit, &errs) != 0) {

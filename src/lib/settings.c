@@ -40,9 +40,15 @@
 #define SETTINGS_MAX_ZONE_ID   64   /* bytes, a Cloudflare zone or tunnel id */
 #define SETTINGS_MAX_TEMPLATE  63   /* bytes, a PostgreSQL identifier */
 #define SETTINGS_MAX_SHOWN     64   /* bytes of a foreign name quoted back */
-#define SETTINGS_MIN_API_KEY   16   /* bytes; shorter keys get a warning */
+#define SETTINGS_MIN_API_KEY   16   /* bytes; the API refuses shorter keys */
 #define SETTINGS_MAX_INTERVAL  3600 /* seconds, DB_WATCHER_INTERVAL */
 #define SETTINGS_MAX_PORT      65535
+/* The seed's published example key (CONTRACT section 8): refused by the API. */
+#define SETTINGS_EXAMPLE_API_KEY "prov-key-2026-secure"
+/* The systemd credential (LoadCredential=) holding the Cloudflare token. */
+#define SETTINGS_CF_CREDENTIAL "cloudflare-token"
+#define SETTINGS_CF_CREDENTIAL_SHOWN                                           \
+	"$CREDENTIALS_DIRECTORY/" SETTINGS_CF_CREDENTIAL
 
 /* The keys of CONTRACT section 2 (plus WATCHER_DELETE_ORPHANS). */
 enum key {
@@ -1128,10 +1134,15 @@ odoo_cb(void *arg, const char *key, const char *val, int line)
 }
 
 /*
- * The env file is refused when group or others may read or write it
- * (OpenBSD's check_file_secrecy). For the API it is always an error: the
- * file is where PROVISIONING_API_KEY lives. For the watcher it is an error
- * when the file sets a secret (CLOUDFLARE_API_TOKEN, PROVISIONING_API_KEY or
+ * The env file must not be open to others (OpenBSD's check_file_secrecy).
+ * Accepted: mode 0600/0400 (any owner: the seed's layout), or 0640/0440
+ * owned by root (install.sh's root:nodo layout: the daemons and the
+ * operators of group nodo read it, nobody but root writes it). Refused:
+ * any access for others, a group that may write or execute it, and a
+ * group-readable file owned by someone else than root (that owner could
+ * open it further). For the API a refusal is always an error: the file is
+ * where PROVISIONING_API_KEY lives. For the watcher it is an error when the
+ * file sets a secret (CLOUDFLARE_API_TOKEN, PROVISIONING_API_KEY or
  * PGPASSWORD) to a non-empty value, because that secret is leaked whichever
  * daemon reads it; a file holding no secret only gets a warning.
  */
@@ -1144,19 +1155,30 @@ check_secrecy(struct loader *ld, const struct stat *st, const char *path,
 
 	if ((st->st_mode & 077) == 0)
 		return;
-	if (st->st_mode & 044)
+	if ((st->st_mode & 077) == 040 && st->st_uid == 0)
+		return;
+	if (st->st_mode & 04)
 		how = "readable by others";
-	else if (st->st_mode & 022)
+	else if (st->st_mode & 02)
 		how = "writable by others";
-	else
+	else if (st->st_mode & 01)
 		how = "accessible to others";
+	else if (st->st_mode & 020)
+		how = "writable by its group";
+	else if (st->st_mode & 010)
+		how = "accessible to its group";
+	else
+		how = "readable by its group but not owned by root";
 	if (prog == SETTINGS_API || ld->file_has_secret) {
 		ld->failed = 1;
 		settings_error_add(ld->errs, path, 0, NULL,
-		    "is %s (mode 0%03o); run chmod 600 %s", how, mode, path);
+		    "is %s (mode 0%03o); run chmod 600 %s (or chown "
+		    "root:nodo and chmod 640 it)",
+		    how, mode, path);
 	} else
-		log_warn("%s is %s (mode 0%03o); run chmod 600 %s", path, how,
-		    mode, path);
+		log_warn("%s is %s (mode 0%03o); run chmod 600 %s (or chown "
+		         "root:nodo and chmod 640 it)",
+		    path, how, mode, path);
 }
 
 static char *
@@ -1276,6 +1298,68 @@ load_environment(struct loader *ld)
 			val_set(&ld->v[i], e, NULL, 0, ld);
 }
 
+/*
+ * The Cloudflare token from the systemd credential cloudflare-token
+ * (LoadCredential=, in $CREDENTIALS_DIRECTORY): when that file exists and
+ * is not empty (white space around it ignored) it wins over
+ * CLOUDFLARE_API_TOKEN of the environment and of the env file, with a
+ * warning naming where the ignored token was set.
+ */
+static void
+load_credential(struct loader *ld)
+{
+	struct stat st;
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	const struct val *old = &ld->v[K_CF_TOKEN];
+	char *path, *buf, *b, *e;
+	size_t len;
+	int r;
+
+	if (dir == NULL || *dir == '\0')
+		return;
+	if (asprintf(&path, "%s/%s", dir, SETTINGS_CF_CREDENTIAL) == -1) {
+		ld->failed = 1;
+		settings_error_add(ld->errs, NULL, 0, NULL, "out of memory");
+		return;
+	}
+	r = read_file(path, keys[K_CF_TOKEN].name, 1, &buf, &len, &st,
+	    ld->errs);
+	free(path);
+	if (r == -1) {
+		ld->failed = 1;
+		return;
+	}
+	if (r == 1)
+		return;
+	b = buf;
+	e = buf + len;
+	while (
+	    b < e && (is_blank((unsigned char)*b) || *b == '\n' || *b == '\r'))
+		b++;
+	while (e > b &&
+	    (is_blank((unsigned char)e[-1]) || e[-1] == '\n' || e[-1] == '\r'))
+		e--;
+	if (b == e) {
+		log_debug("%s is empty; the token comes from the settings",
+		    SETTINGS_CF_CREDENTIAL_SHOWN);
+	} else if (memchr(b, '\0', (size_t)(e - b)) != NULL) {
+		ld->failed = 1;
+		settings_error_add(ld->errs, SETTINGS_CF_CREDENTIAL_SHOWN, 0,
+		    keys[K_CF_TOKEN].name, "contains a NUL byte");
+	} else {
+		*e = '\0';
+		if (old->v != NULL && *old->v != '\0')
+			log_warn("CLOUDFLARE_API_TOKEN of %s is ignored: the "
+			         "token of the credential %s is used",
+			    old->file != NULL ? old->file : "the environment",
+			    SETTINGS_CF_CREDENTIAL);
+		val_set(&ld->v[K_CF_TOKEN], b, SETTINGS_CF_CREDENTIAL_SHOWN, 0,
+		    ld);
+	}
+	explicit_bzero(buf, len);
+	free(buf);
+}
+
 static void
 load_odoo_conf(struct loader *ld)
 {
@@ -1387,6 +1471,7 @@ settings_load(struct settings *s, enum settings_program prog,
 	}
 	load_env_file(&ld, prog, config, explicit);
 	load_environment(&ld);
+	load_credential(&ld);
 
 	/* ODOO_DOMAIN */
 	v = ld.v[K_ODOO_DOMAIN].v;
@@ -1411,9 +1496,17 @@ settings_load(struct settings *s, enum settings_program prog,
 		s->api_key = dup_or_fail(&ld, v);
 		s->api_key_len = strlen(v);
 		if (prog == SETTINGS_API &&
+		    strcmp(v, SETTINGS_EXAMPLE_API_KEY) == 0)
+			val_error(&ld, &ld.v[K_API_KEY], keys[K_API_KEY].name,
+			    "is the seed's published example key: anyone who "
+			    "read the docs could use it. Put a random key "
+			    "there (od -An -tx1 -N32 /dev/urandom | tr -d "
+			    "' \\n') and give it to the APP server");
+		else if (prog == SETTINGS_API &&
 		    s->api_key_len < SETTINGS_MIN_API_KEY)
-			log_warn("PROVISIONING_API_KEY is shorter than %d "
-			         "characters; consider a longer random key",
+			val_error(&ld, &ld.v[K_API_KEY], keys[K_API_KEY].name,
+			    "is shorter than %d bytes: put a random key there "
+			    "(od -An -tx1 -N32 /dev/urandom | tr -d ' \\n')",
 			    SETTINGS_MIN_API_KEY);
 	} else if (prog == SETTINGS_API)
 		val_error(&ld, &ld.v[K_API_KEY], keys[K_API_KEY].name,

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -328,6 +329,14 @@ main(int argc, char *argv[])
 		return EX_USAGE;
 	}
 	log_init("odoo-db-watcher");
+	/*
+	 * Before any secret is read: not dumpable, so that another process
+	 * of the same uid (Odoo's, for the API) cannot read this one's memory
+	 * or environment through ptrace or /proc/<pid>/mem, and no core file
+	 * holds the key, the token or the database password.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_warn("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 	memset(&s, 0, sizeof(s));
 	memset(&errs, 0, sizeof(errs));
 	if (settings_load(&s, SETTINGS_WATCHER, config, explicit, &errs) != 0) {

@@ -12,8 +12,10 @@ import json
 import os
 import re
 import select
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -484,6 +486,75 @@ def test_env_file_readable_by_others_is_refused(node):
     os.chmod(d.env_file, 0o600)
     d.start()
     assert health_ok(d)[0]
+
+
+@pytest.mark.parametrize("key", ["prov-key-2026-secure", "short-key-15byt"])
+def test_example_or_short_key_is_refused(node, key):
+    """CONTRACT section 8: the seed's published example key and a key under
+    16 bytes stop the API at start (78), naming the key and the file but
+    never quoting it; --check says the same; no port is opened."""
+    d = node(start=False, PROVISIONING_API_KEY=key)
+    d.write_env()
+    for extra in ([], ["--check"]):
+        p = subprocess.run([str(BUILD / "odoo-local-api"), "--config",
+                            str(d.env_file)] + extra, capture_output=True,
+                           text=True, timeout=60,
+                           env={"PATH": os.environ["PATH"]})
+        assert p.returncode == EX_CONFIG, (extra, p.returncode, p.stderr)
+        out = p.stdout + p.stderr
+        assert f"{d.env_file}:" in out and "PROVISIONING_API_KEY" in out, out
+        assert ("published example key" if key.startswith("prov")
+                else "shorter than 16 bytes") in out, out
+        assert key not in out
+
+
+@pytest.mark.parametrize("prog", ["odoo-local-api", "odoo-db-watcher"])
+def test_daemon_memory_is_not_readable_by_its_own_uid(node, tmp_path, prog):
+    """Issue 8 item 9 / issue 11 item 4: the API runs with Odoo's uid, so a
+    process of that uid (Odoo's) must not read the daemon's memory or
+    environment: both daemons make themselves non-dumpable before reading a
+    secret (/proc/<pid>/* then belongs to root)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the daemon as another uid")
+    uid = 65534
+    # Everything the daemon reads where uid 65534 can reach it.
+    base = Path(tempfile.mkdtemp(prefix="nodo-nobody-"))
+    base.chmod(0o755)
+    (base / "data").mkdir()
+    os.chown(base / "data", uid, uid)
+    d = node(prog=prog, start=False, dns=False,
+             ODOO_DATA_DIR=str(base / "data"),
+             DOMAINS_FILE=str(base / "no-domains.json"),
+             ODOO_CONF=str(base / "no-odoo.conf"))
+    d.env_file = base / ".env"
+    d.write_env()
+    os.chown(d.env_file, uid, -1)
+    env = {"PATH": os.environ["PATH"], "ASAN_OPTIONS": "detect_leaks=0"}
+    log = open(tmp_path / f"{prog}.nobody.log", "wb")
+    p = subprocess.Popen([str(BUILD / prog), "--config", str(d.env_file)],
+                         user=uid, group=uid, extra_groups=[], env=env,
+                         stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and p.poll() is None:
+            if "listening" in (tmp_path / f"{prog}.nobody.log").read_text(
+                    errors="replace") or prog == "odoo-db-watcher":
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert p.poll() is None, (tmp_path / f"{prog}.nobody.log").read_text()
+        assert os.stat(f"/proc/{p.pid}/environ").st_uid == 0
+        for what in ("environ", "mem", "maps"):
+            r = subprocess.run(["cat", f"/proc/{p.pid}/{what}"], user=uid,
+                               group=uid, extra_groups=[],
+                               capture_output=True, timeout=30)
+            assert r.returncode != 0, what
+            assert b"Permission denied" in r.stderr, (what, r.stderr)
+    finally:
+        p.terminate()
+        p.wait(30)
+        log.close()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 # -- injection -----------------------------------------------------------

@@ -801,10 +801,17 @@ test_load_secrecy(void **state)
 	settings_free(&s);
 	settings_errors_free(&errs);
 
-	/* Even without the key in it (the key may come from elsewhere). */
+	/*
+	 * Even without the key in it (the key may come from elsewhere). A
+	 * group-readable file is refused unless root owns it: give it to
+	 * nobody when the test runs as root.
+	 */
+	if (geteuid() == 0)
+		assert_int_equal(chown(plain, 65534, 65534), 0);
 	setenv("PROVISIONING_API_KEY", "0123456789abcdef", 1);
 	assert_int_equal(load(&s, SETTINGS_API, plain, 1, &errs), -1);
-	assert_true(has_error(&errs, NULL, "mode 0640"));
+	assert_true(has_error(&errs, NULL,
+	    "readable by its group but not owned by root (mode 0640)"));
 	settings_free(&s);
 	settings_errors_free(&errs);
 	unsetenv("PROVISIONING_API_KEY");
@@ -837,6 +844,65 @@ test_load_secrecy(void **state)
 	free(plain);
 	free(tok);
 	free(w);
+}
+
+/*
+ * install.sh's layout: root:nodo 0640 (or 0440) is accepted; a group that
+ * may write or execute, or any bit for others, is still refused.
+ */
+static void
+test_load_secrecy_root_group(void **state)
+{
+	static const struct {
+		mode_t mode;
+		const char *how; /* NULL: accepted */
+	} cases[] = {
+		{ 0640, NULL },
+		{ 0440, NULL },
+		{ 0600, NULL },
+		{ 0660, "writable by its group (mode 0660)" },
+		{ 0650, "accessible to its group (mode 0650)" },
+		{ 0620, "writable by its group (mode 0620)" },
+		{ 0644, "readable by others (mode 0644)" },
+		{ 0642, "writable by others (mode 0642)" },
+		{ 0641, "accessible to others (mode 0641)" },
+	};
+	struct settings s;
+	struct settings_errors errs;
+	char *f;
+	size_t i;
+
+	if (geteuid() != 0) {
+		print_message("needs root to own a file as root: skipped\n");
+		skip();
+	}
+	f = write_file("rootgroup.env",
+	    "ODOO_DOMAIN=sajet.us\n"
+	    "PROVISIONING_API_KEY=0123456789abcdef\n",
+	    0640);
+	base_env();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(chown(f, 0, 65534), 0);
+		assert_int_equal(chmod(f, cases[i].mode), 0);
+		if (cases[i].how == NULL) {
+			assert_int_equal(load(&s, SETTINGS_API, f, 1, &errs),
+			    0);
+			assert_int_equal(errs.n, 0);
+		} else {
+			assert_int_equal(load(&s, SETTINGS_API, f, 1, &errs),
+			    -1);
+			assert_true(has_error(&errs, NULL, cases[i].how));
+			assert_true(has_error(&errs, NULL, "run chmod 600"));
+		}
+		settings_free(&s);
+		settings_errors_free(&errs);
+		/* The watcher: the same rule (the file holds the key). */
+		assert_int_equal(load(&s, SETTINGS_WATCHER, f, 1, &errs),
+		    cases[i].how == NULL ? 0 : -1);
+		settings_free(&s);
+		settings_errors_free(&errs);
+	}
+	free(f);
 }
 
 static void
@@ -1026,6 +1092,65 @@ test_load_api_key(void **state)
 	settings_free(&s);
 	settings_errors_free(&errs);
 
+	/*
+	 * CONTRACT section 8: the API refuses a key under 16 bytes and the
+	 * seed's published example, naming the key and the file, quoting
+	 * neither; the watcher does not use the key and does not care.
+	 */
+	{
+		static const char *const bad[] = { "SECRET-15-bytes",
+			"prov-key-2026-secure", "QQQ" };
+		char *f;
+		size_t j;
+
+		unsetenv("PROVISIONING_API_KEY");
+		for (j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+			char content[128];
+
+			snprintf(content, sizeof(content),
+			    "ODOO_DOMAIN=sajet.us\nPROVISIONING_API_KEY=%s\n",
+			    bad[j]);
+			f = write_file("shortkey.env", content, 0600);
+			assert_int_equal(load(&s, SETTINGS_API, f, 1, &errs),
+			    -1);
+			assert_int_equal(errs.n, 1);
+			assert_string_equal(errs.e[0].file, f);
+			assert_int_equal(errs.e[0].line, 2);
+			assert_string_equal(errs.e[0].key,
+			    "PROVISIONING_API_KEY");
+			assert_non_null(strstr(errs.e[0].msg,
+			    j == 1 ? "published example key"
+			           : "shorter than 16 bytes"));
+			assert_null(strstr(errs.e[0].msg, bad[j]));
+			assert_null(strstr(errs.e[0].msg, "SECRET"));
+			settings_free(&s);
+			settings_errors_free(&errs);
+			assert_int_equal(load(&s, SETTINGS_WATCHER, f, 1,
+			                     &errs),
+			    0);
+			settings_free(&s);
+			settings_errors_free(&errs);
+			free(f);
+		}
+		/* From the environment: named as such. */
+		setenv("PROVISIONING_API_KEY", "prov-key-2026-secure", 1);
+		assert_int_equal(load(&s, SETTINGS_API, missing, 0, &errs), -1);
+		assert_true(has_error(&errs, "PROVISIONING_API_KEY",
+		    "APP server (set in the environment)"));
+		settings_free(&s);
+		settings_errors_free(&errs);
+		/* Exactly 16 bytes, or the example with one more byte: fine. */
+		setenv("PROVISIONING_API_KEY", "0123456789abcdef", 1);
+		assert_int_equal(load(&s, SETTINGS_API, missing, 0, &errs), 0);
+		assert_int_equal(s.api_key_len, 16);
+		settings_free(&s);
+		settings_errors_free(&errs);
+		setenv("PROVISIONING_API_KEY", "prov-key-2026-secure2", 1);
+		assert_int_equal(load(&s, SETTINGS_API, missing, 0, &errs), 0);
+		settings_free(&s);
+		settings_errors_free(&errs);
+	}
+
 	/* A bad secret is refused without being quoted back. */
 	setenv("PROVISIONING_API_KEY", "has space SECRETXYZ", 1);
 	setenv("CLOUDFLARE_API_TOKEN", "tok\tSECRETTOK", 1);
@@ -1126,6 +1251,118 @@ test_load_odoo_conf(void **state)
 	free(missing);
 	free(conf);
 	free(conf2);
+}
+
+/*
+ * The Cloudflare token of the systemd credential cloudflare-token
+ * ($CREDENTIALS_DIRECTORY) wins over CLOUDFLARE_API_TOKEN of the
+ * environment and the env file; an empty or missing credential leaves
+ * them in charge; a bad one is an error that names the credential and
+ * does not quote it.
+ */
+static void
+test_load_credential(void **state)
+{
+	struct settings s;
+	struct settings_errors errs;
+	char *creds = path_in("creds");
+	char *cred = path_in("creds/cloudflare-token");
+	char *domains = write_file("cred-domains.json",
+	    "{\"zones\":{\"sajet.us\":\"zs\"},\"tunnel_id\":\"t1\"}", 0644);
+	char *env = write_file("cred.env",
+	    "ODOO_DOMAIN=sajet.us\nPROVISIONING_API_KEY=0123456789abcdef\n"
+	    "CLOUDFLARE_API_TOKEN=from-the-file\n",
+	    0600);
+	int fd;
+
+	base_env();
+	setenv("DOMAINS_FILE", domains, 1);
+	assert_int_equal(mkdir(creds, 0700), 0);
+	setenv("CREDENTIALS_DIRECTORY", creds, 1);
+
+	/* No credential file: the env file's token. */
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), 0);
+	assert_string_equal(s.cf_token, "from-the-file");
+	settings_free(&s);
+	settings_errors_free(&errs);
+
+	/* An empty one (install.sh's default), or only white space: same. */
+	free(write_file("creds/cloudflare-token", "", 0400));
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), 0);
+	assert_string_equal(s.cf_token, "from-the-file");
+	settings_free(&s);
+	settings_errors_free(&errs);
+	free(write_file("creds/cloudflare-token", " \n\r\n", 0400));
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), 0);
+	assert_string_equal(s.cf_token, "from-the-file");
+	settings_free(&s);
+	settings_errors_free(&errs);
+
+	/* A token there wins over the file and the environment. */
+	free(write_file("creds/cloudflare-token", "cred-token-123\n", 0400));
+	assert_int_equal(load(&s, SETTINGS_API, env, 1, &errs), 0);
+	assert_string_equal(s.cf_token, "cred-token-123");
+	assert_true(s.dns_enabled);
+	settings_free(&s);
+	settings_errors_free(&errs);
+	setenv("CLOUDFLARE_API_TOKEN", "from-the-env", 1);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), 0);
+	assert_string_equal(s.cf_token, "cred-token-123");
+	settings_free(&s);
+	settings_errors_free(&errs);
+	unsetenv("CLOUDFLARE_API_TOKEN");
+
+	/* It alone turns DNS on. */
+	free(write_file("cred2.env",
+	    "ODOO_DOMAIN=sajet.us\nPROVISIONING_API_KEY=0123456789abcdef\n",
+	    0600));
+	{
+		char *env2 = path_in("cred2.env");
+
+		assert_int_equal(load(&s, SETTINGS_API, env2, 1, &errs), 0);
+		assert_true(s.dns_enabled);
+		assert_string_equal(s.cf_token, "cred-token-123");
+		settings_free(&s);
+		settings_errors_free(&errs);
+		free(env2);
+	}
+
+	/* A bad token: named by where it is, never quoted. */
+	free(write_file("creds/cloudflare-token", "SECRET with space\n", 0400));
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), -1);
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.e[0].file,
+	    "$CREDENTIALS_DIRECTORY/cloudflare-token");
+	assert_string_equal(errs.e[0].key, "CLOUDFLARE_API_TOKEN");
+	assert_null(strstr(errs.e[0].msg, "SECRET"));
+	settings_free(&s);
+	settings_errors_free(&errs);
+	unlink(cred);
+	fd = open(cred, O_WRONLY | O_CREAT | O_TRUNC, 0400);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, "SECRET\0x", 8), 8);
+	close(fd);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), -1);
+	assert_true(has_error(&errs, "CLOUDFLARE_API_TOKEN", "NUL"));
+	settings_free(&s);
+	settings_errors_free(&errs);
+
+	/* A directory where the credential should be: an error, too. */
+	unlink(cred);
+	assert_int_equal(mkdir(cred, 0700), 0);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), -1);
+	assert_true(
+	    has_error(&errs, "CLOUDFLARE_API_TOKEN", "not a regular file"));
+	settings_free(&s);
+	settings_errors_free(&errs);
+	rmdir(cred);
+
+	unsetenv("CREDENTIALS_DIRECTORY");
+	rmdir(creds);
+	free(creds);
+	free(cred);
+	free(domains);
+	free(env);
 }
 
 static void
@@ -1324,6 +1561,8 @@ main(void)
 		cmocka_unit_test(test_load_api_key),
 		cmocka_unit_test(test_load_odoo_conf),
 		cmocka_unit_test(test_load_dns),
+		cmocka_unit_test(test_load_credential),
+		cmocka_unit_test(test_load_secrecy_root_group),
 		cmocka_unit_test(test_errors_print),
 		cmocka_unit_test(test_load_unknown_key_warns),
 	};

@@ -372,6 +372,7 @@ list_tenants(struct watcher *w, struct tenant **out, size_t *n)
 		if (w->pg == NULL) {
 			if (watcher_now_ms() < w->pg_not_before_ms)
 				return -1;
+			alive(w); /* a hung server may have cost a deadline */
 			w->pg = pg_connect(w->s, PG_MAINT_DB, err, sizeof(err));
 			if (w->pg == NULL) {
 				pg_failed(w, err);

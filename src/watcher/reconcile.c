@@ -1110,6 +1110,9 @@ watcher_status(const struct watcher *w, char *buf, size_t len)
 		    w->last.waiting + w->last.nozone);
 	if (!w->listed)
 		append(buf, len, &off, "; PostgreSQL unreachable");
+	if (w->orphans_refused)
+		append(buf, len, &off,
+		    "; orphan removal refused (no tenant listed)");
 	if (now < w->cf_not_before_ms)
 		append(buf, len, &off, "; Cloudflare retry in %lld s",
 		    (w->cf_not_before_ms - now + 999) / 1000);

@@ -549,7 +549,8 @@ def deletes(cf):
     return [r for r in cf.requests if r["method"] == "DELETE"]
 
 
-def test_orphans_kept_while_no_tenant_is_listed(node, pg, cloudflare):
+def test_orphans_kept_while_no_tenant_is_listed(node, pg, cloudflare,
+                                               tmp_path):
     """A wrong PGUSER (a role that owns no database) lists no tenant: the
     node's records are not orphans, whatever the grace."""
     pg.su_exec(f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE "
@@ -559,12 +560,21 @@ def test_orphans_kept_while_no_tenant_is_listed(node, pg, cloudflare):
     ids = [own_record(cloudflare, f"{n}.sajet.us")
            for n in ("realone", "acme", "beta")]
     ids.append(own_record(cloudflare, "gamma.otro.dominio", ZONE_OTRO))
-    d = watcher(node, DB_WATCHER_INTERVAL="1", WATCHER_DELETE_ORPHANS="1",
-                WATCHER_ORPHAN_GRACE_SECONDS="1", PGUSER=STRANGER,
-                PGPASSWORD=STRANGER_PW)
-    wait_for(lambda: "orphan removal refused" in d.log(), 30,
-             "the refusal")
-    wait_polls(d, 5)
+    n = Notify(tmp_path / "notify.sock")
+    try:
+        d = watcher(node, start=False, DB_WATCHER_INTERVAL="1",
+                    WATCHER_DELETE_ORPHANS="1",
+                    WATCHER_ORPHAN_GRACE_SECONDS="1", PGUSER=STRANGER,
+                    PGPASSWORD=STRANGER_PW)
+        start_with_env(d, {"NOTIFY_SOCKET": n.path})
+        wait_for(lambda: "orphan removal refused" in d.log(), 30,
+                 "the refusal")
+        wait_polls(d, 5)
+        assert n.has("STATUS=0 tenants, 0 records, last sync")
+        assert any("; orphan removal refused (no tenant listed)" in m
+                   for m in n.drain())
+    finally:
+        n.close()
     assert deletes(cloudflare) == []
     assert {r["id"] for r in cloudflare.records()} == set(ids)
     log = d.log()

@@ -109,6 +109,14 @@ PGresult *pg_query(PGconn *c, const char *sql, int nparams,
 const char *pg_result_error(PGconn *c, const PGresult *r);
 
 /*
+ * 1 when the last pg_query()/pg_exec()/pg_ping() of this thread ended by a
+ * timeout: statement_timeout or lock_timeout on the server (SQLSTATE 57014,
+ * 55P03) or no reply in time. A sign of a server too slow or blocked, not
+ * of a bad request: worth a 503.
+ */
+int pg_timed_out(void);
+
+/*
  * One round trip (an empty query), at most PG_PING_TIMEOUT_MS: 0, or -1
  * with err, and then the connection is lost.
  */

@@ -49,6 +49,7 @@ static atomic_uint hung_gen;
 /* The connection this thread last gave up waiting on (pg_result_error). */
 static _Thread_local const PGconn *gave_up_on;
 static _Thread_local int gave_up_ms;
+static _Thread_local int timed_out; /* pg_timed_out() */
 
 /* libpq's message without its trailing newline. */
 static void
@@ -289,6 +290,7 @@ give_up(PGconn *c, int timeout_ms)
 		(void)shutdown(fd, SHUT_RDWR);
 	gave_up_on = c;
 	gave_up_ms = timeout_ms;
+	timed_out = 1;
 	atomic_fetch_add(&hung_gen, 1);
 	log_warn("PostgreSQL sent no reply in %d ms (is the server hung?): "
 	         "connection closed",
@@ -335,6 +337,7 @@ collect(PGconn *c, int timeout_ms)
 	long long deadline = timeout_ms >= 0 ? mono_ms() + timeout_ms : 0;
 	PGresult *r, *last = NULL;
 	ExecStatusType st;
+	const char *code;
 	int waiting = 1;
 
 	for (;;) {
@@ -350,7 +353,17 @@ collect(PGconn *c, int timeout_ms)
 		    st == PGRES_COPY_BOTH || PQstatus(c) == CONNECTION_BAD)
 			break;
 	}
+	if (last != NULL &&
+	    (code = PQresultErrorField(last, PG_DIAG_SQLSTATE)) != NULL &&
+	    (strcmp(code, "57014") == 0 || strcmp(code, "55P03") == 0))
+		timed_out = 1;
 	return last != NULL ? last : PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+}
+
+int
+pg_timed_out(void)
+{
+	return timed_out;
 }
 
 static PGresult *
@@ -358,6 +371,7 @@ run(PGconn *c, const char *sql, int nparams, const char *const *params,
     int timeout_ms)
 {
 	gave_up_on = NULL;
+	timed_out = 0;
 	if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0))
 		return PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
 	return collect(c, timeout_ms);
@@ -422,7 +436,7 @@ pg_exec_long(PGconn *c, const char *sql, char *err, size_t errlen,
     char sqlstate[6])
 {
 	char rerr[256];
-	int rc;
+	int rc, was_timeout;
 
 	if (pg_exec(c, "SET statement_timeout = 0", 0, NULL, err, errlen,
 	        sqlstate) != 0)
@@ -430,11 +444,13 @@ pg_exec_long(PGconn *c, const char *sql, char *err, size_t errlen,
 	if (sqlstate != NULL)
 		sqlstate[0] = '\0';
 	rc = result_rc(c, run(c, sql, 0, NULL, -1), err, errlen, sqlstate);
+	was_timeout = timed_out;
 	/* A lost connection is closed by its owner: nothing to reset. */
 	if (!pg_conn_lost(c) &&
 	    pg_exec(c, "RESET statement_timeout", 0, NULL, rerr, sizeof(rerr),
 	        NULL) != 0)
 		log_warn("RESET statement_timeout failed: %s", rerr);
+	timed_out = was_timeout; /* the statement's, not RESET's */
 	return rc;
 }
 
@@ -442,6 +458,7 @@ int
 pg_ping(PGconn *c, char *err, size_t errlen)
 {
 	gave_up_on = NULL;
+	timed_out = 0;
 	if (!PQsendQuery(c, "")) {
 		copy_msg(err, errlen, "", PQerrorMessage(c));
 		return -1;

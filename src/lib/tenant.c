@@ -162,6 +162,10 @@ db_fail(struct tenant_result *res, PGconn *c, const char *what, const char *msg)
 	if (pg_conn_lost(c))
 		return fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: PostgreSQL is unreachable (%s): %s", what, msg);
+	if (pg_timed_out()) /* statement_timeout, lock_timeout: try later */
+		return fail(res, TENANT_DB_UNAVAILABLE,
+		    "database: PostgreSQL did not finish in time (%s): %s",
+		    what, msg);
 	return fail(res, TENANT_INTERNAL, "database: %s failed: %s", what, msg);
 }
 

@@ -154,3 +154,30 @@ def test_watcher_retries_while_postgres_is_stopped(node, pg, cloudflare):
     assert "PostgreSQL reachable again" in log
     assert len(re.findall(r"<4>PostgreSQL: ", log)) == 1, log
     assert d.proc.poll() is None
+
+
+def test_api_answers_while_a_catalog_is_locked(node, pg):
+    """A server that runs but cannot serve (pg_database locked by another
+    session): lock_timeout ends the list, which answers 503, not never."""
+    api = node(dns=False)
+    assert api.get("/api/tenants").status_code == 200
+    c = pg.su_connect()
+    try:
+        c.autocommit = False
+        with c.cursor() as cur:
+            cur.execute("LOCK TABLE pg_database IN ACCESS EXCLUSIVE MODE")
+            r, t_list = timed(lambda: api.get("/api/tenants",
+                                              timeout=HANG_S))
+            assert r.status_code == 503, r.text
+            assert r.json()["code"] == "database_unavailable"
+            assert "lock timeout" in r.json()["detail"], r.text
+            # The server itself answers: /health stays ok.
+            r, t_health = timed(lambda: api.get("/health", key=False,
+                                                timeout=HANG_S))
+            assert r.status_code == 200, r.text
+            print(f"\npg_database locked: list 503 in {t_list:.2f} s "
+                  f"(lock_timeout 5 s), /health 200 in {t_health:.3f} s")
+        c.rollback()
+    finally:
+        c.close()
+    assert api.get("/api/tenants").status_code == 200

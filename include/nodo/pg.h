@@ -36,6 +36,7 @@
 /* Client side: a server silent this long ignored its own timeout. */
 #define PG_REPLY_TIMEOUT_MS (PG_STATEMENT_TIMEOUT_MS + 5000) /* ms */
 #define PG_PING_TIMEOUT_MS  3000 /* ms, pg_ping() (GET /health) */
+#define PG_PING_FRESH_MS    1000 /* ms, a reply this recent is a ping */
 /* TCP (ignored on a Unix socket): a dead peer is noticed in 25 s. */
 #define PG_KEEPALIVES_IDLE     10    /* s idle before the first probe */
 #define PG_KEEPALIVES_INTERVAL 5     /* s between probes */
@@ -118,7 +119,9 @@ int pg_timed_out(void);
 
 /*
  * One round trip (an empty query), at most PG_PING_TIMEOUT_MS: 0, or -1
- * with err, and then the connection is lost.
+ * with err, and then the connection is lost. A reply on any connection in
+ * the last PG_PING_FRESH_MS counts as one (0 at once), so that /health in a
+ * tight loop costs PostgreSQL about one round trip a second.
  */
 int pg_ping(PGconn *c, char *err, size_t errlen);
 

@@ -46,6 +46,9 @@ struct pg_pool {
  */
 static atomic_uint hung_gen;
 
+/* When some connection last got a reply (monotonic ms): pg_ping(). */
+static atomic_llong last_reply_ms;
+
 /* The connection this thread last gave up waiting on (pg_result_error). */
 static _Thread_local const PGconn *gave_up_on;
 static _Thread_local int gave_up_ms;
@@ -353,6 +356,9 @@ collect(PGconn *c, int timeout_ms)
 		    st == PGRES_COPY_BOTH || PQstatus(c) == CONNECTION_BAD)
 			break;
 	}
+	if (waiting && last != NULL && PQstatus(c) == CONNECTION_OK)
+		atomic_store(&last_reply_ms,
+		    mono_ms()); /* the server answers */
 	if (last != NULL &&
 	    (code = PQresultErrorField(last, PG_DIAG_SQLSTATE)) != NULL &&
 	    (strcmp(code, "57014") == 0 || strcmp(code, "55P03") == 0))
@@ -459,6 +465,9 @@ pg_ping(PGconn *c, char *err, size_t errlen)
 {
 	gave_up_on = NULL;
 	timed_out = 0;
+	/* The server answered a moment ago: that is the round trip. */
+	if (mono_ms() - atomic_load(&last_reply_ms) < PG_PING_FRESH_MS)
+		return 0;
 	if (!PQsendQuery(c, "")) {
 		copy_msg(err, errlen, "", PQerrorMessage(c));
 		return -1;

@@ -20,6 +20,7 @@ import requests
 from conftest import NODE_ROLE, TUNNEL_ID, ZONE_SAJET
 
 PING_TIMEOUT_S = 3      # PG_PING_TIMEOUT_MS
+PING_FRESH_S = 1        # PG_PING_FRESH_MS: a reply this recent is a ping
 REPLY_TIMEOUT_S = 15    # PG_REPLY_TIMEOUT_MS
 CONNECT_TIMEOUT_S = 5   # PG_CONNECT_TIMEOUT
 # An answer later than this is a hang, whatever the load.
@@ -85,7 +86,8 @@ def test_api_answers_while_postgres_is_stopped(node, pg):
     with Frozen(pg) as f:
         assert len(f.pids) >= 2, "the API holds no connection to stop"
         # The pooled connection looks fine to poll(): only a round trip
-        # shows the server does not answer.
+        # shows the server does not answer, once the last reply is stale.
+        time.sleep(PING_FRESH_S + 0.1)
         r, t_health = timed(lambda: api.get("/health", key=False,
                                             timeout=HANG_S))
         assert r.status_code == 503, r.text
@@ -103,7 +105,8 @@ def test_api_answers_while_postgres_is_stopped(node, pg):
                                              timeout=HANG_S))
         assert r.status_code == 503
         print(f"\nPostgreSQL stopped: /health 503 in {t_health:.2f} s "
-              f"(ping deadline {PING_TIMEOUT_S} s), list 503 in "
+              f"(ping deadline {PING_TIMEOUT_S} s, asked {PING_FRESH_S} s "
+              f"after the last reply), list 503 in "
               f"{t_list:.2f} s, create 503 in {t_create:.2f} s, /health "
               f"again {t_health2:.2f} s (connect_timeout "
               f"{CONNECT_TIMEOUT_S} s)")

@@ -22,6 +22,9 @@
 #define SETTINGS_DEFAULT_API_HOST     "0.0.0.0"
 #define SETTINGS_DEFAULT_API_PORT     8070
 #define SETTINGS_DEFAULT_INTERVAL     10 /* seconds */
+/* WATCHER_ORPHAN_GRACE_SECONDS: CONTRACT 8's 10 minutes, at most a week. */
+#define SETTINGS_DEFAULT_ORPHAN_GRACE 600    /* seconds */
+#define SETTINGS_MAX_ORPHAN_GRACE     604800 /* seconds */
 
 #define SETTINGS_MAX_FILE   (1024 * 1024) /* bytes, any settings file */
 #define SETTINGS_MAX_LINE   4096          /* bytes, one env/odoo.conf line */
@@ -49,6 +52,7 @@ struct settings {
 	char *domains_file;   /* DOMAINS_FILE */
 	int watcher_interval; /* DB_WATCHER_INTERVAL, seconds, 1..3600 */
 	int watcher_delete_orphans; /* WATCHER_DELETE_ORPHANS, 0/1 */
+	int watcher_orphan_grace;   /* WATCHER_ORPHAN_GRACE_SECONDS, s */
 	char *api_host;             /* API_HOST */
 	int api_port;               /* API_PORT, 1..65535 */
 	char *default_template;     /* DEFAULT_TEMPLATE_DB */

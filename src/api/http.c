@@ -189,6 +189,12 @@ do_health(struct http_server *h, struct MHD_Connection *conn,
 	PGconn *c = pg_pool_get(h->t->pool, err, sizeof(err));
 	cJSON *o = cJSON_CreateObject();
 
+	/* An idle socket says nothing of a hung server: one round trip. */
+	if (c != NULL && pg_ping(c, err, sizeof(err)) != 0) {
+		pg_pool_put(h->t->pool, c); /* lost: closed, not kept */
+		c = NULL;
+	}
+
 	cJSON_AddStringToObject(o, "status", c != NULL ? "ok" : "degraded");
 	cJSON_AddStringToObject(o, "postgres",
 	    c != NULL ? "ok" : "unreachable");

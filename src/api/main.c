@@ -77,10 +77,10 @@ check(const struct settings *s)
 		bad = 1;
 	} else {
 		const char *p[1] = { s->default_template };
-		PGresult *r = PQexecParams(c,
+		PGresult *r = pg_query(c,
 		    "SELECT 1 FROM pg_database"
 		    " WHERE datname = $1",
-		    1, NULL, p, NULL, NULL, 0);
+		    1, p);
 
 		printf("postgres: ok (user %s)\n", PQuser(c));
 		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {

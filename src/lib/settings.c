@@ -50,7 +50,7 @@
 #define SETTINGS_CF_CREDENTIAL_SHOWN                                           \
 	"$CREDENTIALS_DIRECTORY/" SETTINGS_CF_CREDENTIAL
 
-/* The keys of CONTRACT section 2 (plus WATCHER_DELETE_ORPHANS). */
+/* The keys of CONTRACT section 2 (plus WATCHER_ORPHAN_GRACE_SECONDS). */
 enum key {
 	K_ODOO_DOMAIN,
 	K_API_KEY,
@@ -70,6 +70,7 @@ enum key {
 	K_DATA_DIR,
 	K_LOG_LEVEL,
 	K_DELETE_ORPHANS,
+	K_ORPHAN_GRACE,
 	K_COUNT
 };
 
@@ -95,6 +96,7 @@ static const struct {
 	[K_DATA_DIR] = { "ODOO_DATA_DIR", 0 },
 	[K_LOG_LEVEL] = { "LOG_LEVEL", 0 },
 	[K_DELETE_ORPHANS] = { "WATCHER_DELETE_ORPHANS", 0 },
+	[K_ORPHAN_GRACE] = { "WATCHER_ORPHAN_GRACE_SECONDS", 0 },
 };
 
 /* The odoo.conf [options] keys we read. */
@@ -1569,6 +1571,9 @@ settings_load(struct settings *s, enum settings_program prog,
 	    SETTINGS_MAX_INTERVAL, SETTINGS_DEFAULT_INTERVAL);
 	s->api_port = int_setting(&ld, K_API_PORT, 1, SETTINGS_MAX_PORT,
 	    SETTINGS_DEFAULT_API_PORT);
+	/* Under the default only for tests: the watcher warns at start. */
+	s->watcher_orphan_grace = int_setting(&ld, K_ORPHAN_GRACE, 1,
+	    SETTINGS_MAX_ORPHAN_GRACE, SETTINGS_DEFAULT_ORPHAN_GRACE);
 
 	v = ld.v[K_DELETE_ORPHANS].v;
 	if (v != NULL && *v != '\0') {

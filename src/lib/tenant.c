@@ -163,6 +163,10 @@ db_fail(struct tenant_result *res, PGconn *c, const char *what, const char *msg)
 	if (pg_conn_lost(c))
 		return fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: PostgreSQL is unreachable (%s): %s", what, msg);
+	if (pg_timed_out()) /* statement_timeout, lock_timeout: try later */
+		return fail(res, TENANT_DB_UNAVAILABLE,
+		    "database: PostgreSQL did not finish in time (%s): %s",
+		    what, msg);
 	return fail(res, TENANT_INTERNAL, "database: %s failed: %s", what, msg);
 }
 
@@ -238,10 +242,10 @@ tenant_list(const struct tenant_ctx *t, PGconn *c, const char *domain,
 	*out = NULL;
 	*n = 0;
 	excluded_names(t->s, excl, sizeof(excl));
-	r = PQexecParams(c, tenant_list_sql, 1, NULL, params, NULL, NULL, 0);
+	r = pg_query(c, tenant_list_sql, 1, params);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		enum tenant_err e = db_fail(res, c, "listing databases",
-		    PQresultErrorMessage(r));
+		enum tenant_err e =
+		    db_fail(res, c, "listing databases", pg_result_error(c, r));
 
 		PQclear(r);
 		return e;
@@ -452,7 +456,7 @@ drop_database(PGconn *c, const char *db, char *err, size_t errlen)
 	if (fmt_sql(c, sql, sizeof(sql),
 	        "DROP DATABASE IF EXISTS %s WITH (FORCE)", db, NULL, NULL) != 0)
 		return -1;
-	return pg_exec(c, sql, 0, NULL, err, errlen, NULL);
+	return pg_exec_long(c, sql, err, errlen, NULL);
 }
 
 /* 1 when a database of that name exists, 0 when not, -1 on error. */
@@ -463,10 +467,10 @@ db_exists(PGconn *c, const char *db, int *is_template)
 	PGresult *r;
 	int rc = -1;
 
-	r = PQexecParams(c,
+	r = pg_query(c,
 	    "SELECT datistemplate FROM pg_database"
 	    " WHERE datname = $1",
-	    1, NULL, p, NULL, NULL, 0);
+	    1, p);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
 		rc = PQntuples(r) > 0;
 		if (is_template != NULL)
@@ -538,10 +542,10 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 		goto out;
 	}
 	p[0] = job->out;
-	r = PQexecParams(c, pw_sql, 1, NULL, p, NULL, NULL, 0);
+	r = pg_query(c, pw_sql, 1, p);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		e = db_fail(res, c, "setting the admin password",
-		    PQresultErrorMessage(r));
+		    pg_result_error(c, r));
 		PQclear(r);
 		goto out;
 	}
@@ -574,7 +578,8 @@ clone_template(PGconn *c, const char *templ, const char *tmp,
 		return fail(res, TENANT_INTERNAL, "out of memory");
 	for (tries = 0;; tries++) {
 		terminate_sessions(c, templ);
-		if (pg_exec(c, sql, 0, NULL, err, sizeof(err), state) == 0)
+		/* A clone may rightly take minutes: no statement_timeout. */
+		if (pg_exec_long(c, sql, err, sizeof(err), state) == 0)
 			return TENANT_OK;
 		/* 55006: a session (Odoo's cron, a login) came back. */
 		if (strcmp(state, "55006") != 0 ||
@@ -959,10 +964,10 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 		    "database: PostgreSQL is unreachable: %s", err);
 		goto out;
 	}
-	r = PQexecParams(c, q, 1, NULL, p, NULL, NULL, 0);
+	r = pg_query(c, q, 1, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		e = db_fail(res, c, "looking up the tenant",
-		    PQresultErrorMessage(r));
+		    pg_result_error(c, r));
 		PQclear(r);
 		goto out;
 	}
@@ -1087,7 +1092,7 @@ end_stale_sessions(PGconn *c)
 	for (tries = 0; tries < TENANT_STALE_TRIES; tries++) {
 		long n = -1;
 
-		r = PQexec(c, q);
+		r = pg_query(c, q, 0, NULL);
 		if (PQresultStatus(r) == PGRES_TUPLES_OK)
 			n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
 		PQclear(r);
@@ -1124,9 +1129,9 @@ tenant_cleanup(const struct tenant_ctx *t)
 		return -1;
 	}
 	end_stale_sessions(c);
-	r = PQexec(c, q);
+	r = pg_query(c, q, 0, NULL);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		log_err("clean-up: %s", PQresultErrorMessage(r));
+		log_err("clean-up: %s", pg_result_error(c, r));
 		PQclear(r);
 		pg_pool_put(t->pool, c);
 		pthread_rwlock_unlock(&create_lock);

@@ -61,7 +61,9 @@ usage(FILE *f)
 	    "Cloudflare request. A name held by a record it does not own\n"
 	    "is a conflict: logged once and never touched. With\n"
 	    "WATCHER_DELETE_ORPHANS=1 it also deletes its own records\n"
-	    "whose database has been gone for two polls in a row.\n"
+	    "whose database has been gone for WATCHER_ORPHAN_GRACE_SECONDS\n"
+	    "(default 600), never while no tenant is listed, and at most 5\n"
+	    "records (and 10% of a zone's own) per poll.\n"
 	    "Cloudflare failures (5xx, timeouts, 429 with Retry-After) and\n"
 	    "PostgreSQL failures are retried with backoff; they never end\n"
 	    "the daemon.\n"
@@ -216,8 +218,10 @@ check(const struct settings *s)
 
 	printf("settings: ok (%s)\n",
 	    s->env_file ? s->env_file : "environment only");
-	printf("DB_WATCHER_INTERVAL: %d s; WATCHER_DELETE_ORPHANS: %s\n",
-	    s->watcher_interval, s->watcher_delete_orphans ? "on" : "off");
+	printf("DB_WATCHER_INTERVAL: %d s; WATCHER_DELETE_ORPHANS: %s "
+	       "(after %d s)\n",
+	    s->watcher_interval, s->watcher_delete_orphans ? "on" : "off",
+	    s->watcher_orphan_grace);
 	if ((c = pg_connect(s, PG_MAINT_DB, err, sizeof(err))) == NULL) {
 		printf("postgres: FAILED: %s\n", err);
 		bad = 1;
@@ -395,6 +399,13 @@ main(int argc, char *argv[])
 	         "deletion %s)",
 	    s.watcher_interval, NODO_VERSION, dry_run ? ", dry run" : "",
 	    once ? ", once" : "", s.watcher_delete_orphans ? "on" : "off");
+	if (s.watcher_delete_orphans &&
+	    s.watcher_orphan_grace < SETTINGS_DEFAULT_ORPHAN_GRACE)
+		log_warn("WATCHER_ORPHAN_GRACE_SECONDS=%d is under the %d s "
+		         "CONTRACT 8 asks for: a record goes %d s after its "
+		         "database (meant for tests)",
+		    s.watcher_orphan_grace, SETTINGS_DEFAULT_ORPHAN_GRACE,
+		    s.watcher_orphan_grace);
 	for (;;) {
 		start = now_ms();
 		insync = watcher_poll(w);

@@ -4,7 +4,8 @@
  * A poll lists the tenants with one query, reads a zone's records only when
  * the cache of that zone is missing or an hour old, and calls Cloudflare only
  * for names the cache says lack our record (or, with WATCHER_DELETE_ORPHANS,
- * for our records whose database has been gone two polls in a row). Every
+ * for our records whose database has been gone WATCHER_ORPHAN_GRACE_SECONDS,
+ * within the limits of CONTRACT section 8: see reconcile.c). Every
  * Cloudflare call goes through one gate: a budget per poll, a sliding
  * five-minute budget, and the backoff after failures and 429s. Not
  * thread-safe: one watcher, one thread.

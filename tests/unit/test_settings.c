@@ -48,6 +48,7 @@ static const char *const env_keys[] = {
 	"ODOO_DATA_DIR",
 	"LOG_LEVEL",
 	"WATCHER_DELETE_ORPHANS",
+	"WATCHER_ORPHAN_GRACE_SECONDS",
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -617,6 +618,7 @@ test_load_defaults(void **state)
 	assert_string_equal(s.cf_api_url, SETTINGS_DEFAULT_CF_URL);
 	assert_int_equal(s.watcher_interval, 10);
 	assert_int_equal(s.watcher_delete_orphans, 0);
+	assert_int_equal(s.watcher_orphan_grace, 600);
 	assert_string_equal(s.api_host, "0.0.0.0");
 	assert_int_equal(s.api_port, 8070);
 	assert_string_equal(s.default_template, "tcs");
@@ -1024,6 +1026,11 @@ static const struct value_case value_cases[] = {
 	{ "WATCHER_DELETE_ORPHANS", "0", 1 },
 	{ "WATCHER_DELETE_ORPHANS", "no", 1 },
 	{ "WATCHER_DELETE_ORPHANS", "2", 0 },
+	{ "WATCHER_ORPHAN_GRACE_SECONDS", "1", 1 },
+	{ "WATCHER_ORPHAN_GRACE_SECONDS", "604800", 1 },
+	{ "WATCHER_ORPHAN_GRACE_SECONDS", "0", 0 },
+	{ "WATCHER_ORPHAN_GRACE_SECONDS", "604801", 0 },
+	{ "WATCHER_ORPHAN_GRACE_SECONDS", "10m", 0 },
 	{ "PGPORT", "5432", 1 },
 	{ "PGPORT", "5432,5433", 1 },
 	{ "PGPORT", "5432,", 0 },

@@ -50,9 +50,10 @@
 #include "jobs.h"
 #include "probe.h"
 
-#define AUTH_SLOTS 256 /* addresses whose failures we remember */
-#define WARN_SLOTS 256 /* (address, limit) pairs whose warning we remember */
-#define PEND_SLOTS 8   /* accepted, not yet started: one per poll thread */
+#define AUTH_SLOTS          256 /* addresses whose failures we remember */
+#define WARN_SLOTS          256 /* (address, limit) pairs whose warning we remember */
+#define PEND_SLOTS          8 /* accepted, not yet started: one per poll thread */
+#define HTTP_FIRST_PROBE_MS 2000 /* http_start waits this for the first probe */
 
 /* What ends a connection at its deadline (struct conn.phase). */
 enum phase {
@@ -1384,6 +1385,10 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 		free_server(h);
 		return NULL;
 	}
+	/* /health's first answers should not wait for the first probe. */
+	for (int i = 0;
+	     i < HTTP_FIRST_PROBE_MS / 5 && probe_ended(h->probe) == 0; i++)
+		usleep(5 * 1000);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	if (pthread_create(&h->sweeper, &attr, sweep, h) != 0) {

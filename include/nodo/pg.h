@@ -35,7 +35,7 @@
 #define PG_LOCK_TIMEOUT_MS      5000  /* lock_timeout of a session */
 /* Client side: a server silent this long ignored its own timeout. */
 #define PG_REPLY_TIMEOUT_MS (PG_STATEMENT_TIMEOUT_MS + 5000) /* ms */
-#define PG_PING_TIMEOUT_MS  3000 /* ms, pg_ping() (GET /health) */
+#define PG_PING_TIMEOUT_MS  2000 /* ms, pg_ping() (the /health probe) */
 #define PG_PING_FRESH_MS    1000 /* ms, a reply this recent is a ping */
 /* TCP (ignored on a Unix socket): a dead peer is noticed in 25 s. */
 #define PG_KEEPALIVES_IDLE     10    /* s idle before the first probe */

@@ -30,7 +30,7 @@
 #define EX_CONFIG        78
 #define STOP_GRACE_MS    25000 /* requests in flight get this long on stop */
 #define CLEANUP_INTERVAL 300   /* seconds between clean-ups of leftovers */
-#define MALLOC_ARENAS    2     /* one thread per connection: cap the arenas */
+#define MALLOC_ARENAS    2     /* poll, job and hash threads: cap arenas */
 
 static void
 usage(FILE *f)
@@ -183,7 +183,7 @@ main(int argc, char *argv[])
 
 	/*
 	 * glibc gives threads their own malloc arenas (up to 8 per core);
-	 * with a thread per connection that is memory kept for nothing.
+	 * with a dozen short-lived threads that is memory kept for nothing.
 	 */
 	mallopt(M_ARENA_MAX, MALLOC_ARENAS);
 

@@ -34,6 +34,8 @@ enum tenant_err {
 	TENANT_NOT_FOUND,
 	TENANT_DB_UNAVAILABLE,
 	TENANT_INTERNAL,
+	TENANT_TEMPLATE_NOT_ALLOWED, /* a database, but not on TEMPLATE_DBS */
+	TENANT_FILESTORE_MISSING,    /* files in the template, no folder */
 };
 
 /* A stable machine code: "invalid_subdomain", "tenant_exists", ... */

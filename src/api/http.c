@@ -150,6 +150,7 @@ tenant_status(enum tenant_err e)
 	case TENANT_RESERVED:
 	case TENANT_UNKNOWN_DOMAIN:
 	case TENANT_INVALID_PASSWORD:
+	case TENANT_TEMPLATE_NOT_ALLOWED:
 		return 422;
 	case TENANT_TEMPLATE_NOT_FOUND:
 	case TENANT_NOT_FOUND:
@@ -159,6 +160,7 @@ tenant_status(enum tenant_err e)
 	case TENANT_DB_UNAVAILABLE:
 		return 503;
 	case TENANT_INTERNAL:
+	case TENANT_FILESTORE_MISSING:
 		break;
 	}
 	return 500;

@@ -51,6 +51,9 @@
 #define TENANT_HASH_NICE    10   /* nice of the password-hash thread */
 #define TENANT_SQL_MAX      1024 /* bytes of one statement we format */
 #define TENANT_STALE_TRIES  500  /* x 20 ms: a dead creation's backends end */
+/* Bytes of the text[] of names never listed: every one quoted, escaped. */
+#define TENANT_EXCL_MAX                                                        \
+	((SETTINGS_MAX_TEMPLATES + 2) * (2 * NAME_MAX_LEN + 3) + 3)
 
 const char *const tenant_list_sql =
     "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '')"
@@ -73,6 +76,8 @@ static const char *const err_codes[] = {
 	[TENANT_NOT_FOUND] = "tenant_not_found",
 	[TENANT_DB_UNAVAILABLE] = "database_unavailable",
 	[TENANT_INTERNAL] = "internal_error",
+	[TENANT_TEMPLATE_NOT_ALLOWED] = "template_not_allowed",
+	[TENANT_FILESTORE_MISSING] = "filestore_missing",
 };
 
 const char *
@@ -193,31 +198,54 @@ tenant_comment_domain(const char *comment, char *out, size_t outlen)
 	}
 }
 
-/* A text[] literal {"a","b"} of the names that are never tenants. */
+/* DEFAULT_TEMPLATE_DB or a TEMPLATE_DBS entry: 1, else 0. */
+static int
+template_listed(const struct settings *s, const char *name)
+{
+	size_t i;
+
+	if (s->default_template != NULL &&
+	    strcmp(name, s->default_template) == 0)
+		return 1;
+	for (i = 0; i < s->ntemplate_dbs; i++)
+		if (strcmp(name, s->template_dbs[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Appends one quoted element to a text[] literal being built in buf. */
+static void
+array_add(char *buf, size_t len, size_t *o, const char *p)
+{
+	if (p == NULL || *p == '\0')
+		return;
+	if (*o > 1 && *o + 1 < len)
+		buf[(*o)++] = ',';
+	if (*o + 1 < len)
+		buf[(*o)++] = '"';
+	for (; *p != '\0' && *o + 4 < len; p++) {
+		if (*p == '"' || *p == '\\')
+			buf[(*o)++] = '\\';
+		buf[(*o)++] = *p;
+	}
+	if (*o + 1 < len)
+		buf[(*o)++] = '"';
+}
+
+/*
+ * A text[] literal {"a","b"} of the names that are never tenants: the
+ * templates (DEFAULT_TEMPLATE_DB, TEMPLATE_DBS) and Odoo's db_template.
+ */
 static void
 excluded_names(const struct settings *s, char *buf, size_t len)
 {
-	const char *names[2] = { s->default_template, s->odoo_db_template };
 	size_t o = 0, i;
 
 	buf[o++] = '{';
-	for (i = 0; i < 2; i++) {
-		const char *p = names[i];
-
-		if (p == NULL || *p == '\0')
-			continue;
-		if (o > 1 && o + 1 < len)
-			buf[o++] = ',';
-		if (o + 1 < len)
-			buf[o++] = '"';
-		for (; *p != '\0' && o + 4 < len; p++) {
-			if (*p == '"' || *p == '\\')
-				buf[o++] = '\\';
-			buf[o++] = *p;
-		}
-		if (o + 1 < len)
-			buf[o++] = '"';
-	}
+	array_add(buf, len, &o, s->default_template);
+	array_add(buf, len, &o, s->odoo_db_template);
+	for (i = 0; i < s->ntemplate_dbs; i++)
+		array_add(buf, len, &o, s->template_dbs[i]);
 	if (o + 1 < len)
 		buf[o++] = '}';
 	buf[o] = '\0';
@@ -227,7 +255,7 @@ enum tenant_err
 tenant_list(const struct tenant_ctx *t, PGconn *c, const char *domain,
     struct tenant **out, size_t *n, struct tenant_result *res)
 {
-	char excl[2 * NAME_MAX_LEN * 2 + 16];
+	char excl[TENANT_EXCL_MAX];
 	const char *params[1] = { excl };
 	PGresult *r;
 	struct tenant *v;
@@ -294,6 +322,7 @@ tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
 		    req->subdomain);
 	}
 	if (strcmp(req->subdomain, templ) == 0 ||
+	    template_listed(t->s, req->subdomain) ||
 	    (t->s->odoo_db_template &&
 	        strcmp(req->subdomain, t->s->odoo_db_template) == 0))
 		return fail(res, TENANT_RESERVED,
@@ -473,6 +502,48 @@ db_exists(PGconn *c, const char *db, int *is_template)
 	}
 	PQclear(r);
 	return rc;
+}
+
+/*
+ * The allow-list (CONTRACT 8): templ must be DEFAULT_TEMPLATE_DB, a
+ * TEMPLATE_DBS entry, or, with TEMPLATE_DBS unset, a database marked
+ * IS_TEMPLATE that the node's role owns (resolved here, at run time). It
+ * reads pg_database alone: nothing of templ (no session, no connection, no
+ * row) is touched before it says yes.
+ */
+static enum tenant_err
+template_allowed(PGconn *c, const struct settings *s, const char *templ,
+    struct tenant_result *res)
+{
+	const char *p[1] = { templ };
+	PGresult *r;
+	enum tenant_err e;
+
+	r = PQexecParams(c,
+	    "SELECT datistemplate AND datdba = (SELECT oid FROM pg_roles"
+	    " WHERE rolname = current_user) FROM pg_database WHERE datname = "
+	    "$1",
+	    1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		e = db_fail(res, c, "looking up the template",
+		    PQresultErrorMessage(r));
+	else if (PQntuples(r) == 0)
+		e = fail(res, TENANT_TEMPLATE_NOT_FOUND,
+		    "template_db: database '%s' does not exist", templ);
+	else if (template_listed(s, templ) ||
+	    (s->ntemplate_dbs == 0 && PQgetvalue(r, 0, 0)[0] == 't'))
+		e = TENANT_OK;
+	else
+		e = fail(res, TENANT_TEMPLATE_NOT_ALLOWED,
+		    "template_db: database '%s' is not one of this node's "
+		    "templates (TEMPLATE_DBS%s)",
+		    templ,
+		    s->ntemplate_dbs == 0
+		        ? ": DEFAULT_TEMPLATE_DB and the IS_TEMPLATE databases "
+		          "of the node's role"
+		        : "");
+	PQclear(r);
+	return e;
 }
 
 /* Step 3: what Odoo's ir.config_parameter init(force=True) does, and more. */
@@ -743,18 +814,8 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		    PQerrorMessage(c));
 		goto out;
 	}
-	switch (db_exists(c, templ, NULL)) {
-	case 1:
-		break;
-	case 0:
-		e = fail(res, TENANT_TEMPLATE_NOT_FOUND,
-		    "template_db: database '%s' does not exist", templ);
+	if ((e = template_allowed(c, s, templ, res)) != TENANT_OK)
 		goto out;
-	default:
-		e = db_fail(res, c, "looking up the template",
-		    PQerrorMessage(c));
-		goto out;
-	}
 	if ((rc = fs_exists(fs_dst)) != 0) {
 		e = rc == 1 ? fail(res, TENANT_EXISTS,
 		                  "subdomain: filestore folder %s already "
@@ -939,6 +1000,11 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 		return fail(res, TENANT_RESERVED,
 		    "subdomain: '%s' is Odoo's "
 		    "db_template and cannot be deleted",
+		    subdomain);
+	if (template_listed(s, subdomain))
+		return fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is one of the node's templates "
+		    "(TEMPLATE_DBS) and cannot be deleted",
 		    subdomain);
 	if ((rc = busy_claim(subdomain)) != 0)
 		return busy_fail(res, rc, subdomain);

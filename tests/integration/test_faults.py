@@ -26,7 +26,7 @@ import requests
 from passlib.hash import pbkdf2_sha512
 
 from conftest import (FILESTORE_FILES, TEMPLATE_PASSWORD, TUNNEL_ID,
-                      ZONE_SAJET)
+                      ZONE_SAJET, clone_tcs, drop_template)
 
 INTERNAL = "_nodo_"
 SYSTEM_DBS = ("postgres", "template0", "template1")
@@ -520,7 +520,7 @@ def test_cloudflare_record_appears_between_lookup_and_create(
 # -- 4. Disk and filestore --------------------------------------------------
 
 def clone_template(pg, data_dir, name):
-    pg.su_exec(f'CREATE DATABASE "{name}" OWNER odoo TEMPLATE tcs')
+    clone_tcs(pg, name)
     fs = Path(data_dir) / "filestore" / name
     shutil.copytree(Path(data_dir) / "filestore" / "tcs", fs)
     return fs
@@ -558,7 +558,7 @@ def test_template_filestore_cannot_be_copied(node, pg, data_dir, trap):
     finally:
         if fs.is_symlink():
             fs.unlink()
-        pg.su_exec(f'DROP DATABASE IF EXISTS "{templ}"')
+        drop_template(pg, templ)
 
 
 @pytest.mark.parametrize("kind", ["folder", "empty-folder", "file",

@@ -1,0 +1,252 @@
+"""Trust boundaries (issue 8, CONTRACT 8): what the API key does NOT let
+its holder do, and what a second daemon or a slow Cloudflare cannot do.
+
+* template_db is an allow-list (TEMPLATE_DBS): a tenant, `postgres` or any
+  other database that is not a template of the node is 422
+  template_not_allowed, and nothing of it is touched: no session ended, no
+  connection opened to it (PostgreSQL's own connection log says so);
+* a template with file-backed attachments and no filestore folder is 500
+  filestore_missing, leaving nothing, and `--check` says so;
+* one odoo-local-api per node and role: a second one exits 1 naming the
+  first and leaves the first one's creation in progress alone;
+* a slow Cloudflare holds no database connection: /health and lists keep
+  answering while more creates than pool connections wait for it.
+"""
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from conftest import (BUILD, NODE_ROLE, clone_tcs, drop_template,
+                      free_port)
+
+INTERNAL = "_nodo_"
+SYSTEM_DBS = ("postgres", "template0", "template1")
+POOL_MAX_OPEN = 32  # PG_POOL_MAX_OPEN of include/nodo/pg.h
+
+
+def internal_dbs(pg):
+    return [d for d in pg.databases() if d.startswith(INTERNAL)]
+
+
+def folders(data_dir):
+    fs = Path(data_dir) / "filestore"
+    return sorted(p.name for p in fs.iterdir()) if fs.exists() else []
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def conn_log(pg):
+    """PostgreSQL logs every connection while the test runs; the fixture
+    returns a function giving the 'connection authorized' lines since."""
+    pg.su_exec("ALTER SYSTEM SET log_connections = on")
+    pg.su_exec("SELECT pg_reload_conf()")
+
+    def on():
+        c = pg.su_connect()
+        try:
+            with c.cursor() as cur:
+                cur.execute("SHOW log_connections")
+                return cur.fetchone()[0] == "on"
+        finally:
+            c.close()
+    wait_for(on, 10, "log_connections")
+    start = pg.log.stat().st_size
+
+    def lines():
+        with open(pg.log, "rb") as f:
+            f.seek(start)
+            text = f.read().decode(errors="replace")
+        return [ln for ln in text.splitlines()
+                if "connection authorized" in ln]
+    try:
+        yield lines
+    finally:
+        pg.su_exec("ALTER SYSTEM RESET log_connections")
+        pg.su_exec("SELECT pg_reload_conf()")
+
+
+def session(pg, db, app="customer-odoo"):
+    """A customer's session on db, as Odoo would hold it."""
+    c = psycopg2.connect(host=pg.host, port=pg.port, user=NODE_ROLE,
+                         password="odoo-test-pw", dbname=db,
+                         application_name=app)
+    c.autocommit = True
+    return c
+
+
+def alive(c):
+    try:
+        with c.cursor() as cur:
+            cur.execute("SELECT 1")
+            return cur.fetchone() == (1,)
+    except psycopg2.Error:
+        return False
+
+
+def backends_on(pg, db):
+    return pg.su_exec("SELECT pid, application_name FROM pg_stat_activity"
+                      " WHERE datname = %s", args=(db,))
+
+
+# -- 1. templates are an allow-list ------------------------------------------
+
+def test_tenant_as_template_is_refused_and_untouched(api, pg, data_dir,
+                                                     cloudflare, conn_log):
+    """The key's holder cannot copy a customer's database into a tenant of
+    their own, nor end that customer's sessions (CONTRACT 8)."""
+    assert api.create("victim", "victim-pw").status_code == 201
+    cust = session(pg, "victim")
+    try:
+        with cust.cursor() as cur:
+            cur.execute("CREATE TABLE secret (v text);"
+                        "INSERT INTO secret VALUES ('customer data')")
+        before_dbs = pg.databases()
+        before_fs = folders(data_dir)
+        n_cf = cloudflare.count()
+        for body in ({"template_db": "victim"},
+                     {"template_db": "victim", "domain": "otro.dominio"}):
+            r = api.create("thief", "pw", **body)
+            assert r.status_code == 422, r.text
+            assert r.json()["code"] == "template_not_allowed"
+            assert "template_db" in r.json()["detail"]
+            assert "victim" in r.json()["detail"]
+        # Nothing touched: the customer's session lives, nobody else
+        # connected to its database, nothing was made.
+        assert alive(cust)
+        assert [a for _, a in backends_on(pg, "victim")] == ["customer-odoo"]
+        to_victim = [ln for ln in conn_log() if "database=victim" in ln]
+        assert len(to_victim) == 1, to_victim  # the customer's own
+        assert "application_name=customer-odoo" in to_victim[0]
+        assert pg.databases() == before_dbs
+        assert internal_dbs(pg) == []
+        assert folders(data_dir) == before_fs
+        assert cloudflare.count() == n_cf
+        assert "thief" not in [t["subdomain"] for t in
+                               api.get("/api/tenants").json()["tenants"]]
+    finally:
+        cust.close()
+
+
+@pytest.mark.parametrize("db", SYSTEM_DBS)
+def test_system_database_as_template_is_refused(api, pg, db, conn_log):
+    """postgres, template0, template1 exist but are not the node's
+    templates: 422, no session ended on them, no connection to them."""
+    other = None
+    if db == "postgres":
+        other = session(pg, "postgres", app="someone-else")
+    r = api.create("fromsys", "pw", template_db=db)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "template_not_allowed"
+    assert db in r.json()["detail"]
+    assert "fromsys" not in pg.databases()
+    assert internal_dbs(pg) == []
+    if other is not None:
+        assert alive(other)
+        other.close()
+    # The node's own connections go to postgres (its maintenance
+    # database); to the template databases it opened none.
+    if db != "postgres":
+        assert not [ln for ln in conn_log() if f"database={db} " in ln
+                    or ln.endswith(f"database={db}")]
+
+
+def test_unknown_template_stays_404(api, pg):
+    r = api.create("fromnothing", "pw", template_db="no_such_db")
+    assert r.status_code == 404
+    assert r.json()["code"] == "template_not_found"
+    assert "fromnothing" not in pg.databases()
+
+
+def test_default_list_is_resolved_at_run_time(api, pg, data_dir):
+    """Unset TEMPLATE_DBS: DEFAULT_TEMPLATE_DB plus the IS_TEMPLATE
+    databases the node's role owns, looked up per request."""
+    clone_tcs(pg, "tpl_late", files=False)
+    pg.su_exec("ALTER DATABASE tpl_late IS_TEMPLATE false")
+    try:
+        # A plain database of the role: a tenant, so refused...
+        r = api.create("fromlate", "pw", template_db="tpl_late")
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == "template_not_allowed"
+        # ... and marked IS_TEMPLATE later: allowed, with no restart.
+        pg.su_exec("ALTER DATABASE tpl_late IS_TEMPLATE true")
+        r = api.create("fromlate", "pw", template_db="tpl_late")
+        assert r.status_code == 201, r.text
+        assert r.json()["template_db"] == "tpl_late"
+        names = [t["subdomain"] for t in
+                 api.get("/api/tenants").json()["tenants"]]
+        assert "fromlate" in names and "tpl_late" not in names
+        # An IS_TEMPLATE database of another role is not the node's.
+        pg.su_exec("ALTER DATABASE tpl_late OWNER TO postgres")
+        r = api.create("fromlate2", "pw", template_db="tpl_late")
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == "template_not_allowed"
+        # DELETE refuses a template whatever its owner.
+        r = api.delete("/api/tenant?subdomain=tpl_late")
+        assert r.status_code == 422
+        assert r.json()["code"] == "reserved_name"
+        assert "tpl_late" in pg.databases()
+    finally:
+        drop_template(pg, "tpl_late")
+
+
+def test_explicit_template_list(node, pg, data_dir):
+    """TEMPLATE_DBS=tcs,tpl_plain: a plain database on the list is a
+    template (copied, never listed, never deleted); an IS_TEMPLATE one
+    off the list is refused."""
+    pg.su_exec("CREATE DATABASE tpl_plain OWNER odoo TEMPLATE tcs")
+    clone_tcs(pg, "tpl_off", files=False)
+    try:
+        api = node(TEMPLATE_DBS="tcs, tpl_plain")
+        names = [t["subdomain"] for t in
+                 api.get("/api/tenants").json()["tenants"]]
+        assert "tpl_plain" not in names
+        r = api.create("fromplain", "pw", template_db="tpl_plain")
+        assert r.status_code == 201, r.text
+        assert "warning" in r.json()  # tpl_plain has no folder of its own
+        r = api.create("fromoff", "pw", template_db="tpl_off")
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == "template_not_allowed"
+        assert "TEMPLATE_DBS" in r.json()["detail"]
+        for name in ("tpl_plain", "tcs"):
+            r = api.delete(f"/api/tenant?subdomain={name}")
+            assert r.status_code == 422, r.text
+            assert r.json()["code"] == "reserved_name"
+            assert name in pg.databases()
+        r = api.create("tpl_plain", "pw")
+        assert r.status_code == 422
+        assert r.json()["code"] == "reserved_name"
+        assert r.json()["detail"].startswith("subdomain")
+    finally:
+        pg.su_exec("DROP DATABASE IF EXISTS tpl_plain WITH (FORCE)")
+        drop_template(pg, "tpl_off")
+
+
+@pytest.mark.parametrize("value,needle", [
+    ("tcs2", "DEFAULT_TEMPLATE_DB"),
+    ("tcs,postgres", "postgres"),
+    ("tcs,,x", "empty"),
+    ("tcs,Bad Name", "Bad Name"),
+])
+def test_bad_template_list_is_exit_78(node, value, needle):
+    d = node(TEMPLATE_DBS=value, start=False)
+    d.write_env()
+    p = subprocess.run([str(BUILD / "odoo-local-api"), "--config",
+                        str(d.env_file)], capture_output=True, text=True,
+                       timeout=30, env={"PATH": os.environ["PATH"]})
+    assert p.returncode == 78, p.stderr
+    assert "TEMPLATE_DBS" in p.stderr and needle in p.stderr
+    assert str(d.env_file) in p.stderr

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -56,6 +57,62 @@ usage(FILE *f)
 	    "See odoo-local-api(8) in /opt/nodo/docs.\n");
 }
 
+/*
+ * --check: a template with file-backed attachments needs its filestore
+ * folder (CONTRACT 8). Reading them takes a short connection to the
+ * template, closed at once: a creation of the daemon beside us may end it
+ * (and retries its clone). Returns 1 when the template cannot be copied.
+ */
+static int
+check_template_files(const struct settings *s, int allows_conn)
+{
+	char err[512], fs[PATH_MAX];
+	PGconn *c;
+	int files, readable;
+
+	if ((size_t)snprintf(fs, sizeof(fs), "%s/filestore/%s", s->data_dir,
+	        s->default_template) >= sizeof(fs)) {
+		printf("filestore: FAILED: path too long\n");
+		return 1;
+	}
+	readable = tenant_folder_readable(fs) == 0;
+	if (!allows_conn) {
+		printf("filestore: %s %s (attachments not checked: '%s' is "
+		       "ALLOW_CONNECTIONS false)\n",
+		    fs, readable ? "readable" : "missing or unreadable",
+		    s->default_template);
+		return 0;
+	}
+	if ((c = pg_connect(s, s->default_template, err, sizeof(err))) ==
+	    NULL) {
+		printf("filestore: FAILED: cannot connect to '%s' to read its "
+		       "attachments: %s\n",
+		    s->default_template, err);
+		return 1;
+	}
+	files = tenant_db_has_files(c, err, sizeof(err));
+	PQfinish(c);
+	if (files == -1) {
+		printf("filestore: FAILED: reading ir_attachment of '%s': %s\n",
+		    s->default_template, err);
+		return 1;
+	}
+	if (files && !readable) {
+		printf("filestore: FAILED: filestore_missing: '%s' has "
+		       "file-backed attachments but its folder %s is missing "
+		       "or unreadable\n",
+		    s->default_template, fs);
+		return 1;
+	}
+	if (!readable)
+		printf("filestore: ok (%s absent; '%s' has no file-backed "
+		       "attachments: tenants get no folder)\n",
+		    fs, s->default_template);
+	else
+		printf("filestore: ok (%s)\n", fs);
+	return 0;
+}
+
 /* --check: the settings loaded; now PostgreSQL, the template, data_dir. */
 static int
 check(const struct settings *s)
@@ -77,7 +134,7 @@ check(const struct settings *s)
 	} else {
 		const char *p[1] = { s->default_template };
 		PGresult *r = PQexecParams(c,
-		    "SELECT 1 FROM pg_database"
+		    "SELECT datallowconn FROM pg_database"
 		    " WHERE datname = $1",
 		    1, NULL, p, NULL, NULL, 0);
 
@@ -87,9 +144,12 @@ check(const struct settings *s)
 			       "does not exist\n",
 			    s->default_template);
 			bad = 1;
-		} else
+		} else {
 			printf("DEFAULT_TEMPLATE_DB: ok (%s)\n",
 			    s->default_template);
+			bad |= check_template_files(s,
+			    PQgetvalue(r, 0, 0)[0] == 't');
+		}
 		PQclear(r);
 		PQfinish(c);
 	}

@@ -8,6 +8,8 @@
  *   1. end other sessions on the template, CREATE DATABASE tmp TEMPLATE t
  *      (the admin password hash is computed meanwhile on another thread);
  *   2. COMMENT ON DATABASE tmp 'nodo:domain=D;creating=NAME' (for clean-up);
+ *      then, asked of the clone: file-backed attachments need the
+ *      template's folder (else filestore_missing, and nothing is left);
  *   3. in tmp, in one transaction: Odoo's ir_config_parameter init(force)
  *      keys, web.base.url (frozen) and the admin password;
  *   4. copy filestore/t to filestore/tmp, rename it to filestore/NAME;
@@ -546,6 +548,88 @@ template_allowed(PGconn *c, const struct settings *s, const char *templ,
 	return e;
 }
 
+int
+tenant_db_has_files(PGconn *c, char *err, size_t errlen)
+{
+	PGresult *r;
+	int rc = -1;
+
+	/* An Odoo database always has the table; a bare copy may not. */
+	r = PQexec(c,
+	    "SELECT to_regclass('ir_attachment') IS NOT NULL"
+	    " AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid ="
+	    " to_regclass('ir_attachment') AND attname = 'store_fname'"
+	    " AND NOT attisdropped)");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		rc = PQgetvalue(r, 0, 0)[0] == 't';
+	else
+		snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+	PQclear(r);
+	if (rc != 1)
+		return rc;
+	r = PQexec(c,
+	    "SELECT 1 FROM ir_attachment WHERE store_fname IS NOT NULL"
+	    " LIMIT 1");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		rc = PQntuples(r) > 0;
+	else {
+		snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int
+tenant_folder_readable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return access(path, R_OK | X_OK);
+}
+
+/*
+ * Step 1b: does the copy need the template's files? Asked of the clone
+ * right after CREATE DATABASE, not of the template: a connection to the
+ * template would block other creations cloning it (55006), be ended by
+ * their terminate_sessions(), and is impossible when the template is
+ * ALLOW_CONNECTIONS false. The clone holds exactly the rows copied.
+ * A file-backed attachment with no readable folder is filestore_missing.
+ */
+static enum tenant_err
+check_files(const struct tenant_ctx *t, const char *tmp, const char *templ,
+    const char *fs_src, int *has_files, struct tenant_result *res)
+{
+	char err[512];
+	PGconn *c;
+
+	if ((c = pg_connect(t->s, tmp, err, sizeof(err))) == NULL)
+		return fail(res, TENANT_DB_UNAVAILABLE,
+		    "database: cannot connect to the new database: %s", err);
+	*has_files = tenant_db_has_files(c, err, sizeof(err));
+	if (*has_files == -1) {
+		enum tenant_err e =
+		    db_fail(res, c, "looking for file-backed attachments", err);
+
+		PQfinish(c);
+		return e;
+	}
+	PQfinish(c);
+	if (*has_files && tenant_folder_readable(fs_src) != 0)
+		return fail(res, TENANT_FILESTORE_MISSING,
+		    "filestore: template '%s' has file-backed attachments "
+		    "(ir_attachment.store_fname) but its folder %s is missing "
+		    "or unreadable (%s); restore it or set ODOO_DATA_DIR",
+		    templ, fs_src, strerror(errno));
+	return TENANT_OK;
+}
+
 /* Step 3: what Odoo's ir.config_parameter init(force=True) does, and more. */
 static enum tenant_err
 configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
@@ -771,6 +855,7 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	struct timespec t0, t1, t2, t3, t4;
 	pthread_t th;
 	int joined = 1, created = 0, fs_moved = 0, is_templ = 0, rc;
+	int has_files = 0;
 	PGconn *c = NULL;
 	enum tenant_err e;
 	const struct zone *z;
@@ -851,7 +936,9 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		e = db_fail(res, c, "COMMENT ON DATABASE", err);
 		goto out;
 	}
-	if ((e = configure_clone(t, tmp, req->subdomain, domain, &job, th,
+	if ((e = check_files(t, tmp, templ, fs_src, &has_files, res)) !=
+	        TENANT_OK ||
+	    (e = configure_clone(t, tmp, req->subdomain, domain, &job, th,
 	         &joined, res)) != TENANT_OK)
 		goto out;
 
@@ -877,6 +964,13 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		fs_moved = 1;
 		break;
 	case 0:
+		if (has_files) {
+			e = fail(res, TENANT_FILESTORE_MISSING,
+			    "filestore: template '%s' has file-backed "
+			    "attachments but its folder %s is gone",
+			    templ, fs_src);
+			goto out;
+		}
 		snprintf(res->warning, sizeof(res->warning),
 		    "the template's "
 		    "filestore %.300s does not exist; the tenant has none",

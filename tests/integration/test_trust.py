@@ -250,3 +250,76 @@ def test_bad_template_list_is_exit_78(node, value, needle):
     assert p.returncode == 78, p.stderr
     assert "TEMPLATE_DBS" in p.stderr and needle in p.stderr
     assert str(d.env_file) in p.stderr
+
+
+# -- 3. no tenant without its files ------------------------------------------
+
+def run_check(d, **env):
+    """odoo-local-api --check with the daemon's env file (plus env)."""
+    d.env.update(env)
+    d.write_env()
+    return subprocess.run([str(BUILD / "odoo-local-api"), "--config",
+                           str(d.env_file), "--check"], capture_output=True,
+                          text=True, timeout=60,
+                          env={"PATH": os.environ["PATH"]})
+
+
+@pytest.mark.parametrize("folder", ["absent", "file", "dangling-symlink",
+                                    "empty-name-only"])
+def test_template_with_files_and_no_folder(node, pg, data_dir, cloudflare,
+                                           folder):
+    """A template whose attachments live in the filestore cannot be copied
+    without its folder: 500 filestore_missing naming the folder, nothing
+    left behind, no DNS record; and --check says so."""
+    fs = Path(data_dir) / "filestore" / "tpl_nofs"
+    clone_tcs(pg, "tpl_nofs")  # its ir_attachment has a store_fname
+    if folder == "file":
+        fs.write_text("not a folder")
+    elif folder == "dangling-symlink":
+        fs.symlink_to("/nonexistent/nodo-tpl_nofs")
+    elif folder == "empty-name-only":
+        # Odoo's store_fname is set even when the folder exists elsewhere:
+        # a folder under another name does not count.
+        (Path(data_dir) / "filestore" / "tpl_nofs_old").mkdir()
+    try:
+        api = node()
+        before = folders(data_dir)
+        r = api.create("nofiles", "pw", template_db="tpl_nofs")
+        assert r.status_code == 500, r.text
+        assert r.json()["code"] == "filestore_missing"
+        assert str(fs) in r.json()["detail"]
+        assert "nofiles" not in pg.databases()
+        assert internal_dbs(pg) == []
+        assert folders(data_dir) == before
+        assert cloudflare.requests == []
+        assert "nofiles" not in [t["subdomain"] for t in
+                                 api.get("/api/tenants").json()["tenants"]]
+        # --check names it for DEFAULT_TEMPLATE_DB, and only then.
+        p = run_check(api, DEFAULT_TEMPLATE_DB="tpl_nofs")
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert "filestore_missing" in p.stdout and str(fs) in p.stdout
+        p = run_check(api, DEFAULT_TEMPLATE_DB="tcs")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "filestore: ok" in p.stdout
+        # The node still creates from a complete template.
+        assert api.create("withfiles", "pw").status_code == 201
+    finally:
+        if fs.is_symlink() or fs.is_file():
+            fs.unlink()
+        drop_template(pg, "tpl_nofs")
+
+
+def test_template_without_files_and_folder_checks_ok(node, pg, data_dir):
+    """No file-backed attachment (db_datas only): no folder is needed, the
+    create works with today's warning, and --check is content."""
+    clone_tcs(pg, "tpl_dbonly", files=False)
+    try:
+        api = node()
+        r = api.create("dbonly", "pw", template_db="tpl_dbonly")
+        assert r.status_code == 201, r.text
+        assert "filestore" in r.json()["warning"]
+        p = run_check(api, DEFAULT_TEMPLATE_DB="tpl_dbonly")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "no file-backed attachments" in p.stdout
+    finally:
+        drop_template(pg, "tpl_dbonly")

@@ -839,15 +839,16 @@ ms_since(const struct timespec *a)
 	return ms_between(a, &now);
 }
 
-enum tenant_err
-tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
-    const struct tenant_request *req, struct tenant_result *res,
-    struct tenant *out)
+/*
+ * Steps 1 to 5: the database and its folder, published. Holds a pool
+ * connection and the create lock (shared) while it runs and releases both
+ * before it returns, so that the DNS step after it holds neither.
+ */
+static enum tenant_err
+create_database(const struct tenant_ctx *t, const struct tenant_request *req,
+    const char *templ, const char *domain, struct tenant_result *res)
 {
 	const struct settings *s = t->s;
-	const char *templ = req->template ? req->template : s->default_template;
-	const char *domain = req->domain ? req->domain : s->odoo_domain;
-	const struct zone *dz;
 	char tmp[sizeof(NAME_TMP_PREFIX) + TENANT_TMP_HEX], err[512];
 	char sql[TENANT_SQL_MAX], text[512];
 	char fs_src[PATH_MAX], fs_tmp[PATH_MAX], fs_dst[PATH_MAX];
@@ -858,16 +859,7 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	int has_files = 0;
 	PGconn *c = NULL;
 	enum tenant_err e;
-	const struct zone *z;
 
-	memset(res, 0, sizeof(*res));
-	if ((e = tenant_validate(t, req, res)) != TENANT_OK)
-		return e;
-	/* The zone's own spelling: "SAJET.US" is stored as "sajet.us". */
-	if ((dz = settings_zone(s, domain)) != NULL)
-		domain = dz->domain;
-	if ((rc = busy_claim(req->subdomain)) != 0)
-		return busy_fail(res, rc, req->subdomain);
 	pthread_rwlock_rdlock(&create_lock);
 	snprintf(tmp, sizeof(tmp), "%s", NAME_TMP_PREFIX);
 	if (random_hex(tmp + strlen(NAME_TMP_PREFIX), TENANT_TMP_HEX) != 0 ||
@@ -1004,38 +996,11 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	clock_gettime(CLOCK_MONOTONIC, &t4);
 	created = 0;
 	fs_moved = 0;
-	snprintf(out->name, sizeof(out->name), "%s", req->subdomain);
-	snprintf(out->domain, sizeof(out->domain), "%s", domain);
 	log_msg(LOG_INFO, req->subdomain,
 	    "tenant %s created from %s (domain %s) in %.0f ms: clone %.0f, "
 	    "configure %.0f, filestore %.0f, publish %.0f",
 	    req->subdomain, templ, domain, ms_since(&t0), ms_between(&t0, &t1),
 	    ms_between(&t1, &t2), ms_between(&t2, &t3), ms_between(&t3, &t4));
-
-	/* Step 6: DNS. A failure leaves the tenant, the watcher retries. */
-	snprintf(res->dns.name, sizeof(res->dns.name), "%s.%s", req->subdomain,
-	    domain);
-	z = settings_zone(s, domain);
-	if (!s->dns_enabled || cf == NULL || z == NULL ||
-	    s->cf_target == NULL || z->zone_id[0] == '\0') {
-		res->dns.status = CF_DISABLED;
-	} else {
-		struct cf_result cr;
-
-		cf_ensure_cname(cf, z->zone_id, res->dns.name, s->cf_target,
-		    &cr);
-		res->dns.status = cr.status;
-		nodo_strlcpy(res->dns.record_id, cr.record_id,
-		    sizeof(res->dns.record_id));
-		nodo_strlcpy(res->dns.detail, cr.detail,
-		    sizeof(res->dns.detail));
-		log_msg(cr.status == CF_CREATED || cr.status == CF_EXISTS
-		        ? LOG_INFO
-		        : LOG_WARNING,
-		    req->subdomain, "dns %s: %s%s%s", res->dns.name,
-		    cf_status_str(cr.status), cr.detail[0] ? ": " : "",
-		    cr.detail);
-	}
 	e = TENANT_OK;
 out:
 	if (!joined)
@@ -1055,13 +1020,76 @@ out:
 	if (c != NULL)
 		pg_pool_put(t->pool, c);
 	pthread_rwlock_unlock(&create_lock);
+	return e;
+}
+
+/*
+ * Step 6: the DNS record. A failure leaves the tenant; the watcher
+ * retries. Holds no database connection and no lock: a slow Cloudflare
+ * cannot starve /health and the lists of connections. Only the name stays
+ * busy, so that a delete of it waits for this record (409 meanwhile)
+ * rather than racing it and leaving a record without a tenant.
+ */
+static void
+dns_create(const struct settings *s, struct cf_client *cf, const char *name,
+    const char *domain, struct tenant_dns *dns)
+{
+	const struct zone *z = settings_zone(s, domain);
+	struct cf_result cr;
+
+	snprintf(dns->name, sizeof(dns->name), "%s.%s", name, domain);
+	if (!s->dns_enabled || cf == NULL || z == NULL ||
+	    s->cf_target == NULL || z->zone_id[0] == '\0') {
+		dns->status = CF_DISABLED;
+		return;
+	}
+	cf_ensure_cname(cf, z->zone_id, dns->name, s->cf_target, &cr);
+	dns->status = cr.status;
+	nodo_strlcpy(dns->record_id, cr.record_id, sizeof(dns->record_id));
+	nodo_strlcpy(dns->detail, cr.detail, sizeof(dns->detail));
+	log_msg(cr.status == CF_CREATED || cr.status == CF_EXISTS ? LOG_INFO
+	                                                          : LOG_WARNING,
+	    name, "dns %s: %s%s%s", dns->name, cf_status_str(cr.status),
+	    cr.detail[0] ? ": " : "", cr.detail);
+}
+
+enum tenant_err
+tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
+    const struct tenant_request *req, struct tenant_result *res,
+    struct tenant *out)
+{
+	const struct settings *s = t->s;
+	const char *templ = req->template ? req->template : s->default_template;
+	const char *domain = req->domain ? req->domain : s->odoo_domain;
+	const struct zone *dz;
+	enum tenant_err e;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if ((e = tenant_validate(t, req, res)) != TENANT_OK)
+		return e;
+	/* The zone's own spelling: "SAJET.US" is stored as "sajet.us". */
+	if ((dz = settings_zone(s, domain)) != NULL)
+		domain = dz->domain;
+	if ((rc = busy_claim(req->subdomain)) != 0)
+		return busy_fail(res, rc, req->subdomain);
+	if ((e = create_database(t, req, templ, domain, res)) == TENANT_OK) {
+		snprintf(out->name, sizeof(out->name), "%s", req->subdomain);
+		snprintf(out->domain, sizeof(out->domain), "%s", domain);
+		dns_create(s, cf, req->subdomain, domain, &res->dns);
+	}
 	busy_release(req->subdomain);
 	return e;
 }
 
-enum tenant_err
-tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
-    const char *subdomain, struct tenant_result *res)
+/*
+ * The database and its folder: looks the tenant up (its domain goes into
+ * domain), ends its sessions, drops it, then removes the folder. Holds a
+ * pool connection while it runs, none when it returns.
+ */
+static enum tenant_err
+drop_tenant(const struct tenant_ctx *t, const char *subdomain, char *domain,
+    size_t domainlen, struct tenant_result *res)
 {
 	static const char q[] =
 	    "SELECT datistemplate, datallowconn, datdba = (SELECT oid FROM"
@@ -1070,43 +1098,14 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 	    " FROM pg_database WHERE datname = $1";
 	const struct settings *s = t->s;
 	const char *p[1] = { subdomain };
-	char err[512], fs[PATH_MAX], domain[256];
-	PGconn *c = NULL;
+	char err[512], fs[PATH_MAX];
+	PGconn *c;
 	PGresult *r;
 	enum tenant_err e;
-	const struct zone *z;
-	int rc;
 
-	memset(res, 0, sizeof(*res));
-	switch (name_check(subdomain, s->default_template)) {
-	case NAME_OK:
-		break;
-	case NAME_INVALID:
-		return fail(res, TENANT_INVALID_SUBDOMAIN,
-		    "subdomain: not a valid tenant name");
-	case NAME_RESERVED:
-		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is a system "
-		    "or template database and cannot be deleted",
-		    subdomain);
-	}
-	if (s->odoo_db_template && strcmp(subdomain, s->odoo_db_template) == 0)
-		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is Odoo's "
-		    "db_template and cannot be deleted",
-		    subdomain);
-	if (template_listed(s, subdomain))
-		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is one of the node's templates "
-		    "(TEMPLATE_DBS) and cannot be deleted",
-		    subdomain);
-	if ((rc = busy_claim(subdomain)) != 0)
-		return busy_fail(res, rc, subdomain);
-	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
-		e = fail(res, TENANT_DB_UNAVAILABLE,
+	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL)
+		return fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: PostgreSQL is unreachable: %s", err);
-		goto out;
-	}
 	r = PQexecParams(c, q, 1, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		e = db_fail(res, c, "looking up the tenant",
@@ -1139,9 +1138,9 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 		    subdomain);
 		goto out;
 	}
-	tenant_comment_domain(PQgetvalue(r, 0, 3), domain, sizeof(domain));
+	tenant_comment_domain(PQgetvalue(r, 0, 3), domain, domainlen);
 	if (domain[0] == '\0')
-		snprintf(domain, sizeof(domain), "%s", s->odoo_domain);
+		snprintf(domain, domainlen, "%s", s->odoo_domain);
 	PQclear(r);
 
 	terminate_sessions(c, subdomain);
@@ -1155,37 +1154,81 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 		log_msg(LOG_ERR, subdomain, "cannot remove %s: %s", fs,
 		    strerror(errno));
 	log_msg(LOG_INFO, subdomain, "tenant %s deleted", subdomain);
+	e = TENANT_OK;
+out:
+	pg_pool_put(t->pool, c);
+	return e;
+}
 
-	snprintf(res->dns.name, sizeof(res->dns.name), "%s.%s", subdomain,
-	    domain);
-	z = settings_zone(s, domain);
+/* Our record of a deleted tenant; holds no connection (see dns_create). */
+static void
+dns_delete(const struct settings *s, struct cf_client *cf, const char *name,
+    const char *domain, struct tenant_dns *dns)
+{
+	const struct zone *z = settings_zone(s, domain);
+	struct cf_result cr;
+
+	snprintf(dns->name, sizeof(dns->name), "%s.%s", name, domain);
 	if (!s->dns_enabled || cf == NULL || s->cf_target == NULL) {
-		res->dns.status = CF_DISABLED;
-	} else if (z == NULL || z->zone_id[0] == '\0') {
-		res->dns.status = CF_PENDING;
-		snprintf(res->dns.detail, sizeof(res->dns.detail),
+		dns->status = CF_DISABLED;
+		return;
+	}
+	if (z == NULL || z->zone_id[0] == '\0') {
+		dns->status = CF_PENDING;
+		snprintf(dns->detail, sizeof(dns->detail),
 		    "domain %.253s is no longer in domains.json: its record "
 		    "(if any) was not deleted",
 		    domain);
-		log_msg(LOG_WARNING, subdomain, "dns %s: %s", res->dns.name,
-		    res->dns.detail);
-	} else {
-		struct cf_result cr;
-
-		cf_delete_cname(cf, z->zone_id, res->dns.name, s->cf_target,
-		    &cr);
-		res->dns.status = cr.status;
-		nodo_strlcpy(res->dns.detail, cr.detail,
-		    sizeof(res->dns.detail));
-		log_msg(cr.status == CF_PENDING ? LOG_WARNING : LOG_INFO,
-		    subdomain, "dns %s: %s%s%s", res->dns.name,
-		    cf_status_str(cr.status), cr.detail[0] ? ": " : "",
-		    cr.detail);
+		log_msg(LOG_WARNING, name, "dns %s: %s", dns->name,
+		    dns->detail);
+		return;
 	}
-	e = TENANT_OK;
-out:
-	if (c != NULL)
-		pg_pool_put(t->pool, c);
+	cf_delete_cname(cf, z->zone_id, dns->name, s->cf_target, &cr);
+	dns->status = cr.status;
+	nodo_strlcpy(dns->detail, cr.detail, sizeof(dns->detail));
+	log_msg(cr.status == CF_PENDING ? LOG_WARNING : LOG_INFO, name,
+	    "dns %s: %s%s%s", dns->name, cf_status_str(cr.status),
+	    cr.detail[0] ? ": " : "", cr.detail);
+}
+
+enum tenant_err
+tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
+    const char *subdomain, struct tenant_result *res)
+{
+	const struct settings *s = t->s;
+	char domain[256];
+	enum tenant_err e;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	switch (name_check(subdomain, s->default_template)) {
+	case NAME_OK:
+		break;
+	case NAME_INVALID:
+		return fail(res, TENANT_INVALID_SUBDOMAIN,
+		    "subdomain: not a valid tenant name");
+	case NAME_RESERVED:
+		return fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is a system "
+		    "or template database and cannot be deleted",
+		    subdomain);
+	}
+	if (s->odoo_db_template && strcmp(subdomain, s->odoo_db_template) == 0)
+		return fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is Odoo's "
+		    "db_template and cannot be deleted",
+		    subdomain);
+	if (template_listed(s, subdomain))
+		return fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is one of the node's templates "
+		    "(TEMPLATE_DBS) and cannot be deleted",
+		    subdomain);
+	if ((rc = busy_claim(subdomain)) != 0)
+		return busy_fail(res, rc, subdomain);
+	/* The name stays busy during DNS: a create of it waits (409). */
+	if ((e = drop_tenant(t, subdomain, domain, sizeof(domain), res)) ==
+	    TENANT_OK)
+		dns_delete(s, cf, subdomain, domain, &res->dns);
 	busy_release(subdomain);
 	return e;
 }

@@ -323,3 +323,134 @@ def test_template_without_files_and_folder_checks_ok(node, pg, data_dir):
         assert "no file-backed attachments" in p.stdout
     finally:
         drop_template(pg, "tpl_dbonly")
+
+
+# -- 8. the DNS step holds nothing it does not need ---------------------------
+
+ROLE_CONN_LIMIT = 6  # connections the node's role may open in the DNS test
+# What the daemon needs besides DNS steps: its lock connection, one for the
+# poller's requests, a create's pool connection and its clone connection.
+ROLE_CONN_ROOM = ROLE_CONN_LIMIT - 4
+CF_DELAY_S = 7.5     # per Cloudflare call: a create's DNS step is ~15 s
+
+
+class Poller(threading.Thread):
+    """GET /health and GET /api/tenants in a loop, recording each answer
+    (path, status, seconds) until stopped."""
+
+    def __init__(self, api):
+        super().__init__(daemon=True)
+        self.api = api
+        self.answers = []
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            for path, key in (("/health", False), ("/api/tenants", True)):
+                t0 = time.monotonic()
+                try:
+                    st = self.api.get(path, key=key, timeout=30).status_code
+                except Exception as e:  # noqa: BLE001 - asserted below
+                    st = repr(e)
+                self.answers.append((path, st, time.monotonic() - t0))
+            self.stop.wait(0.2)
+
+
+def staggered(api, pg, names, op, done, results):
+    """Starts op(name) for each name in a thread of its own, the next one
+    once done(name) holds (its database work finished, its DNS step
+    waiting): the DNS steps pile up, the database steps do not."""
+    threads = []
+    for name in names:
+        def run(name=name):
+            try:
+                results[name] = op(name).status_code
+            except Exception as e:  # noqa: BLE001 - asserted by the caller
+                results[name] = repr(e)
+        th = threading.Thread(target=run)
+        th.start()
+        threads.append(th)
+        wait_for(lambda: done(name) or name in results, 120,
+                 f"{name}'s database step: {results}")
+    return threads
+
+
+def test_slow_cloudflare_holds_no_connection(node, pg, cloudflare):
+    """Creates and deletes waiting for a Cloudflare that takes 7.5 s a
+    call hold no database connection: with the node's role limited to 6
+    connections, 8 creates and then 8 deletes pile up in their DNS step
+    while /health and the list keep answering 200, and every one of them
+    succeeds. (Before: each DNS step kept its pool connection; the later
+    creates and deletes, /health and the list found none and answered
+    503. The pool's own limit of 32 is the same wall, farther away: more
+    concurrent creates than that, in their DNS step, did the same.)"""
+    k = ROLE_CONN_LIMIT + 2
+    names = [f"slowdns{i}" for i in range(k)]
+    pg.su_exec(f"ALTER ROLE {NODE_ROLE} CONNECTION LIMIT {ROLE_CONN_LIMIT}")
+    try:
+        api = node()
+        cloudflare.set_delay(CF_DELAY_S)
+        poll = Poller(api)
+        poll.start()
+        created, deleted = {}, {}
+        threads = staggered(api, pg, names,
+                            lambda x: api.create(x, "pw", timeout=120),
+                            lambda x: x in pg.databases(), created)
+        in_dns_create = k - len(created)
+        for th in threads:
+            th.join(120)
+        threads = staggered(api, pg, names,
+                            lambda x: api.delete(
+                                f"/api/tenant?subdomain={x}", timeout=120),
+                            lambda x: x not in pg.databases(), deleted)
+        in_dns_delete = k - len(deleted)
+        for th in threads:
+            th.join(120)
+        poll.stop.set()
+        poll.join(60)
+    finally:
+        cloudflare.set_delay(0)
+        pg.su_exec(f"ALTER ROLE {NODE_ROLE} CONNECTION LIMIT -1")
+    assert created == {x: 201 for x in names}, created
+    assert deleted == {x: 200 for x in names}, deleted
+    bad = [a for a in poll.answers if a[1] != 200]
+    assert bad == [], bad
+    # Meaningful only when the DNS steps piled up past the limit's room.
+    assert in_dns_create > ROLE_CONN_ROOM, in_dns_create
+    assert in_dns_delete > ROLE_CONN_ROOM, in_dns_delete
+    lat = sorted(a[2] for a in poll.answers)
+    print(f"\nslow Cloudflare ({CF_DELAY_S} s a call), role limited to "
+          f"{ROLE_CONN_LIMIT} connections: {in_dns_create} creates and "
+          f"{in_dns_delete} deletes at once in their DNS step; "
+          f"{len(lat)} /health and list answers, all 200, median "
+          f"{lat[len(lat) // 2] * 1000:.1f} ms, max {lat[-1] * 1000:.1f} ms")
+
+
+def test_delete_during_the_dns_step_of_its_create_is_409(api, pg,
+                                                           cloudflare):
+    """The name stays busy through the DNS step: a delete of a tenant whose
+    record is being made answers 409 (instead of racing the record and
+    leaving one without its tenant), and works once the create is done."""
+    cloudflare.set_delay(3)
+    res = {}
+    th = threading.Thread(target=lambda: res.update(
+        r=api.create("racing", "pw", timeout=60)))
+    th.start()
+    try:
+        wait_for(lambda: "racing" in pg.databases() or "r" in res, 60,
+                 "racing published")
+        assert "r" not in res, "the create ended before its DNS step"
+        r = api.delete("/api/tenant?subdomain=racing")
+        assert r.status_code == 409, r.text
+        assert r.json()["code"] == "tenant_exists"
+        assert "racing" in pg.databases()
+    finally:
+        th.join(60)
+        cloudflare.set_delay(0)
+    assert res["r"].status_code == 201
+    assert res["r"].json()["dns"]["status"] == "created"
+    r = api.delete("/api/tenant?subdomain=racing")
+    assert r.status_code == 200, r.text
+    assert r.json()["dns"]["status"] == "deleted"
+    assert [x for x in cloudflare.records()
+            if x["name"] == "racing.sajet.us"] == []

@@ -666,7 +666,7 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct http_server *
-http_start(const struct settings *s, struct tenant_ctx *tctx)
+http_start(const struct settings *s, struct tenant_ctx *tctx, int listen_fd)
 {
 	struct http_server *h;
 	struct sockaddr_in6 a6;
@@ -709,7 +709,7 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 	    (unsigned)HTTP_CONN_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)HTTP_CONN_MEMORY, MHD_OPTION_THREAD_STACK_SIZE,
 	    (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED, completed,
-	    h, MHD_OPTION_END);
+	    h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd, MHD_OPTION_END);
 	if (h->d == NULL) {
 		log_err("cannot listen on %s port %d: %s", s->api_host,
 		    s->api_port, strerror(errno));

@@ -20,9 +20,12 @@
 
 struct http_server;
 
-/* Starts listening (threads run requests). NULL with a log line on error. */
+/*
+ * Serves on listen_fd, a socket bound and listening (threads run
+ * requests). NULL with a log line on error; the caller closes listen_fd.
+ */
 struct http_server *http_start(const struct settings *s,
-    struct tenant_ctx *tctx);
+    struct tenant_ctx *tctx, int listen_fd);
 
 /* Stops accepting, waits up to grace_ms for requests in flight, stops. */
 void http_stop(struct http_server *h, int grace_ms);

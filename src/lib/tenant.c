@@ -1262,7 +1262,9 @@ cleanup_folders(const struct settings *s)
 /*
  * Ends the backends a dead creation left working on internal names (a
  * CREATE DATABASE goes on, and commits, after its client is gone) and
- * waits for them, so that what is listed next stays the truth.
+ * waits for them, so that what is listed next stays the truth. Only the
+ * API's own (application_name PG_APP_API, the node's role): never a
+ * session of anyone else, whatever it is doing.
  */
 static void
 end_stale_sessions(PGconn *c)
@@ -1270,6 +1272,7 @@ end_stale_sessions(PGconn *c)
 	static const char q[] =
 	    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
 	    " WHERE pid <> pg_backend_pid() AND usename = current_user"
+	    " AND application_name = '" PG_APP_API "'"
 	    " AND state <> 'idle' AND (left(datname, 6) = '" NAME_TMP_PREFIX
 	    "' OR strpos(query, 'DATABASE \"" NAME_TMP_PREFIX "') > 0)";
 	PGresult *r;

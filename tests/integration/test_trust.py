@@ -22,7 +22,7 @@ import psycopg2
 import pytest
 
 from conftest import (BUILD, NODE_ROLE, clone_tcs, drop_template,
-                      free_port)
+                      free_port, sanitizer_report)
 
 INTERNAL = "_nodo_"
 SYSTEM_DBS = ("postgres", "template0", "template1")
@@ -454,3 +454,253 @@ def test_delete_during_the_dns_step_of_its_create_is_409(api, pg,
     assert r.json()["dns"]["status"] == "deleted"
     assert [x for x in cloudflare.records()
             if x["name"] == "racing.sajet.us"] == []
+
+
+# -- 5. one API per node ------------------------------------------------------
+
+NODELOCK_CLASS = 1315923055  # src/api/nodelock.h
+
+
+def run_api(d, timeout=60, extra_env=None):
+    """odoo-local-api with d's env file, to the end; (rc, output)."""
+    d.write_env()
+    env = {"PATH": os.environ["PATH"],
+           "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0"}
+    env.update(extra_env or {})
+    p = subprocess.run([str(BUILD / "odoo-local-api"), "--config",
+                        str(d.env_file)], capture_output=True, text=True,
+                       timeout=timeout, env=env)
+    return p.returncode, p.stdout + p.stderr
+
+
+def lock_holders(pg):
+    return pg.su_exec("SELECT l.pid FROM pg_locks l WHERE l.locktype = "
+                      "'advisory' AND l.granted AND l.classid = %s::oid",
+                      args=(NODELOCK_CLASS,))
+
+
+@pytest.fixture
+def slow_template(pg):
+    """tpl_slow: a template whose admin password update sleeps 10 s in the
+    clone, so a creation from it stays in progress, under its internal
+    name, for that long."""
+    clone_tcs(pg, "tpl_slow", files=False)
+    pg.su_exec("""
+        CREATE FUNCTION nodo_test_slow() RETURNS trigger LANGUAGE plpgsql
+        AS $$ BEGIN PERFORM pg_sleep(10); RETURN NEW; END $$;
+        CREATE TRIGGER slow BEFORE UPDATE ON res_users
+        FOR EACH ROW EXECUTE FUNCTION nodo_test_slow();""", db="tpl_slow")
+    yield "tpl_slow"
+    drop_template(pg, "tpl_slow")
+
+
+def creation_in_progress(pg):
+    """(internal database, pid of the API's backend working in it)."""
+    rows = pg.su_exec("SELECT datname, pid FROM pg_stat_activity WHERE "
+                      "left(datname, 6) = '_nodo_' AND state = 'active' "
+                      "AND usename = %s", args=(NODE_ROLE,))
+    return rows[0] if rows else None
+
+
+@pytest.mark.parametrize("same_port", [True, False])
+def test_second_api_refuses_and_leaves_the_creation(node, pg, data_dir,
+                                                    slow_template,
+                                                    same_port):
+    """A second odoo-local-api started by hand while one runs exits 1,
+    names the running one (its port, or its pid and port), and touches
+    nothing: the first one's creation in progress goes on and completes.
+    (Before: its start-up clean-up ended that creation's backend and
+    dropped its database.) --check beside it only reads."""
+    first = node()
+    res = {}
+    th = threading.Thread(target=lambda: res.update(
+        r=first.create("inprogress", "pw", template_db=slow_template,
+                       timeout=120)))
+    th.start()
+    try:
+        tmp, backend = wait_for(lambda: creation_in_progress(pg), 60,
+                                "the creation in progress")
+        holders = lock_holders(pg)
+        second = node(start=False,
+                      API_PORT=first.port if same_port else free_port())
+        rc, out = run_api(second)
+        # Nothing touched: the same backend is still at work on tmp.
+        assert creation_in_progress(pg) == (tmp, backend), out
+        assert len(holders) == 1, holders
+        assert rc == 1, out
+        if same_port:
+            assert str(first.port) in out and "in use" in out, out
+        else:
+            assert f"pid={first.proc.pid} port={first.port}" in out, out
+        assert "touches nothing" in out, out
+        # --check may run beside the daemon: it only reads.
+        p = subprocess.run([str(BUILD / "odoo-local-api"), "--config",
+                            str(first.env_file), "--check"],
+                           capture_output=True, text=True, timeout=60,
+                           env={"PATH": os.environ["PATH"]})
+        assert p.returncode == 0, p.stdout + p.stderr
+        # Nothing touched: the same backend is still at work on tmp.
+        assert creation_in_progress(pg) == (tmp, backend)
+        assert lock_holders(pg) == holders
+    finally:
+        th.join(120)
+    assert res["r"].status_code == 201, res["r"].text
+    assert "inprogress" in pg.databases()
+    assert internal_dbs(pg) == []
+    assert "removing" not in first.log()
+    assert first.get("/health", key=False).status_code == 200
+
+
+def test_lock_is_taken_again_after_postgres_restarts(node, pg):
+    """The lock lives on a connection: a PostgreSQL restart drops it, and
+    the daemon takes it again, so a second one still refuses."""
+    first = node()
+    before = lock_holders(pg)
+    assert len(before) == 1
+    pg.stop("fast")
+    pg.start()
+    after = wait_for(lambda: lock_holders(pg), 30, "the lock taken again")
+    assert after != before  # a new backend holds it now
+    second = node(start=False, API_PORT=free_port())
+    rc, out = run_api(second)
+    assert rc == 1, out
+    assert f"pid={first.proc.pid}" in out, out
+    assert wait_for(lambda: first.get("/health", key=False).status_code
+                    == 200, 30, "/health after the restart")
+    assert "node lock taken again" in first.log()
+
+
+def test_clean_up_ends_only_the_apis_own_sessions(node, pg):
+    """The start-up clean-up ends backends of a dead creation (the API's
+    application_name), never another program's session of the same role,
+    whatever its query looks like."""
+    def busy(app):
+        c = session(pg, "postgres", app=app)
+
+        def run():
+            try:
+                c.cursor().execute(
+                    'SELECT pg_sleep(20) /* CREATE DATABASE "_nodo_0123" */')
+            except psycopg2.Error:
+                pass  # ended: asserted through is_alive()
+        th = threading.Thread(target=run, daemon=True)
+        th.start()
+        return c, th
+
+    other, other_th = busy("odoo-worker")
+    dead, dead_th = busy("odoo-local-api")  # as a crashed API left it
+    try:
+        def both_active():
+            rows = pg.su_exec("SELECT application_name FROM "
+                              "pg_stat_activity WHERE state = 'active' "
+                              "AND pid <> pg_backend_pid() "
+                              "AND query LIKE '%%pg_sleep(20)%%'")
+            return sorted(r[0] for r in rows) == ["odoo-local-api",
+                                                  "odoo-worker"]
+        wait_for(both_active, 20, "both sessions at work")
+        api = node()
+        dead_th.join(20)
+        assert not dead_th.is_alive()  # ended by the clean-up
+        assert other_th.is_alive() and alive_query(pg, "odoo-worker")
+        assert "interrupted creation" in api.log()
+    finally:
+        pg.su_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                   " WHERE application_name IN ('odoo-worker')")
+        other_th.join(20)
+        other.close()
+        dead.close()
+
+
+def alive_query(pg, app):
+    return bool(pg.su_exec("SELECT 1 FROM pg_stat_activity WHERE "
+                           "application_name = %s AND state = 'active'",
+                           args=(app,)))
+
+
+# -- 7 (last clause). the clean-up never holds up the watchdog ----------------
+
+WATCHDOG_S = 4.0  # WATCHDOG_USEC given to the daemon: pings every 2 s
+SO_TIMESTAMPNS = 35  # <asm-generic/socket.h>; Python does not name it
+
+
+def recv_stamped(sock):
+    """(seconds, text) of one notify datagram; the time is the kernel's
+    arrival stamp (SO_TIMESTAMPNS), not when this thread got to it."""
+    import socket as so
+    import struct
+    data, anc, _, _ = sock.recvmsg(4096, so.CMSG_SPACE(16))
+    for level, kind, raw in anc:
+        if level == so.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            sec, nsec = struct.unpack("qq", raw[:16])
+            return sec + nsec / 1e9, data.decode()
+    return time.time(), data.decode()
+
+
+def postmaster_pid(pg):
+    return int((pg.data / "postmaster.pid").read_text().split()[0])
+
+
+def test_watchdog_pings_while_postgres_hangs(node, pg, tmp_path):
+    """With the postmaster stopped (SIGSTOP: every new connection hangs
+    for connect_timeout, 5 s), the daemon starts degraded, its clean-up
+    and lock keep trying, and the main thread still pings the watchdog
+    every WATCHDOG_USEC / 2. (Before: the clean-up ran on the main thread,
+    5 s per try, and the pings came 5 s apart: systemd would have killed
+    it.) Once PostgreSQL is back, the lock is taken and the clean-up done."""
+    import signal
+    import socket as so
+    d = node(start=False)
+    d.write_env()
+    path = str(tmp_path / "notify.sock")
+    sock = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+    sock.bind(path)
+    sock.setsockopt(so.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    sock.settimeout(0.5)
+    pm = postmaster_pid(pg)
+    env = {"PATH": os.environ["PATH"], "NOTIFY_SOCKET": path,
+           "WATCHDOG_USEC": str(int(WATCHDOG_S * 1e6)),
+           "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0"}
+    msgs = []
+    os.kill(pm, signal.SIGSTOP)
+    proc = None
+    try:
+        proc = subprocess.Popen([str(BUILD / "odoo-local-api"), "--config",
+                                 str(d.env_file)], env=env,
+                                stdout=open(d.log_path, "ab"),
+                                stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            try:
+                msgs.append(recv_stamped(sock))
+            except so.timeout:
+                pass
+            if proc.poll() is not None:
+                break
+    finally:
+        os.kill(pm, signal.SIGCONT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+                "reachable" in m and "unreachable" not in m
+                for _, m in msgs):
+            try:
+                msgs.append(recv_stamped(sock))
+            except so.timeout:
+                pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(60)
+        sock.close()
+    assert rc == 0, d.log()
+    assert not sanitizer_report(d.log()), d.log()
+    ready = [t for t, m in msgs if "READY=1" in m]
+    assert ready, msgs
+    pings = [t for t, m in msgs if "WATCHDOG=1" in m and t >= ready[0]]
+    gaps = [b - a for a, b in zip([ready[0]] + pings, pings)]
+    assert len(pings) >= 8, msgs
+    print(f"\nwatchdog while PostgreSQL hangs: {len(pings)} pings, "
+          f"largest gap {max(gaps):.2f} s (WATCHDOG_USEC {WATCHDOG_S} s)")
+    assert max(gaps) < WATCHDOG_S, gaps
+    assert any("STATUS=listening, PostgreSQL reachable" in m
+               for _, m in msgs), msgs
+    assert "node lock taken" in d.log()

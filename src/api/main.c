@@ -37,12 +37,14 @@
 #include "http.h"
 #include "nodelock.h"
 
-#define EX_CONFIG        78
-#define STOP_GRACE_MS    25000 /* requests in flight get this long on stop */
-#define CLEANUP_INTERVAL 300   /* seconds between clean-ups of leftovers */
-#define MAINT_TICK_S     5     /* seconds between looks at the node lock */
-#define MAINT_JOIN_S     10    /* seconds the stop waits for the clean-up */
-#define MALLOC_ARENAS    2     /* one thread per connection: cap the arenas */
+#define EX_CONFIG          78
+#define STOP_GRACE_MS      25000 /* requests in flight get this long on stop */
+#define CLEANUP_INTERVAL   300   /* seconds between clean-ups of leftovers */
+#define MAINT_TICK_S       5     /* seconds between looks at the node lock */
+#define MAINT_JOIN_S       10    /* seconds the stop waits for the clean-up */
+#define LOCK_START_WAIT_MS 3000  /* a dead API's lock may linger this long */
+#define LOCK_START_POLL_MS 100   /* ms between tries meanwhile */
+#define MALLOC_ARENAS      2     /* one thread per connection: cap the arenas */
 
 static void
 usage(FILE *f)
@@ -228,6 +230,32 @@ listen_socket(const struct settings *s)
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * The node lock at start. Held by another session, it is asked again for
+ * LOCK_START_WAIT_MS: after a crash, the dead API's backend may take a
+ * moment to notice its client is gone and release it (systemd restarts
+ * the service at once).
+ */
+static enum nodelock_state
+take_lock_at_start(struct nodelock *l, const struct settings *s, char *who,
+    size_t len)
+{
+	enum nodelock_state st;
+	int waited = 0;
+
+	while ((st = nodelock_take(l, s, s->api_port, who, len)) ==
+	        NODELOCK_BUSY &&
+	    waited < LOCK_START_WAIT_MS) {
+		if (waited == 0)
+			log_info("%s holds the node lock; waiting up to %d ms "
+			         "for it to go",
+			    who, LOCK_START_WAIT_MS);
+		usleep(LOCK_START_POLL_MS * 1000);
+		waited += LOCK_START_POLL_MS;
+	}
+	return st;
 }
 
 /*
@@ -428,7 +456,7 @@ main(int argc, char *argv[])
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&m.wake, &ca);
 	pthread_condattr_destroy(&ca);
-	switch (nodelock_take(&m.lock, &s, s.api_port, who, sizeof(who))) {
+	switch (take_lock_at_start(&m.lock, &s, who, sizeof(who))) {
 	case NODELOCK_BUSY:
 		log_err("%s already runs for role %s on this PostgreSQL: "
 		        "one API per node; this one exits and touches nothing",

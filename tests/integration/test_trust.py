@@ -208,6 +208,8 @@ def test_explicit_template_list(node, pg, data_dir):
     template (copied, never listed, never deleted); an IS_TEMPLATE one
     off the list is refused."""
     pg.su_exec("CREATE DATABASE tpl_plain OWNER odoo TEMPLATE tcs")
+    pg.su_exec("DELETE FROM ir_attachment WHERE store_fname IS NOT NULL",
+               db="tpl_plain")  # it has no folder of its own
     clone_tcs(pg, "tpl_off", files=False)
     try:
         api = node(TEMPLATE_DBS="tcs, tpl_plain")
@@ -568,6 +570,19 @@ def test_lock_is_taken_again_after_postgres_restarts(node, pg):
     assert wait_for(lambda: first.get("/health", key=False).status_code
                     == 200, 30, "/health after the restart")
     assert "node lock taken again" in first.log()
+
+
+def test_restart_after_a_crash_takes_the_lock(node, pg):
+    """SIGKILL, then an immediate restart on the same port (as systemd
+    does): the dead API's lock goes with its backend, which may take a
+    moment; the new one waits for it rather than refusing."""
+    first = node()
+    for i in range(3):
+        first.kill()
+        first.start()  # raises when it exits (1: lock still held)
+        holders = wait_for(lambda: lock_holders(pg), 10, "the lock")
+        assert len(holders) == 1, holders
+        assert first.get("/health", key=False).status_code == 200
 
 
 def test_clean_up_ends_only_the_apis_own_sessions(node, pg):

@@ -329,7 +329,7 @@ def test_template_without_files_and_folder_checks_ok(node, pg, data_dir):
 
 # -- 8. the DNS step holds nothing it does not need ---------------------------
 
-ROLE_CONN_LIMIT = 6  # connections the node's role may open in the DNS test
+ROLE_CONN_LIMIT = 5  # connections the node's role may open in the DNS test
 # What the daemon needs besides DNS steps: its lock connection, one for the
 # poller's requests, a create's pool connection and its clone connection.
 ROLE_CONN_ROOM = ROLE_CONN_LIMIT - 4
@@ -361,9 +361,10 @@ class Poller(threading.Thread):
 def staggered(api, pg, names, op, done, results):
     """Starts op(name) for each name in a thread of its own, the next one
     once done(name) holds (its database work finished, its DNS step
-    waiting): the DNS steps pile up, the database steps do not."""
-    threads = []
-    for name in names:
+    waiting): the DNS steps pile up, the database steps do not. Returns
+    the threads and the most DNS steps seen waiting at once."""
+    threads, most = [], 0
+    for i, name in enumerate(names):
         def run(name=name):
             try:
                 results[name] = op(name).status_code
@@ -374,13 +375,14 @@ def staggered(api, pg, names, op, done, results):
         threads.append(th)
         wait_for(lambda: done(name) or name in results, 120,
                  f"{name}'s database step: {results}")
-    return threads
+        most = max(most, i + 1 - len(results))
+    return threads, most
 
 
 def test_slow_cloudflare_holds_no_connection(node, pg, cloudflare):
     """Creates and deletes waiting for a Cloudflare that takes 7.5 s a
-    call hold no database connection: with the node's role limited to 6
-    connections, 8 creates and then 8 deletes pile up in their DNS step
+    call hold no database connection: with the node's role limited to 5
+    connections, 7 creates and then 7 deletes pile up in their DNS step
     while /health and the list keep answering 200, and every one of them
     succeeds. (Before: each DNS step kept its pool connection; the later
     creates and deletes, /health and the list found none and answered
@@ -395,17 +397,15 @@ def test_slow_cloudflare_holds_no_connection(node, pg, cloudflare):
         poll = Poller(api)
         poll.start()
         created, deleted = {}, {}
-        threads = staggered(api, pg, names,
-                            lambda x: api.create(x, "pw", timeout=120),
-                            lambda x: x in pg.databases(), created)
-        in_dns_create = k - len(created)
+        threads, in_dns_create = staggered(
+            api, pg, names, lambda x: api.create(x, "pw", timeout=120),
+            lambda x: x in pg.databases(), created)
         for th in threads:
             th.join(120)
-        threads = staggered(api, pg, names,
-                            lambda x: api.delete(
-                                f"/api/tenant?subdomain={x}", timeout=120),
-                            lambda x: x not in pg.databases(), deleted)
-        in_dns_delete = k - len(deleted)
+        threads, in_dns_delete = staggered(
+            api, pg, names,
+            lambda x: api.delete(f"/api/tenant?subdomain={x}", timeout=120),
+            lambda x: x not in pg.databases(), deleted)
         for th in threads:
             th.join(120)
         poll.stop.set()

@@ -4,7 +4,7 @@
  *
  * Connection parameters come from the settings (PG* over odoo.conf db_*);
  * a NULL parameter is left to libpq. Every connection has a connect timeout
- * and application_name "nodo". The pool is thread-safe; a PGconn itself is
+ * and the program's name as application_name (PG_APP_API, PG_APP_WATCHER). The pool is thread-safe; a PGconn itself is
  * used by one thread at a time.
  *
  * A PostgreSQL that hangs must not hang the node. Every session runs with
@@ -52,6 +52,8 @@
 #define PG_POOL_MAX_OPEN 32   /* maintenance connections open at once */
 #define PG_POOL_WAIT_MS  5000 /* wait for a free one before giving up */
 #define PG_MAINT_DB      "postgres"
+#define PG_APP_API       "odoo-local-api"  /* application_name of the API */
+#define PG_APP_WATCHER   "odoo-db-watcher" /* and of the watcher */
 
 /*
  * Connects to dbname. Returns the connection, or NULL with a sentence in err

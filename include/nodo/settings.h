@@ -31,6 +31,8 @@
 #define SETTINGS_MAX_ZONES  1000
 #define SETTINGS_MAX_ERRORS 64
 
+#define SETTINGS_MAX_TEMPLATES 32 /* names in TEMPLATE_DBS */
+
 /* Which program loads them: the API needs the key, the watcher does not. */
 enum settings_program { SETTINGS_API, SETTINGS_WATCHER };
 
@@ -40,6 +42,7 @@ struct zone {
 };
 
 struct settings {
+	enum settings_program program; /* who loaded them (application_name) */
 	char *env_file; /* the file read, or NULL when none was */
 
 	char *odoo_domain; /* ODOO_DOMAIN */
@@ -70,6 +73,15 @@ struct settings {
 	struct zone *zones; /* from domains.json, in file order */
 	size_t nzones;
 	int dns_enabled; /* cf_token set and non-empty */
+
+	/*
+	 * TEMPLATE_DBS, the only databases a create may copy (CONTRACT 8).
+	 * ntemplate_dbs == 0: unset, the default is resolved in SQL at run
+	 * time (DEFAULT_TEMPLATE_DB plus the role's IS_TEMPLATE databases).
+	 * When set, it names default_template.
+	 */
+	char **template_dbs;
+	size_t ntemplate_dbs;
 };
 
 struct settings_error {

@@ -299,6 +299,7 @@ tenant_status(enum tenant_err e)
 	case TENANT_RESERVED:
 	case TENANT_UNKNOWN_DOMAIN:
 	case TENANT_INVALID_PASSWORD:
+	case TENANT_TEMPLATE_NOT_ALLOWED:
 		return 422;
 	case TENANT_TEMPLATE_NOT_FOUND:
 	case TENANT_NOT_FOUND:
@@ -308,6 +309,7 @@ tenant_status(enum tenant_err e)
 	case TENANT_DB_UNAVAILABLE:
 		return 503;
 	case TENANT_INTERNAL:
+	case TENANT_FILESTORE_MISSING:
 		break;
 	}
 	return 500;
@@ -1355,7 +1357,7 @@ free_workers(struct http_server *h)
 }
 
 struct http_server *
-http_start(const struct settings *s, struct tenant_ctx *tctx)
+http_start(const struct settings *s, struct tenant_ctx *tctx, int listen_fd)
 {
 	static cJSON_Hooks hooks = { malloc, wipe_free };
 	struct http_server *h;
@@ -1434,7 +1436,8 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 	    (unsigned)HTTP_CONN_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)HTTP_CONN_MEMORY, MHD_OPTION_THREAD_STACK_SIZE,
 	    (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED, completed,
-	    h, MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h, MHD_OPTION_END);
+	    h, MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd, MHD_OPTION_END);
 	if (h->d == NULL) {
 		log_err("cannot listen on %s port %d: %s", s->api_host,
 		    s->api_port, strerror(errno));

@@ -30,12 +30,13 @@
 struct http_server;
 
 /*
- * Starts listening: HTTP_POLL_THREADS epoll threads serve every connection
- * and run the quick routes; a job pool (jobs.h) runs the slow ones. NULL
- * with a log line on error.
+ * Serves on listen_fd, a socket bound and listening: HTTP_POLL_THREADS
+ * epoll threads serve every connection and run the quick routes; a job
+ * pool (jobs.h) runs the slow ones. NULL with a log line on error; the
+ * caller closes listen_fd.
  */
 struct http_server *http_start(const struct settings *s,
-    struct tenant_ctx *tctx);
+    struct tenant_ctx *tctx, int listen_fd);
 
 /*
  * Stops accepting, waits up to grace_ms for requests in flight, then runs

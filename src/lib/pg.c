@@ -125,8 +125,9 @@ pg_connect(const struct settings *s, const char *dbname, char *err,
 	vals[n++] = STR(PG_TCP_USER_TIMEOUT_MS);
 	keys[n] = "options";
 	vals[n++] = PG_SESSION_OPTIONS;
+	/* The clean-up ends only the API's own sessions: it names them. */
 	keys[n] = "application_name";
-	vals[n++] = "nodo";
+	vals[n++] = s->program == SETTINGS_API ? PG_APP_API : PG_APP_WATCHER;
 	keys[n] = NULL;
 	vals[n] = NULL;
 

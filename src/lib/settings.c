@@ -71,6 +71,7 @@ enum key {
 	K_LOG_LEVEL,
 	K_DELETE_ORPHANS,
 	K_ORPHAN_GRACE,
+	K_TEMPLATE_DBS,
 	K_COUNT
 };
 
@@ -97,6 +98,7 @@ static const struct {
 	[K_LOG_LEVEL] = { "LOG_LEVEL", 0 },
 	[K_DELETE_ORPHANS] = { "WATCHER_DELETE_ORPHANS", 0 },
 	[K_ORPHAN_GRACE] = { "WATCHER_ORPHAN_GRACE_SECONDS", 0 },
+	[K_TEMPLATE_DBS] = { "TEMPLATE_DBS", 0 },
 };
 
 /* The odoo.conf [options] keys we read. */
@@ -1451,6 +1453,89 @@ load_domains(struct loader *ld)
 		free(tunnel);
 }
 
+/*
+ * TEMPLATE_DBS: comma-separated template names (spaces around commas are
+ * ignored, duplicates too). Each follows the DEFAULT_TEMPLATE_DB rule and is
+ * no system database; the list must name DEFAULT_TEMPLATE_DB, which a
+ * create without template_db copies. Unset or empty: the run-time default.
+ */
+static void
+load_template_dbs(struct loader *ld)
+{
+	static const char *const system_dbs[] = { "postgres", "template0",
+		"template1" };
+	struct val *tv = &ld->v[K_TEMPLATE_DBS];
+	const char *key = keys[K_TEMPLATE_DBS].name, *p = tv->v, *e;
+	char name[SETTINGS_MAX_TEMPLATE + 1], sh[SETTINGS_MAX_SHOWN + 4];
+	struct settings *s = ld->s;
+	int has_default = 0, bad = 0;
+	size_t n, i;
+
+	if (p == NULL || p[strspn(p, " \t")] == '\0')
+		return;
+	if ((s->template_dbs = calloc(SETTINGS_MAX_TEMPLATES,
+	         sizeof(*s->template_dbs))) == NULL) {
+		ld->failed = 1;
+		settings_error_add(ld->errs, NULL, 0, NULL, "out of memory");
+		return;
+	}
+	for (;; p = e + 1) {
+		p += strspn(p, " \t");
+		e = strchr(p, ',');
+		n = e != NULL ? (size_t)(e - p) : strlen(p);
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 0 || n > SETTINGS_MAX_TEMPLATE) {
+			val_error(ld, tv, key,
+			    "has an empty or too long name: a comma-separated "
+			    "list of template database names");
+			bad = 1;
+		} else {
+			memcpy(name, p, n);
+			name[n] = '\0';
+			for (i = 0;
+			     i < sizeof(system_dbs) / sizeof(*system_dbs); i++)
+				if (strcmp(name, system_dbs[i]) == 0)
+					break;
+			if (!template_ok(name) ||
+			    i < sizeof(system_dbs) / sizeof(*system_dbs)) {
+				val_error(ld, tv, key,
+				    "\"%s\" is not a template name: 1 to %d "
+				    "characters of a-z, 0-9, '_' and '-', not "
+				    "a "
+				    "system database",
+				    shown(name, n, sh), SETTINGS_MAX_TEMPLATE);
+				bad = 1;
+			}
+			for (i = 0; i < s->ntemplate_dbs; i++)
+				if (strcmp(s->template_dbs[i], name) == 0)
+					break;
+			if (!bad && i == s->ntemplate_dbs) {
+				if (s->ntemplate_dbs ==
+				    SETTINGS_MAX_TEMPLATES) {
+					val_error(ld, tv, key,
+					    "names more than %d templates",
+					    SETTINGS_MAX_TEMPLATES);
+					bad = 1;
+				} else if ((s->template_dbs[s->ntemplate_dbs] =
+				                   dup_or_fail(ld, name)) !=
+				    NULL)
+					s->ntemplate_dbs++;
+			}
+			if (s->default_template != NULL &&
+			    strcmp(name, s->default_template) == 0)
+				has_default = 1;
+		}
+		if (e == NULL || bad)
+			break;
+	}
+	if (!bad && s->default_template != NULL && !has_default)
+		val_error(ld, tv, key,
+		    "does not name DEFAULT_TEMPLATE_DB (%s), which a create "
+		    "without template_db copies",
+		    s->default_template);
+}
+
 int
 settings_load(struct settings *s, enum settings_program prog,
     const char *config, int explicit, struct settings_errors *errs)
@@ -1466,6 +1551,7 @@ settings_load(struct settings *s, enum settings_program prog,
 	memset(&ld, 0, sizeof(ld));
 	ld.s = s;
 	ld.errs = errs;
+	s->program = prog;
 
 	if (config == NULL || *config == '\0') {
 		config = SETTINGS_DEFAULT_ENV_FILE;
@@ -1594,6 +1680,7 @@ settings_load(struct settings *s, enum settings_program prog,
 		    SETTINGS_MAX_TEMPLATE);
 	else
 		s->default_template = dup_or_fail(&ld, v);
+	load_template_dbs(&ld);
 
 	v = val_or(&ld, K_LOG_LEVEL, "info", 0);
 	if ((lvl = log_level_parse(v)) == -1) {
@@ -1688,6 +1775,8 @@ settings_load(struct settings *s, enum settings_program prog,
 void
 settings_free(struct settings *s)
 {
+	size_t i;
+
 	if (s == NULL)
 		return;
 	free(s->env_file);
@@ -1706,6 +1795,9 @@ settings_free(struct settings *s)
 	free(s->domains_file);
 	free(s->api_host);
 	free(s->default_template);
+	for (i = 0; i < s->ntemplate_dbs; i++)
+		free(s->template_dbs[i]);
+	free(s->template_dbs);
 	free(s->odoo_conf);
 	free(s->data_dir);
 	free(s->pg_host);

@@ -12,7 +12,8 @@ import requests
 from passlib.hash import pbkdf2_sha512
 
 from conftest import (API_KEY, TEMPLATE_PASSWORD, TUNNEL_ID, ZONE_OTRO,
-                      ZONE_SAJET, FILESTORE_FILES)
+                      ZONE_SAJET, FILESTORE_FILES, clone_tcs,
+                      drop_template)
 
 TARGET = f"{TUNNEL_ID}.cfargotunnel.com"
 
@@ -502,13 +503,14 @@ def test_stale_filestore_folder_is_409_and_kept(api, data_dir, pg):
 
 
 def test_template_without_filestore_is_reported(api, pg, data_dir):
-    pg.su_exec("CREATE DATABASE nofs OWNER odoo TEMPLATE tcs")
+    # No file-backed attachment: no folder is needed (CONTRACT 8).
+    clone_tcs(pg, "nofs", files=False)
     try:
         r = api.create("fromnofs", "pw", template_db="nofs")
         assert r.status_code == 201
         assert "filestore" in r.json()["warning"]
     finally:
-        pg.su_exec("DROP DATABASE IF EXISTS nofs")
+        drop_template(pg, "nofs")
 
 
 def test_database_down_is_503(node, pg, cloudflare):

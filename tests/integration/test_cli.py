@@ -208,7 +208,7 @@ def test_create_seed_with_domain(cli, api, pg, cloudflare):
 def test_create_seed_with_domain_and_template(cli, api, pg, data_dir):
     """create_tenant.sh nombre_tenant contraseña dominio plantilla: the copy
     comes from the template named, not from the default one."""
-    make_template(pg, data_dir, "tcs2")
+    make_template(pg, data_dir, "tcs2", is_template=True)
     c = pg.connect("tcs2")
     with c.cursor() as cur:
         cur.execute("INSERT INTO ir_config_parameter (key, value) "

@@ -26,7 +26,7 @@ import requests
 from passlib.hash import pbkdf2_sha512
 
 from conftest import (FILESTORE_FILES, TEMPLATE_PASSWORD, TUNNEL_ID,
-                      ZONE_SAJET)
+                      ZONE_SAJET, clone_tcs, drop_template)
 
 INTERNAL = "_nodo_"
 SYSTEM_DBS = ("postgres", "template0", "template1")
@@ -520,7 +520,7 @@ def test_cloudflare_record_appears_between_lookup_and_create(
 # -- 4. Disk and filestore --------------------------------------------------
 
 def clone_template(pg, data_dir, name):
-    pg.su_exec(f'CREATE DATABASE "{name}" OWNER odoo TEMPLATE tcs')
+    clone_tcs(pg, name)
     fs = Path(data_dir) / "filestore" / name
     shutil.copytree(Path(data_dir) / "filestore" / "tcs", fs)
     return fs
@@ -548,7 +548,11 @@ def test_template_filestore_cannot_be_copied(node, pg, data_dir, trap):
         api = node()
         r = api.create("fromtplbad", "pw", template_db=templ)
         assert r.status_code == 500, r.text
-        assert r.json()["code"] == "internal_error"
+        # No folder to read at all, and the template has file-backed
+        # attachments: filestore_missing (CONTRACT 8).
+        assert r.json()["code"] == ("filestore_missing"
+                                    if trap == "template-folder-dangling"
+                                    else "internal_error")
         assert "filestore" in r.json()["detail"]
         if trap == "too-deep":
             assert "deeper than 32 levels" in r.json()["detail"]
@@ -558,7 +562,7 @@ def test_template_filestore_cannot_be_copied(node, pg, data_dir, trap):
     finally:
         if fs.is_symlink():
             fs.unlink()
-        pg.su_exec(f'DROP DATABASE IF EXISTS "{templ}"')
+        drop_template(pg, templ)
 
 
 @pytest.mark.parametrize("kind", ["folder", "empty-folder", "file",

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import ROOT, TUNNEL_ID, ZONE_SAJET
+from conftest import ROOT, TUNNEL_ID, ZONE_SAJET, clone_tcs, drop_template
 
 SPEC_PATH = ROOT / "docs" / "openapi.yaml"
 HTTP_C = ROOT / "src" / "api" / "http.c"
@@ -295,13 +295,22 @@ def test_created_variants_match_the_schema(api, pg, cloudflare):
     r = check(api.delete(P + "?subdomain=oa-conflict"), "DELETE", P, 200)
     assert r.json()["dns"]["status"] == "absent"
 
-    pg.su_exec("CREATE DATABASE oa_nofs OWNER odoo TEMPLATE tcs")
+    clone_tcs(pg, "oa_nofs", files=False)
+    clone_tcs(pg, "oa_files")  # file-backed attachments, no folder
     try:
         r = check(api.create("oa-warning", template_db="oa_nofs"),
                   "POST", P, 201)
         assert "filestore" in r.json()["warning"]
+        r = check(api.create("oa-nofiles", template_db="oa_files"),
+                  "POST", P, 500)
+        assert r.json()["code"] == "filestore_missing"
+        # A tenant is no template (CONTRACT 8).
+        r = check(api.create("oa-thief", template_db="oa-warning"),
+                  "POST", P, 422)
+        assert r.json()["code"] == "template_not_allowed"
     finally:
-        pg.su_exec("DROP DATABASE IF EXISTS oa_nofs")
+        drop_template(pg, "oa_nofs")
+        drop_template(pg, "oa_files")
 
     cloudflare.inject(500, b"", count=None)
     r = check(api.create("oa-pending"), "POST", P, 201)

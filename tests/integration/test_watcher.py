@@ -215,7 +215,8 @@ def test_steady_state_no_cloudflare_request_one_query(node, pg, cloudflare):
                                          for r in cloudflare.requests]
         assert cloudflare.count("GET", "&page=") == 1
         pid = pg.su_exec("SELECT pid FROM pg_stat_activity WHERE "
-                         "application_name = 'nodo' AND usename = 'odoo'")
+                         "application_name = 'odoo-db-watcher' "
+                         "AND usename = 'odoo'")
         assert len(pid) == 1, pid
         pid = pid[0][0]
         n0 = cloudflare.count()

@@ -49,6 +49,7 @@ static const char *const env_keys[] = {
 	"LOG_LEVEL",
 	"WATCHER_DELETE_ORPHANS",
 	"WATCHER_ORPHAN_GRACE_SECONDS",
+	"TEMPLATE_DBS",
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -629,6 +630,8 @@ test_load_defaults(void **state)
 	assert_null(s.pg_user);
 	assert_null(s.pg_password);
 	assert_null(s.odoo_db_template);
+	assert_int_equal(s.ntemplate_dbs, 0); /* resolved at run time */
+	assert_int_equal(s.program, SETTINGS_API);
 	/* DNS off and no domains.json: the default domain alone. */
 	assert_int_equal(s.nzones, 1);
 	assert_string_equal(s.zones[0].domain, "sajet.us");
@@ -653,6 +656,37 @@ test_load_defaults(void **state)
 	settings_free(&s);
 	assert_null(s.odoo_domain);
 	free(f);
+}
+
+/* TEMPLATE_DBS: the list as parsed, and the watcher's program field. */
+static void
+test_load_template_dbs(void **state)
+{
+	struct settings s;
+	struct settings_errors errs;
+	char *missing = path_in("none.env");
+
+	base_env();
+	setenv("ODOO_DOMAIN", "sajet.us", 1);
+	setenv("DEFAULT_TEMPLATE_DB", "base_tpl", 1);
+	setenv("TEMPLATE_DBS", "\tbase_tpl, other-tpl ,base_tpl,x_1", 1);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, missing, 0, &errs), 0);
+	assert_int_equal(s.program, SETTINGS_WATCHER);
+	assert_int_equal(s.ntemplate_dbs, 3);
+	assert_string_equal(s.template_dbs[0], "base_tpl");
+	assert_string_equal(s.template_dbs[1], "other-tpl");
+	assert_string_equal(s.template_dbs[2], "x_1");
+	settings_free(&s);
+	settings_errors_free(&errs);
+
+	/* The error names the key, the default template, not a secret. */
+	setenv("TEMPLATE_DBS", "other-tpl", 1);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, missing, 0, &errs), -1);
+	assert_true(has_error(&errs, "TEMPLATE_DBS", "DEFAULT_TEMPLATE_DB"));
+	assert_true(has_error(&errs, "TEMPLATE_DBS", "base_tpl"));
+	settings_free(&s);
+	settings_errors_free(&errs);
+	free(missing);
 }
 
 static void
@@ -1041,6 +1075,30 @@ static const struct value_case value_cases[] = {
 	{ "CF_TUNNEL_ID", "abc.123", 0 },
 	{ "API_HOST", "::1", 1 },
 	{ "API_HOST", "a b", 0 },
+	/* TEMPLATE_DBS must name DEFAULT_TEMPLATE_DB (tcs), at most 32. */
+	{ "TEMPLATE_DBS", "", 1 },
+	{ "TEMPLATE_DBS", "tcs", 1 },
+	{ "TEMPLATE_DBS", " tcs , tcs2,tcs ", 1 },
+	{ "TEMPLATE_DBS", "tcs2", 0 },
+	{ "TEMPLATE_DBS", "tcs,", 0 },
+	{ "TEMPLATE_DBS", "tcs,,b", 0 },
+	{ "TEMPLATE_DBS", "tcs,postgres", 0 },
+	{ "TEMPLATE_DBS", "tcs,template1", 0 },
+	{ "TEMPLATE_DBS", "tcs,_nodo_ab", 0 },
+	{ "TEMPLATE_DBS", "tcs,Acme", 0 },
+	{ "TEMPLATE_DBS", "tcs;drop", 0 },
+	{ "TEMPLATE_DBS",
+	    "tcs,abcdefghij0123456789abcdefghij0123456789"
+	    "abcdefghij0123456789abcd",
+	    0 },
+	{ "TEMPLATE_DBS",
+	    "tcs,a1,a2,a3,a4,a5,a6,a7,a8,a9,b0,b1,b2,b3,b4,b5,b6,b7,b8,b9,"
+	    "c0,c1,c2,c3,c4,c5,c6,c7,c8,c9,d0,d1",
+	    1 },
+	{ "TEMPLATE_DBS",
+	    "tcs,a1,a2,a3,a4,a5,a6,a7,a8,a9,b0,b1,b2,b3,b4,b5,b6,b7,b8,b9,"
+	    "c0,c1,c2,c3,c4,c5,c6,c7,c8,c9,d0,d1,d2",
+	    0 },
 };
 
 static void
@@ -1560,6 +1618,7 @@ main(void)
 		cmocka_unit_test(test_domains_too_many_zones),
 		cmocka_unit_test(test_load_defaults),
 		cmocka_unit_test(test_load_all_keys),
+		cmocka_unit_test(test_load_template_dbs),
 		cmocka_unit_test(test_load_env_overrides_file),
 		cmocka_unit_test(test_load_config_semantics),
 		cmocka_unit_test(test_load_secrecy),

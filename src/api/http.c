@@ -199,6 +199,93 @@ do_health(struct http_server *h, struct MHD_Connection *conn,
 	return reply_json(conn, rq, c != NULL ? 200 : 503, o, NULL);
 }
 
+/*
+ * ---- NUL characters in arguments -------------------------------------------
+ * A value is a string of known length; C code that cuts it at a NUL would
+ * act on a shorter, different value ("victima%00" -> "victima"). Every
+ * query parameter, the key header and every JSON string field is checked
+ * against its length, and a NUL is that field's invalid value.
+ */
+
+/* The status and code of an invalid value of each field. */
+static enum tenant_err
+field_err(const char *field)
+{
+	if (strcmp(field, "subdomain") == 0)
+		return TENANT_INVALID_SUBDOMAIN;
+	if (strcmp(field, "admin_password") == 0)
+		return TENANT_INVALID_PASSWORD;
+	if (strcmp(field, "domain") == 0)
+		return TENANT_UNKNOWN_DOMAIN;
+	if (strcmp(field, "template_db") == 0)
+		return TENANT_TEMPLATE_NOT_FOUND;
+	return TENANT_OK; /* no field code: 400 invalid_request */
+}
+
+static int
+reply_nul(struct MHD_Connection *conn, struct request *rq, const char *field)
+{
+	enum tenant_err e = field_err(field);
+	char detail[160];
+
+	snprintf(detail, sizeof(detail), "%.64s: contains a NUL character",
+	    field);
+	if (e == TENANT_OK)
+		return reply_error(conn, rq, 400, "invalid_request", detail);
+	return reply_error(conn, rq, tenant_status(e), tenant_strerror(e),
+	    detail);
+}
+
+struct nul_find {
+	char key[65]; /* the first parameter holding a NUL */
+	int found;
+};
+
+static enum MHD_Result
+nul_arg_cb(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+    const char *value, size_t value_size)
+{
+	struct nul_find *f = cls;
+
+	(void)kind;
+	if ((key != NULL && strlen(key) != key_size) ||
+	    (value != NULL && strlen(value) != value_size)) {
+		/* A NUL in the name itself is shown up to the NUL. */
+		snprintf(f->key, sizeof(f->key), "%s", key != NULL ? key : "");
+		f->found = 1;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* 0, or -1 after replying when a query parameter holds a NUL. */
+static int
+check_query_nul(struct MHD_Connection *conn, struct request *rq)
+{
+	struct nul_find f = { .found = 0 };
+
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, nul_arg_cb,
+	    &f);
+	if (!f.found)
+		return 0;
+	reply_nul(conn, rq, f.key);
+	return -1;
+}
+
+/* A header's value, or NULL when absent or holding a NUL. */
+static const char *
+header_value(struct MHD_Connection *conn, const char *name)
+{
+	const char *v = NULL;
+	size_t n = 0;
+
+	if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, name,
+	        strlen(name), &v, &n) != MHD_YES ||
+	    v == NULL || strlen(v) != n)
+		return NULL;
+	return v;
+}
+
 static int
 check_domain_arg(struct http_server *h, struct MHD_Connection *conn,
     struct request *rq, const char *domain)
@@ -228,6 +315,8 @@ do_list(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
 	enum tenant_err e;
 	cJSON *o, *a;
 
+	if (check_query_nul(conn, rq) != 0)
+		return MHD_YES;
 	if (domain != NULL && domain[0] == '\0')
 		domain = NULL;
 	if (check_domain_arg(h, conn, rq, domain) != 0)
@@ -285,10 +374,15 @@ get_string(struct MHD_Connection *conn, struct request *rq, cJSON *root,
 	char detail[160];
 
 	if (jsonreq_string(root, field, required, out, detail,
-	        sizeof(detail)) == 0)
-		return 0;
-	reply_error(conn, rq, 400, "invalid_request", detail);
-	return -1;
+	        sizeof(detail)) != 0) {
+		reply_error(conn, rq, 400, "invalid_request", detail);
+		return -1;
+	}
+	if (*out != NULL && jsonreq_has_nul(rq->body, rq->len, field)) {
+		reply_nul(conn, rq, field);
+		return -1;
+	}
+	return 0;
 }
 
 static struct cf_client *
@@ -375,6 +469,8 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 	cJSON *root, *o;
 	char name[NAME_MAX_LEN + 1];
 
+	if (check_query_nul(conn, rq) != 0)
+		return MHD_YES;
 	if ((root = parse_body(conn, rq, 1)) == NULL)
 		return MHD_YES;
 	if (get_string(conn, rq, root, "subdomain", 0, &b) != 0) {
@@ -545,9 +641,7 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		}
 		/* Every /api/ path needs the key, known route or not. */
 		if (strncmp(url, "/api/", 5) == 0 &&
-		    !key_ok(h,
-		        MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		            "X-API-KEY"))) {
+		    !key_ok(h, header_value(conn, "X-API-KEY"))) {
 			int delay = auth_failed(h, conn);
 
 			if (delay > 0)

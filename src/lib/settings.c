@@ -1087,6 +1087,28 @@ val_error(struct loader *ld, const struct val *v, const char *key,
 		    v != NULL ? v->line : 0, key, "%s", msg);
 }
 
+/*
+ * The CLI wrappers' own keys (scripts/nodo-common.sh): they may sit in the
+ * env file without a warning; any other NODO_* key is a typo.
+ */
+static const char *const cli_keys[] = {
+	"NODO_ENV_FILE",
+	"NODO_API_URL",
+	"NODO_API_KEY",
+	"NODO_API_TIMEOUT",
+};
+
+static int
+cli_key(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cli_keys) / sizeof(cli_keys[0]); i++)
+		if (strcmp(key, cli_keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 env_cb(void *arg, const char *key, const char *val, int line)
 {
@@ -1097,7 +1119,7 @@ env_cb(void *arg, const char *key, const char *val, int line)
 		if (strcmp(key, keys[i].name) == 0)
 			break;
 	if (i == K_COUNT) {
-		if (strncmp(key, "NODO_", 5) != 0)
+		if (!cli_key(key))
 			log_warn("%s:%d: unknown key %s ignored",
 			    ld->s->env_file, line, key);
 		return;

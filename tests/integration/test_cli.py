@@ -402,6 +402,20 @@ def test_delete_without_a_terminal_deletes_without_asking(cli, api, pg):
         assert api_tenant(api, name) is None
 
 
+def test_unknown_nodo_variable_is_warned_about(cli, api):
+    """A typo such as NODO_API_ULR is named on stderr; the CLI's own
+    variables are not."""
+    r = cli.run(LIST, env=cli.env(NODO_API_ULR="http://127.0.0.1:1",
+                                  NODO_API_TIMEOUT="60"))
+    assert r.returncode == 0, r.stderr
+    assert "unknown environment variable NODO_API_ULR ignored" in r.stderr
+    assert "NODO_API_TIMEOUT" not in r.stderr.replace(
+        "NODO_ENV_FILE NODO_API_URL NODO_API_KEY NODO_API_TIMEOUT", "")
+    r = cli.run(LIST, env=cli.env(NODO_API_TIMEOUT="60"))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+
+
 def run_on_pty(cli, args, answer):
     """Runs delete_tenant.sh with a pseudo-terminal as stdin, answering the
     prompt with `answer`."""

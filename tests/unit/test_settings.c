@@ -1268,7 +1268,8 @@ test_load_unknown_key_warns(void **state)
 {
 	char *f = write_file("unk.env",
 	    "ODOO_DOMAIN=sajet.us\nFOO_BAR=1\n"
-	    "NODO_ENV_FILE=/x\n",
+	    "NODO_ENV_FILE=/x\nNODO_API_ULR=http://x\nNODO_API_URL=http://y\n"
+	    "NODO_API_KEY=k\nNODO_API_TIMEOUT=5\nNODO_FOO=1\n",
 	    0600);
 	char *out;
 
@@ -1279,6 +1280,12 @@ test_load_unknown_key_warns(void **state)
 	assert_non_null(strstr(out, ":2: unknown key FOO_BAR ignored"));
 	assert_non_null(strstr(out, "<4>"));
 	assert_null(strstr(out, "NODO_ENV_FILE"));
+	/* The CLI's keys are known by name; a typo of one is not. */
+	assert_non_null(strstr(out, ":4: unknown key NODO_API_ULR ignored"));
+	assert_non_null(strstr(out, ":8: unknown key NODO_FOO ignored"));
+	assert_null(strstr(out, "NODO_API_URL"));
+	assert_null(strstr(out, "NODO_API_KEY"));
+	assert_null(strstr(out, "NODO_API_TIMEOUT"));
 	log_set_level(LOG_ERR);
 	free(out);
 	free(f);

@@ -92,6 +92,30 @@ static const struct route {
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
 /* Takes ownership of root. Returns MHD_YES/MHD_NO. */
+/*
+ * A 503 says why in the log once per outage, at err, not once per request
+ * (each request still gets its info line); the first reply that needed
+ * PostgreSQL and got it ends the outage.
+ */
+static pthread_mutex_t outage_mu = PTHREAD_MUTEX_INITIALIZER;
+static int outage; /* 1 from the first 503 until a success */
+
+static void
+outage_note(int status, int route, const char *why)
+{
+	pthread_mutex_lock(&outage_mu);
+	if (status == 503 && !outage) {
+		outage = 1;
+		log_err("answering 503 until PostgreSQL is usable: %s",
+		    why != NULL ? why : "database unavailable");
+	} else if (status >= 200 && status < 300 && route != R_DOMAINS &&
+	    outage) {
+		outage = 0;
+		log_notice("PostgreSQL usable again: no more 503");
+	}
+	pthread_mutex_unlock(&outage_mu);
+}
+
 static int
 reply_json(struct MHD_Connection *conn, struct request *rq, int status,
     cJSON *root, const char *allow)
@@ -124,6 +148,8 @@ reply_json(struct MHD_Connection *conn, struct request *rq, int status,
 	if (allow != NULL)
 		MHD_add_response_header(resp, "Allow", allow);
 	rq->status = status;
+	if (status != 503) /* a 503's reason is noted by its caller */
+		outage_note(status, rq->route, NULL);
 	ret = MHD_queue_response(conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -137,6 +163,8 @@ reply_error(struct MHD_Connection *conn, struct request *rq, int status,
 
 	cJSON_AddStringToObject(o, "detail", detail);
 	cJSON_AddStringToObject(o, "code", code);
+	if (status == 503)
+		outage_note(status, rq->route, detail);
 	return reply_json(conn, rq, status, o, NULL);
 }
 
@@ -196,6 +224,13 @@ do_health(struct http_server *h, struct MHD_Connection *conn,
 	cJSON_AddStringToObject(o, "dns",
 	    h->s->dns_enabled ? "enabled" : "disabled");
 	pg_pool_put(h->t->pool, c);
+	if (c == NULL) {
+		char why[320];
+
+		snprintf(why, sizeof(why), "PostgreSQL is unreachable: %s",
+		    err);
+		outage_note(503, rq->route, why);
+	}
 	return reply_json(conn, rq, c != NULL ? 200 : 503, o, NULL);
 }
 

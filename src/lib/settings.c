@@ -190,17 +190,26 @@ settings_errors_print(const struct settings_errors *errs)
 
 	if (errs == NULL)
 		return;
+	/*
+	 * Each reason is fatal (the daemon exits 78): logged at err, so that
+	 * `journalctl -p err` shows it, not at the stream's default info.
+	 */
 	for (i = 0; i < errs->n && i < SETTINGS_MAX_ERRORS; i++) {
+		char where[PATH_MAX + 64] = "";
+		int n = 0;
+
 		e = &errs->e[i];
 		if (e->file != NULL && e->line > 0)
-			fprintf(stderr, "%s:%d: ", e->file, e->line);
+			n = snprintf(where, sizeof(where), "%s:%d: ", e->file,
+			    e->line);
 		else if (e->file != NULL)
-			fprintf(stderr, "%s: ", e->file);
-		if (e->key != NULL)
-			fprintf(stderr, "%s: ", e->key);
-		fprintf(stderr, "%s\n", e->msg != NULL ? e->msg : "error");
+			n = snprintf(where, sizeof(where), "%s: ", e->file);
+		if (n < 0)
+			where[0] = '\0';
+		log_msg(LOG_ERR, NULL, "%s%s%s%s", where,
+		    e->key != NULL ? e->key : "", e->key != NULL ? ": " : "",
+		    e->msg != NULL ? e->msg : "error");
 	}
-	fflush(stderr);
 }
 
 /*

@@ -1233,11 +1233,12 @@ test_errors_print(void **state)
 	settings_error_add(&errs, NULL, 0, NULL, "plain");
 	assert_int_equal(errs.n, 4);
 	out = capture_stderr(print_errs, &errs);
+	/* Fatal reasons: at err priority ("<3>"), not the stream's info. */
 	assert_string_equal(out,
-	    "/etc/x.env:3: API_PORT: must be 5\n"
-	    "/etc/x.env: is readable\n"
-	    "ODOO_DOMAIN: is required\n"
-	    "plain\n");
+	    "<3>/etc/x.env:3: API_PORT: must be 5\n"
+	    "<3>/etc/x.env: is readable\n"
+	    "<3>ODOO_DOMAIN: is required\n"
+	    "<3>plain\n");
 	free(out);
 	settings_errors_free(&errs);
 	assert_int_equal(errs.n, 0);

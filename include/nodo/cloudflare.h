@@ -22,6 +22,15 @@
 #define CF_MAX_PAGES          1000
 #define CF_MAX_ID             64 /* chars of a zone or record id, [0-9a-zA-Z] */
 
+#define CF_ZONE_ID_LEN 32 /* a zone id: 32 lower-case hex digits */
+
+/*
+ * The one zone-id rule (settings check domains.json with it, the client
+ * refuses any other id before a request): 1 when id is CF_ZONE_ID_LEN
+ * characters of 0-9 and a-f.
+ */
+int cf_zone_id_valid(const char *id);
+
 enum cf_status {
 	CF_CREATED,  /* we created the record */
 	CF_EXISTS,   /* our record (same target, ours) was already there */

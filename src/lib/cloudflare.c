@@ -128,6 +128,22 @@ cf_valid_id(const char *id)
 	return n > 0;
 }
 
+int
+cf_zone_id_valid(const char *id)
+{
+	size_t n;
+
+	if (id == NULL)
+		return 0;
+	for (n = 0; id[n] != '\0'; n++) {
+		if (n >= CF_ZONE_ID_LEN ||
+		    !((id[n] >= '0' && id[n] <= '9') ||
+		        (id[n] >= 'a' && id[n] <= 'f')))
+			return 0;
+	}
+	return n == CF_ZONE_ID_LEN;
+}
+
 /* Names and targets: the DNS characters, plus '_' which tenants use. */
 static int
 cf_valid_name(const char *s)
@@ -366,8 +382,11 @@ cf_precheck(struct cf_client *c, const char *zone_id, struct cf_result *res)
 		    "cloudflare: API token has invalid characters");
 		return -1;
 	}
-	if (!cf_valid_id(zone_id)) {
-		cf_detail(c, res, "cloudflare: invalid zone id");
+	if (!cf_zone_id_valid(zone_id)) {
+		cf_detail(c, res,
+		    "cloudflare: invalid zone id (%d characters of 0-9 and "
+		    "a-f expected)",
+		    CF_ZONE_ID_LEN);
 		return -1;
 	}
 	return 0;

@@ -31,6 +31,7 @@
 
 #include <cJSON.h>
 
+#include "nodo/cloudflare.h"
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/settings.h"
@@ -1397,6 +1398,51 @@ load_domains(struct loader *ld)
 }
 
 int
+settings_zone_id_problem(const struct zone *z, char *buf, size_t len)
+{
+	char sh[SETTINGS_MAX_SHOWN + 4], id[SETTINGS_MAX_SHOWN + 4];
+
+	if (z->zone_id == NULL || z->zone_id[0] == '\0' ||
+	    cf_zone_id_valid(z->zone_id))
+		return 0;
+	shown(z->domain, strlen(z->domain), sh);
+	shown(z->zone_id, strlen(z->zone_id), id);
+	snprintf(buf, len,
+	    "zones.%s: zone id '%s' is not a Cloudflare zone id "
+	    "(%d characters of 0-9 and a-f, shown on the zone's Overview "
+	    "page of the dashboard under API)",
+	    sh, id, CF_ZONE_ID_LEN);
+	return 1;
+}
+
+/*
+ * The zone-id rule is the Cloudflare client's (cf_zone_id_valid): an id
+ * every DNS call would refuse is an error when DNS is enabled, a warning
+ * when it is not (the seed's example file still lets the node start; its
+ * --check reports it).
+ */
+static void
+check_zone_ids(struct loader *ld)
+{
+	struct settings *s = ld->s;
+	char why[512];
+	size_t i;
+
+	for (i = 0; i < s->nzones; i++) {
+		if (!settings_zone_id_problem(&s->zones[i], why, sizeof(why)))
+			continue;
+		if (s->dns_enabled) {
+			ld->failed = 1;
+			settings_error_add(ld->errs, s->domains_file, 0, NULL,
+			    "%s", why);
+		} else
+			log_warn("%s: %s; DNS is disabled, so it is not "
+			         "used yet",
+			    s->domains_file, why);
+	}
+}
+
+int
 settings_load(struct settings *s, enum settings_program prog,
     const char *config, int explicit, struct settings_errors *errs)
 {
@@ -1579,6 +1625,7 @@ settings_load(struct settings *s, enum settings_program prog,
 	/* domains.json */
 	if (s->domains_file != NULL)
 		load_domains(&ld);
+	check_zone_ids(&ld);
 	if (s->dns_enabled) {
 		if (s->odoo_domain != NULL && s->domains_file != NULL &&
 		    s->zones != NULL &&

@@ -32,7 +32,7 @@
 #include "nodo/cloudflare.h"
 
 #define TOKEN         "tok-SECRET-0123456789abcdef"
-#define ZONE          "zone123"
+#define ZONE          "5a1e7c0de5a1e7c0de5a1e7c0de5a1e7"
 #define FQDN          "acme.sajet.us"
 #define TARGET        "6ff42ae2-765d-4adf-8112-31c55c1551ef.cfargotunnel.com"
 #define LOOKUP_PATH   "/client/v4/zones/" ZONE "/dns_records"
@@ -743,7 +743,8 @@ test_create_forbidden(void **state)
 	assert_int_equal(res.http_status, 403);
 	assert_string_equal(res.detail,
 	    "cloudflare: HTTP 403 from POST "
-	    "/zones/zone123/dns_records: success false (error 10000: "
+	    "/zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/dns_records: success "
+	    "false (error 10000: "
 	    "Authentication error)");
 	/* Not a race code: no second lookup. */
 	assert_int_equal(srv_nreqs(s), 2);
@@ -1058,7 +1059,7 @@ test_500_empty(void **state)
 	assert_int_equal(res.retry_after, 0);
 	assert_string_equal(res.detail,
 	    "cloudflare: HTTP 500 from GET "
-	    "/zones/zone123/dns_records");
+	    "/zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/dns_records");
 	cf_client_free(c);
 }
 
@@ -1079,7 +1080,7 @@ test_502_html(void **state)
 	assert_int_equal(res.http_status, 502);
 	assert_string_equal(res.detail,
 	    "cloudflare: HTTP 502 from POST "
-	    "/zones/zone123/dns_records");
+	    "/zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/dns_records");
 	assert_int_equal(srv_nreqs(s), 2);
 	cf_client_free(c);
 }
@@ -1122,7 +1123,7 @@ test_success_false_200(void **state)
 
 	srv_json(s, 200,
 	    ERRJ(7003,
-	        "Could not route to /zones/zone123/"
+	        "Could not route to /zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/"
 	        "dns_records, perhaps your object identifier is invalid?"));
 	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
@@ -1222,7 +1223,7 @@ test_timeout(void **state)
 	assert_int_equal(res.http_status, 0);
 	assert_string_equal(res.detail,
 	    "cloudflare: timeout after 300 ms on "
-	    "GET /zones/zone123/dns_records");
+	    "GET /zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/dns_records");
 	assert_true(el >= 250 && el < 3000);
 	assert_int_equal(srv_nreqs(s), 1);
 	assert_int_equal(cf_client_requests(c), 1);
@@ -1257,7 +1258,7 @@ test_refused_counts_nothing(void **state)
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_non_null(strstr(res.detail,
-	    "cloudflare: GET /zones/zone123/"
+	    "cloudflare: GET /zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/"
 	    "dns_records failed: "));
 	assert_int_equal(cf_client_requests(c), 0);
 	cf_client_free(c);
@@ -1311,7 +1312,10 @@ test_bad_token_and_ids(void **state)
 	struct cf_client *c;
 	struct cf_result res;
 	const char *bad_zones[] = { "", "abc/def", "../../x", "a?b", "zone 1",
-		"z%2e",
+		"z%2e", "zone_id_1", "zone123",
+		"5A1E7C0DE5A1E7C0DE5A1E7C0DE5A1E7",  /* upper case */
+		"5a1e7c0de5a1e7c0de5a1e7c0de5a1e",   /* 31 */
+		"5a1e7c0de5a1e7c0de5a1e7c0de5a1e7a", /* 33 */
 		"0123456789012345678901234567890123456789012345678901234"
 		"5678901234" /* 65 */ };
 	size_t i;
@@ -1330,13 +1334,19 @@ test_bad_token_and_ids(void **state)
 	for (i = 0; i < sizeof(bad_zones) / sizeof(bad_zones[0]); i++) {
 		cf_repair_cname(c, bad_zones[i], FQDN, TARGET, &res);
 		assert_int_equal(res.status, CF_PENDING);
-		assert_string_equal(res.detail, "cloudflare: invalid zone id");
+		assert_string_equal(res.detail,
+		    "cloudflare: invalid zone id (32 characters of 0-9 and a-f "
+		    "expected)");
 		cf_delete_cname(c, bad_zones[i], FQDN, TARGET, &res);
-		assert_string_equal(res.detail, "cloudflare: invalid zone id");
+		assert_string_equal(res.detail,
+		    "cloudflare: invalid zone id (32 characters of 0-9 and a-f "
+		    "expected)");
 		assert_int_equal(cf_list_zone(c, bad_zones[i], record_cb, &n,
 		                     &res),
 		    -1);
-		assert_string_equal(res.detail, "cloudflare: invalid zone id");
+		assert_string_equal(res.detail,
+		    "cloudflare: invalid zone id (32 characters of 0-9 and a-f "
+		    "expected)");
 	}
 	cf_repair_cname(c, NULL, FQDN, TARGET, &res);
 	assert_int_equal(res.status, CF_PENDING);
@@ -1507,7 +1517,7 @@ test_list_fails_midway(void **state)
 	assert_int_equal(res.http_status, 503);
 	assert_string_equal(res.detail,
 	    "cloudflare: HTTP 503 from GET "
-	    "/zones/zone123/dns_records");
+	    "/zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/dns_records");
 	assert_int_equal(sn.n, 1);
 	assert_int_equal(srv_nreqs(s), 2);
 	cf_client_free(c);
@@ -1601,6 +1611,21 @@ test_envelope_parser(void **state)
 }
 
 static void
+test_zone_id_rule(void **state)
+{
+	(void)state;
+	assert_true(cf_zone_id_valid("5a1e7c0de5a1e7c0de5a1e7c0de5a1e7"));
+	assert_true(cf_zone_id_valid("0123456789abcdef0123456789abcdef"));
+	assert_false(cf_zone_id_valid("zone_id_1"));
+	assert_false(cf_zone_id_valid("0123456789ABCDEF0123456789ABCDEF"));
+	assert_false(cf_zone_id_valid("0123456789abcdef0123456789abcde"));
+	assert_false(cf_zone_id_valid("0123456789abcdef0123456789abcdef0"));
+	assert_false(cf_zone_id_valid("0123456789abcdeg0123456789abcdef"));
+	assert_false(cf_zone_id_valid(""));
+	assert_false(cf_zone_id_valid(NULL));
+}
+
+static void
 test_status_str(void **state)
 {
 	(void)state;
@@ -1662,6 +1687,7 @@ main(void)
 		T(test_list_no_total_pages),
 		T(test_list_fails_midway),
 		cmocka_unit_test(test_envelope_parser),
+		cmocka_unit_test(test_zone_id_rule),
 		cmocka_unit_test(test_status_str),
 	};
 	size_t i;

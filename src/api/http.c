@@ -9,6 +9,7 @@
  * the final callback; the request is logged and freed on completion.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -91,7 +92,6 @@ static const struct route {
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
-/* Takes ownership of root. Returns MHD_YES/MHD_NO. */
 /*
  * A 503 says why in the log once per outage, at err, not once per request
  * (each request still gets its info line); the first reply that needed
@@ -116,6 +116,7 @@ outage_note(int status, int route, const char *why)
 	pthread_mutex_unlock(&outage_mu);
 }
 
+/* Takes ownership of root. Returns MHD_YES/MHD_NO. */
 static int
 reply_json(struct MHD_Connection *conn, struct request *rq, int status,
     cJSON *root, const char *allow)
@@ -285,8 +286,23 @@ nul_arg_cb(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
 	(void)kind;
 	if ((key != NULL && strlen(key) != key_size) ||
 	    (value != NULL && strlen(value) != value_size)) {
-		/* A NUL in the name itself is shown up to the NUL. */
-		snprintf(f->key, sizeof(f->key), "%s", key != NULL ? key : "");
+		size_t i;
+
+		/*
+		 * The name as far as its NUL, and only name characters: it is
+		 * the client's text going into the reply.
+		 */
+		for (i = 0;
+		     key != NULL && key[i] != '\0' && i < sizeof(f->key) - 1;
+		     i++) {
+			unsigned char c = (unsigned char)key[i];
+
+			f->key[i] =
+			    (isalnum(c) || c == '_' || c == '-' || c == '.')
+			    ? (char)c
+			    : '?';
+		}
+		f->key[i] = '\0';
 		f->found = 1;
 		return MHD_NO;
 	}

@@ -340,13 +340,15 @@ def test_nul_in_query_is_refused_not_cut(api, pg):
     assert api.create("victima", "pw").status_code == 201
     for path in ("/api/tenant?subdomain=victima%00",
                  "/api/tenant?subdomain=victima%00x",
-                 "/api/tenant?subdomain=victima&x=%00"):
+                 "/api/tenant?subdomain=victima&x=%00",
+                 "/api/tenant?subdomain=victima&%FF%0A%22=%00"):
         st, js, _, _, _ = request(api, "DELETE", path,
                                   headers={"X-API-KEY": API_KEY})
         want = (422, "invalid_subdomain") if "subdomain=victima%00" in path \
             else (400, "invalid_request")
         assert (st, js["code"]) == want, (path, js)
-        assert "NUL" in js["detail"], js
+        assert "NUL" in js["detail"], js  # a JSON reply whatever the name
+        assert "\n" not in js["detail"] and '"' not in js["detail"], js
         assert "victima" in tenants(pg), path
     st, js, _, _, _ = request(api, "GET", "/api/tenants?domain=sajet.us%00",
                               headers={"X-API-KEY": API_KEY})

@@ -363,11 +363,6 @@ def test_postgres_restarts_and_vanishes(node, pg, data_dir):
             r = api.get("/api/tenants", timeout=15)
             assert r.status_code == 200, r.text
             time.sleep(1.5)
-        # Under heavy load (seen at load average 36 on 2 cores) a create
-        # (ASan, a clone and a hash) can outlast every up-time above; the
-        # point is that creates work again, so give the traffic time to
-        # show one.
-        wait_until(lambda: traffic.count("create", 201) > 0, 60)
     finally:
         traffic.finish()
     assert api.proc.poll() is None, "the daemon exited:\n" + api.log()[-3000:]

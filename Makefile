@@ -110,19 +110,15 @@ install: all
 	    $(DESTDIR)$(PREFIX)/systemd $(DESTDIR)$(PREFIX)/docs
 	install -m 0755 $(B)/odoo-local-api $(B)/odoo-db-watcher \
 	    $(DESTDIR)$(PREFIX)/bin/
-	for f in scripts/*.sh; do \
-	    [ -e "$$f" ] && install -m 0755 "$$f" $(DESTDIR)$(PREFIX)/scripts/; \
-	done; true
+	install -m 0755 $(wildcard scripts/*.sh) $(DESTDIR)$(PREFIX)/scripts/
 	install -m 0644 config/nodo.env $(DESTDIR)$(PREFIX)/config/nodo.env
 	[ -e $(DESTDIR)$(PREFIX)/cloudflare/domains.json ] || \
 	    install -m 0644 cloudflare/domains.json \
 	    $(DESTDIR)$(PREFIX)/cloudflare/domains.json
-	for f in systemd/*.service; do \
-	    [ -e "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/systemd/; \
-	done; true
-	for f in docs/*; do \
-	    [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/docs/; \
-	done; true
+	install -m 0644 $(wildcard systemd/*.service) \
+	    $(DESTDIR)$(PREFIX)/systemd/
+	install -m 0644 $(wildcard docs/*.md docs/*.yaml) \
+	    $(DESTDIR)$(PREFIX)/docs/
 
 # The Debian package: DEB_OUT/nodo_<version>_<arch>.deb, built with
 # dpkg-buildpackage from a copy of the tree (debian/ says how). PKG_VERSION

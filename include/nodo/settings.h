@@ -119,6 +119,12 @@ void settings_errors_free(struct settings_errors *errs);
 /* Prints each error as "file:line: KEY: message" on stream-like stderr. */
 void settings_errors_print(const struct settings_errors *errs);
 
+/*
+ * 1 with a sentence in buf when z's zone id breaks Cloudflare's rule
+ * (cf_zone_id_valid; an empty id, DNS off for the zone, is fine), else 0.
+ */
+int settings_zone_id_problem(const struct zone *z, char *buf, size_t len);
+
 /* The zone of a domain (case-insensitive), or NULL. */
 const struct zone *settings_zone(const struct settings *s, const char *domain);
 

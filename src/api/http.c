@@ -21,6 +21,7 @@
  * per-address limit, so that refusals can name the address in the log.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -200,6 +201,30 @@ arm(struct conn *c, enum phase ph, long long ms)
 	atomic_store(&c->deadline, ms > 0 ? now_ms() + ms : 0);
 }
 
+/*
+ * A 503 says why in the log once per outage, at err, not once per request
+ * (each request still gets its info line); the first reply that needed
+ * PostgreSQL and got it ends the outage.
+ */
+static pthread_mutex_t outage_mu = PTHREAD_MUTEX_INITIALIZER;
+static int outage; /* 1 from the first 503 until a success */
+
+static void
+outage_note(int status, int route, const char *why)
+{
+	pthread_mutex_lock(&outage_mu);
+	if (status == 503 && !outage) {
+		outage = 1;
+		log_err("answering 503 until PostgreSQL is usable: %s",
+		    why != NULL ? why : "database unavailable");
+	} else if (status >= 200 && status < 300 && route != R_DOMAINS &&
+	    outage) {
+		outage = 0;
+		log_notice("PostgreSQL usable again: no more 503");
+	}
+	pthread_mutex_unlock(&outage_mu);
+}
+
 /* Queues resp (consumed) on the poll thread. MHD_YES/MHD_NO. */
 static int
 queue_reply(struct MHD_Connection *conn, struct request *rq,
@@ -275,6 +300,8 @@ reply_json(struct MHD_Connection *conn, struct request *rq, int status,
 
 	if (resp != NULL && allow != NULL)
 		MHD_add_response_header(resp, "Allow", allow);
+	if (status != 503) /* a 503's reason is noted by its caller */
+		outage_note(status, rq->route, NULL);
 	return finish_reply(conn, rq, status, resp);
 }
 
@@ -286,6 +313,8 @@ reply_error(struct MHD_Connection *conn, struct request *rq, int status,
 
 	cJSON_AddStringToObject(o, "detail", detail);
 	cJSON_AddStringToObject(o, "code", code);
+	if (status == 503)
+		outage_note(status, rq->route, detail);
 	return reply_json(conn, rq, status, o, NULL);
 }
 
@@ -360,7 +389,112 @@ do_health(struct http_server *h, struct MHD_Connection *conn,
 	cJSON_AddStringToObject(o, "version", NODO_VERSION);
 	cJSON_AddStringToObject(o, "dns",
 	    h->s->dns_enabled ? "enabled" : "disabled");
+	if (!up)
+		outage_note(503, rq->route,
+		    "PostgreSQL is unreachable (/health's probe failed)");
 	return reply_json(conn, rq, up ? 200 : 503, o, NULL);
+}
+
+/*
+ * ---- NUL characters in arguments -------------------------------------------
+ * A value is a string of known length; C code that cuts it at a NUL would
+ * act on a shorter, different value ("victima%00" -> "victima"). Every
+ * query parameter, the key header and every JSON string field is checked
+ * against its length, and a NUL is that field's invalid value.
+ */
+
+/* The status and code of an invalid value of each field. */
+static enum tenant_err
+field_err(const char *field)
+{
+	if (strcmp(field, "subdomain") == 0)
+		return TENANT_INVALID_SUBDOMAIN;
+	if (strcmp(field, "admin_password") == 0)
+		return TENANT_INVALID_PASSWORD;
+	if (strcmp(field, "domain") == 0)
+		return TENANT_UNKNOWN_DOMAIN;
+	if (strcmp(field, "template_db") == 0)
+		return TENANT_TEMPLATE_NOT_FOUND;
+	return TENANT_OK; /* no field code: 400 invalid_request */
+}
+
+static int
+reply_nul(struct MHD_Connection *conn, struct request *rq, const char *field)
+{
+	enum tenant_err e = field_err(field);
+	char detail[160];
+
+	snprintf(detail, sizeof(detail), "%.64s: contains a NUL character",
+	    field);
+	if (e == TENANT_OK)
+		return reply_error(conn, rq, 400, "invalid_request", detail);
+	return reply_error(conn, rq, tenant_status(e), tenant_strerror(e),
+	    detail);
+}
+
+struct nul_find {
+	char key[65]; /* the first parameter holding a NUL */
+	int found;
+};
+
+static enum MHD_Result
+nul_arg_cb(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+    const char *value, size_t value_size)
+{
+	struct nul_find *f = cls;
+
+	(void)kind;
+	if ((key != NULL && strlen(key) != key_size) ||
+	    (value != NULL && strlen(value) != value_size)) {
+		size_t i;
+
+		/*
+		 * The name as far as its NUL, and only name characters: it is
+		 * the client's text going into the reply.
+		 */
+		for (i = 0;
+		     key != NULL && key[i] != '\0' && i < sizeof(f->key) - 1;
+		     i++) {
+			unsigned char c = (unsigned char)key[i];
+
+			f->key[i] =
+			    (isalnum(c) || c == '_' || c == '-' || c == '.')
+			    ? (char)c
+			    : '?';
+		}
+		f->key[i] = '\0';
+		f->found = 1;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* 0, or -1 after replying when a query parameter holds a NUL. */
+static int
+check_query_nul(struct MHD_Connection *conn, struct request *rq)
+{
+	struct nul_find f = { .found = 0 };
+
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, nul_arg_cb,
+	    &f);
+	if (!f.found)
+		return 0;
+	reply_nul(conn, rq, f.key);
+	return -1;
+}
+
+/* A header's value, or NULL when absent or holding a NUL. */
+static const char *
+header_value(struct MHD_Connection *conn, const char *name)
+{
+	const char *v = NULL;
+	size_t n = 0;
+
+	if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, name,
+	        strlen(name), &v, &n) != MHD_YES ||
+	    v == NULL || strlen(v) != n)
+		return NULL;
+	return v;
 }
 
 static int
@@ -392,6 +526,8 @@ do_list(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
 	enum tenant_err e;
 	cJSON *o, *a;
 
+	if (check_query_nul(conn, rq) != 0)
+		return MHD_YES;
 	if (domain != NULL && domain[0] == '\0')
 		domain = NULL;
 	if (check_domain_arg(h, conn, rq, domain) != 0)
@@ -449,10 +585,15 @@ get_string(struct MHD_Connection *conn, struct request *rq, cJSON *root,
 	char detail[160];
 
 	if (jsonreq_string(root, field, required, out, detail,
-	        sizeof(detail)) == 0)
-		return 0;
-	reply_error(conn, rq, 400, "invalid_request", detail);
-	return -1;
+	        sizeof(detail)) != 0) {
+		reply_error(conn, rq, 400, "invalid_request", detail);
+		return -1;
+	}
+	if (*out != NULL && jsonreq_has_nul(rq->body, rq->len, field)) {
+		reply_nul(conn, rq, field);
+		return -1;
+	}
+	return 0;
 }
 
 static struct cf_client *
@@ -562,6 +703,8 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 	cJSON *root, *o;
 	char name[NAME_MAX_LEN + 1];
 
+	if (check_query_nul(conn, rq) != 0)
+		return MHD_YES;
 	if ((root = parse_body(conn, rq, 1)) == NULL)
 		return MHD_YES;
 	if (get_string(conn, rq, root, "subdomain", 0, &b) != 0) {
@@ -931,9 +1074,7 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		}
 		/* Every /api/ path needs the key, known route or not. */
 		if (strncmp(url, "/api/", 5) == 0 &&
-		    !key_ok(h,
-		        MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		            "X-API-KEY"))) {
+		    !key_ok(h, header_value(conn, "X-API-KEY"))) {
 			int delay = auth_failed(h, conn);
 
 			/* Kept, then queued after the delay (suspended). */

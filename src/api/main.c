@@ -169,6 +169,16 @@ check(const struct settings *s)
 		PQclear(r);
 		PQfinish(c);
 	}
+	/* The seed's example ids ("zone_id_1") start the node, not DNS. */
+	for (size_t z = 0; z < s->nzones; z++) {
+		char why[512];
+
+		if (settings_zone_id_problem(&s->zones[z], why, sizeof(why))) {
+			printf("DOMAINS_FILE: FAILED: %s: %s\n",
+			    s->domains_file, why);
+			bad = 1;
+		}
+	}
 	if (stat(s->data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		printf("ODOO_DATA_DIR: FAILED: %s is not a directory\n",
 		    s->data_dir);

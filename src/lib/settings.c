@@ -31,6 +31,7 @@
 
 #include <cJSON.h>
 
+#include "nodo/cloudflare.h"
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/settings.h"
@@ -200,17 +201,26 @@ settings_errors_print(const struct settings_errors *errs)
 
 	if (errs == NULL)
 		return;
+	/*
+	 * Each reason is fatal (the daemon exits 78): logged at err, so that
+	 * `journalctl -p err` shows it, not at the stream's default info.
+	 */
 	for (i = 0; i < errs->n && i < SETTINGS_MAX_ERRORS; i++) {
+		char where[PATH_MAX + 64] = "";
+		int n = 0;
+
 		e = &errs->e[i];
 		if (e->file != NULL && e->line > 0)
-			fprintf(stderr, "%s:%d: ", e->file, e->line);
+			n = snprintf(where, sizeof(where), "%s:%d: ", e->file,
+			    e->line);
 		else if (e->file != NULL)
-			fprintf(stderr, "%s: ", e->file);
-		if (e->key != NULL)
-			fprintf(stderr, "%s: ", e->key);
-		fprintf(stderr, "%s\n", e->msg != NULL ? e->msg : "error");
+			n = snprintf(where, sizeof(where), "%s: ", e->file);
+		if (n < 0)
+			where[0] = '\0';
+		log_msg(LOG_ERR, NULL, "%s%s%s%s", where,
+		    e->key != NULL ? e->key : "", e->key != NULL ? ": " : "",
+		    e->msg != NULL ? e->msg : "error");
 	}
-	fflush(stderr);
 }
 
 /*
@@ -1097,6 +1107,28 @@ val_error(struct loader *ld, const struct val *v, const char *key,
 		    v != NULL ? v->line : 0, key, "%s", msg);
 }
 
+/*
+ * The CLI wrappers' own keys (scripts/nodo-common.sh): they may sit in the
+ * env file without a warning; any other NODO_* key is a typo.
+ */
+static const char *const cli_keys[] = {
+	"NODO_ENV_FILE",
+	"NODO_API_URL",
+	"NODO_API_KEY",
+	"NODO_API_TIMEOUT",
+};
+
+static int
+cli_key(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cli_keys) / sizeof(cli_keys[0]); i++)
+		if (strcmp(key, cli_keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 env_cb(void *arg, const char *key, const char *val, int line)
 {
@@ -1107,7 +1139,7 @@ env_cb(void *arg, const char *key, const char *val, int line)
 		if (strcmp(key, keys[i].name) == 0)
 			break;
 	if (i == K_COUNT) {
-		if (strncmp(key, "NODO_", 5) != 0)
+		if (!cli_key(key))
 			log_warn("%s:%d: unknown key %s ignored",
 			    ld->s->env_file, line, key);
 		return;
@@ -1537,6 +1569,51 @@ load_template_dbs(struct loader *ld)
 }
 
 int
+settings_zone_id_problem(const struct zone *z, char *buf, size_t len)
+{
+	char sh[SETTINGS_MAX_SHOWN + 4], id[SETTINGS_MAX_SHOWN + 4];
+
+	if (z->zone_id == NULL || z->zone_id[0] == '\0' ||
+	    cf_zone_id_valid(z->zone_id))
+		return 0;
+	shown(z->domain, strlen(z->domain), sh);
+	shown(z->zone_id, strlen(z->zone_id), id);
+	snprintf(buf, len,
+	    "zones.%s: zone id '%s' is not a Cloudflare zone id "
+	    "(%d characters of 0-9 and a-f, shown on the zone's Overview "
+	    "page of the dashboard under API)",
+	    sh, id, CF_ZONE_ID_LEN);
+	return 1;
+}
+
+/*
+ * The zone-id rule is the Cloudflare client's (cf_zone_id_valid): an id
+ * every DNS call would refuse is an error when DNS is enabled, a warning
+ * when it is not (the seed's example file still lets the node start; its
+ * --check reports it).
+ */
+static void
+check_zone_ids(struct loader *ld)
+{
+	struct settings *s = ld->s;
+	char why[512];
+	size_t i;
+
+	for (i = 0; i < s->nzones; i++) {
+		if (!settings_zone_id_problem(&s->zones[i], why, sizeof(why)))
+			continue;
+		if (s->dns_enabled) {
+			ld->failed = 1;
+			settings_error_add(ld->errs, s->domains_file, 0, NULL,
+			    "%s", why);
+		} else
+			log_warn("%s: %s; DNS is disabled, so it is not "
+			         "used yet",
+			    s->domains_file, why);
+	}
+}
+
+int
 settings_load(struct settings *s, enum settings_program prog,
     const char *config, int explicit, struct settings_errors *errs)
 {
@@ -1733,6 +1810,7 @@ settings_load(struct settings *s, enum settings_program prog,
 	/* domains.json */
 	if (s->domains_file != NULL)
 		load_domains(&ld);
+	check_zone_ids(&ld);
 	if (s->dns_enabled) {
 		if (s->odoo_domain != NULL && s->domains_file != NULL &&
 		    s->zones != NULL &&

@@ -237,6 +237,16 @@ check(const struct settings *s)
 		}
 		PQfinish(c);
 	}
+	/* The seed's example ids ("zone_id_1") start the node, not DNS. */
+	for (size_t z = 0; z < s->nzones; z++) {
+		char why[512];
+
+		if (settings_zone_id_problem(&s->zones[z], why, sizeof(why))) {
+			printf("DOMAINS_FILE: FAILED: %s: %s\n",
+			    s->domains_file, why);
+			bad = 1;
+		}
+	}
 	if (!s->dns_enabled) {
 		printf("dns: disabled (no CLOUDFLARE_API_TOKEN); the watcher "
 		       "will idle\n");

@@ -38,7 +38,7 @@
 
 #define WATCHER_WINDOW_MS      (WATCHER_WINDOW_S * 1000)   /* ms */
 #define WATCHER_WINDOW_CAP     (WATCHER_WINDOW_BUDGET * 2) /* timestamps kept */
-#define WATCHER_ENSURE_MAX_REQ 4 /* cf_ensure_cname: GET, POST, GET, PATCH */
+#define WATCHER_ENSURE_MAX_REQ 4 /* cf_repair_cname: GET, POST, GET, PATCH */
 #define WATCHER_DELETE_MAX_REQ 1 /* cf_delete_record: DELETE */
 
 #define WATCHER_ZONE_REFRESH_MS (3600 * 1000) /* ms between zone reads */
@@ -655,7 +655,15 @@ ensure_one(struct watcher *w, struct ncache_entry *e, struct tally *t)
 		return;
 	}
 	before = cf_client_requests(w->cf);
-	cf_ensure_cname(w->cf, z->zone_id, fqdn, w->target, &res);
+	/*
+	 * The zone listing is trusted (CONTRACT section 6): a name it does
+	 * not hold gets one POST, a race shows as "already exists". A name
+	 * it holds (our record drifted, or gone and back) is looked up first.
+	 */
+	if (e->state == NC_NONE)
+		cf_ensure_cname(w->cf, z->zone_id, fqdn, w->target, &res);
+	else
+		cf_repair_cname(w->cf, z->zone_id, fqdn, w->target, &res);
 	sent = cf_account(w, before);
 	switch (res.status) {
 	case CF_CREATED:

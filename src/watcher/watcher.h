@@ -20,8 +20,9 @@
 /*
  * Cloudflare budgets (Cloudflare allows 1,200 requests per five minutes per
  * user, shared with odoo-local-api and the dashboard). A missing record
- * costs cf_ensure_cname's GET and POST, two requests, so 300 missing records
- * need about 600: the window budget is sized so that they fit in one window
+ * costs one POST after the zone listing (a drifted one a GET and a PATCH),
+ * so 300 missing records need about 300 to 600: the window budget is sized
+ * so that they fit in one window
  * (60% of the limit, leaving 480 to the API and people), and the per-poll
  * budget spreads them over several polls so no burst nears the limit.
  */

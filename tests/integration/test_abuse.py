@@ -283,10 +283,10 @@ BAD_BODIES = [
     (b'{"subdomain":"badutf","admin_password":"\xc0\xaf"}', "invalid_json"),
     (b'{"subdomain":"nulbyte","admin_password":"a\x00b"}', "invalid_json"),
     (b'{"subdomain":"nulbyte\x00x","admin_password":"ab"}', "invalid_json"),
-    # A JSON escape for NUL would cut the C string: refused, not truncated.
-    (b'{"subdomain":"nulesc","admin_password":"pw\\u0000secret"}',
+    # A JSON escape for NUL outside a field's value: refused as a whole.
+    (b'{"subdomain\\u0000x":"nulesc","admin_password":"pw"}',
      "invalid_json"),
-    (b'{"subdomain":"nulesc\\u0000evil","admin_password":"pw"}',
+    (b'{"subdomain":"nulesc","admin_password":"pw","x":["\\u0000"]}',
      "invalid_json"),
     (b'{"subdomain":"nulesc","admin_password":"\\ud800"}', "invalid_json"),
     (b'{"a":' * 10000 + b'1' + b'}' * 10000, "invalid_json"),
@@ -313,6 +313,74 @@ def test_malformed_json(api, pg, body, code):
     assert st == 400
     assert js["code"] == code, js
     assert tenants(pg) == before
+
+
+# A NUL is a bad value, never a shorter one: each field's own 4xx, and
+# nothing changes (the C string would otherwise stop at the NUL).
+NUL_BODIES = [
+    (b'{"subdomain":"nulesc\\u0000evil","admin_password":"pw"}', 422,
+     "invalid_subdomain", "subdomain"),
+    (b'{"subdomain":"nulesc","admin_password":"pw\\u0000secret"}', 422,
+     "invalid_password", "admin_password"),
+    (b'{"subdomain":"nulesc","admin_password":"pw",'
+     b'"domain":"sajet.us\\u0000x"}', 422, "unknown_domain", "domain"),
+    (b'{"subdomain":"nulesc","admin_password":"pw",'
+     b'"template_db":"tcs\\u0000"}', 404, "template_not_found",
+     "template_db"),
+]
+
+
+@pytest.mark.parametrize("body,status,code,field", NUL_BODIES,
+                         ids=[b[3] for b in NUL_BODIES])
+def test_nul_in_a_body_field_is_that_fields_error(api, pg, body, status,
+                                                  code, field):
+    before = tenants(pg)
+    st, js, _, _, _ = request(api, "POST", "/api/tenant", body=body,
+                              headers={"X-API-KEY": API_KEY,
+                                       "Content-Type": "application/json"})
+    assert st == status, js
+    assert js["code"] == code, js
+    assert js["detail"].startswith(field + ":"), js
+    assert tenants(pg) == before
+    assert "nulesc" not in tenants(pg)
+
+
+def test_nul_in_query_is_refused_not_cut(api, pg):
+    assert api.create("victima", "pw").status_code == 201
+    for path in ("/api/tenant?subdomain=victima%00",
+                 "/api/tenant?subdomain=victima%00x",
+                 "/api/tenant?subdomain=victima&x=%00",
+                 "/api/tenant?subdomain=victima&%FF%0A%22=%00"):
+        st, js, _, _, _ = request(api, "DELETE", path,
+                                  headers={"X-API-KEY": API_KEY})
+        want = (422, "invalid_subdomain") if "subdomain=victima%00" in path \
+            else (400, "invalid_request")
+        assert (st, js["code"]) == want, (path, js)
+        assert "NUL" in js["detail"], js  # a JSON reply whatever the name
+        assert "\n" not in js["detail"] and '"' not in js["detail"], js
+        assert "victima" in tenants(pg), path
+    st, js, _, _, _ = request(api, "GET", "/api/tenants?domain=sajet.us%00",
+                              headers={"X-API-KEY": API_KEY})
+    assert (st, js["code"]) == (422, "unknown_domain"), js
+    assert js["detail"].startswith("domain:"), js
+    st, js, _, _, _ = request(api, "GET", "/api/tenants?domain=sajet.us",
+                              headers={"X-API-KEY": API_KEY})
+    assert st == 200 and js["count"] == 1, js
+
+
+def test_nul_in_the_key_header_is_a_wrong_key(api, pg):
+    """A NUL inside the key: never the key it would be without the NUL.
+    (libmicrohttpd 0.9.75 itself ends a header value at a raw NUL byte, so
+    only what comes before it reaches the daemon; that part must then be
+    the whole key.)"""
+    k = API_KEY.encode()
+    for sent in (k[:4] + b"\0" + k[4:], k[:-1] + b"\0" + k[-1:],
+                 b"\0" + k):
+        reply = exchange(api, b"GET /api/tenants HTTP/1.1\r\nHost: x\r\n"
+                         b"X-API-KEY: " + sent + b"\r\n\r\n")
+        st = statuses(reply)
+        assert st and st[0] in (400, 401), reply[:300]
+        assert b'"count"' not in reply
 
 
 def test_content_length_lies(api, pg):

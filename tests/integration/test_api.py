@@ -129,10 +129,8 @@ def test_seed_example_creates_complete_tenant(api, pg, data_dir, cloudflare):
     assert rec["ttl"] == 1
     assert rec["comment"]
     assert rec["id"] == body["dns"]["record_id"]
-    # Looked up by full name before the create.
-    gets = [q for q in cloudflare.requests if q["method"] == "GET"]
-    assert any(q["query"].get("name") == ["nuevo_cliente.sajet.us"]
-               for q in gets)
+    # Created with one POST: no look-up by name for a free name.
+    assert [q["method"] for q in cloudflare.requests] == ["POST"]
     for q in cloudflare.requests:
         assert q["headers"]["authorization"] == "Bearer test-token"
 
@@ -388,8 +386,21 @@ def test_cloudflare_conflict_is_left_alone(api, cloudflare):
             if x["name"] == "taken.sajet.us"]
     assert len(recs) == 1 and recs[0]["id"] == rid
     assert recs[0]["content"] == "192.0.2.1"
-    assert cloudflare.count("POST") == 0
+    # POST first; Cloudflare's "already exists" costs the one look-up.
+    posts = [q for q in cloudflare.requests if q["method"] == "POST"]
+    assert [q["status"] for q in posts] == [400]
+    assert cloudflare.count("GET", "name=taken.sajet.us") == 1
     assert cloudflare.count("PATCH") == cloudflare.count("DELETE") == 0
+
+
+def test_create_is_one_cloudflare_call(api, cloudflare):
+    """A new tenant's name is believed free: one POST, no look-up."""
+    cloudflare.requests.clear()
+    r = api.create("unacall", "pw")
+    assert r.status_code == 201, r.text
+    assert r.json()["dns"]["status"] == "created"
+    assert [(q["method"], q["status"]) for q in cloudflare.requests] == [
+        ("POST", 200)]
 
 
 def test_existing_own_record_is_exists(api, cloudflare):

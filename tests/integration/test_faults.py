@@ -436,7 +436,8 @@ CF_FAULTS = {
         {"code": 9999, "message": "nope"}]), match="POST")], "pending"),
     "post-no-id": ([dict(status=200, body=envelope({"name": "x"}),
                          match="POST")], "pending"),
-    "no-reply": ([dict(status=200, body=envelope([]), match="GET",
+    # The create's reply never comes (it is the first and only request).
+    "no-reply": ([dict(status=200, body=envelope([]), match="POST",
                        delay=CF_TOTAL_TIMEOUT_S + 3)], "pending"),
 }
 
@@ -459,7 +460,7 @@ def test_cloudflare_misbehaves(node, pg, data_dir, cloudflare, case):
     assert dns["status"] == want, dns
     assert dns.get("detail"), dns
     assert "test-token" not in r.text
-    # One lookup and at most one create: never a retry loop.
+    # One create and at most one look-up: never a retry loop.
     assert took < CF_TOTAL_TIMEOUT_S * 2 + 5, f"{took:.1f} s"
     assert cloudflare.count("POST") <= 1
     assert cloudflare.count("PATCH") == cloudflare.count("DELETE") == 0
@@ -478,8 +479,9 @@ def test_cloudflare_misbehaves(node, pg, data_dir, cloudflare, case):
 @pytest.mark.parametrize("holder", ["ours", "foreign"])
 def test_cloudflare_record_appears_between_lookup_and_create(
         node, pg, cloudflare, holder):
-    """The look-up finds nothing; the POST is refused with 81053 because
-    a record appeared meanwhile: the node looks again and reports it."""
+    """The POST (sent first: the name is believed free) is refused with
+    81053 because a record appeared meanwhile: the node looks once and
+    reports it."""
     api = node()
     name = f"race-{holder}"
     fqdn = f"{name}.sajet.us"
@@ -513,7 +515,7 @@ def test_cloudflare_record_appears_between_lookup_and_create(
         assert dns["status"] == "conflict", dns
         assert added["id"] in dns["detail"]
         assert recs[0]["content"] == "192.0.2.9"  # untouched
-    assert cloudflare.count("GET", "dns_records") == 2
+    assert cloudflare.count("GET", "dns_records") == 1
     assert cloudflare.count("PATCH") == cloudflare.count("DELETE") == 0
 
 

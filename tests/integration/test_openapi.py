@@ -207,7 +207,7 @@ def test_routes_answer_as_documented(api, pg, data_dir, cloudflare):
     check(api.post(P, data="not json"), "POST", P, 400)
     check(api.post(P, data="[1, 2]"), "POST", P, 400)
     check(api.post(P, data=b'{"subdomain": "oa-x", "admin_password": '
-                           b'"a\\u0000b"}'), "POST", P, 400)
+                           b'"a\\u0000b"}'), "POST", P, 422)
     check(api.post(P, data=b'{"subdomain": "oa-x", "admin_password": '
                            b'"\xff"}'), "POST", P, 400)
     check(api.post(P, data="[" * 17 + "]" * 17), "POST", P, 400)

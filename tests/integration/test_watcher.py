@@ -210,8 +210,8 @@ def test_steady_state_no_cloudflare_request_one_query(node, pg, cloudflare):
         d = watcher(node)
         wait_for(lambda: ours(cloudflare, "s3.sajet.us"), 20, "s3's record")
         wait_polls(d, 2)
-        # One zone read and one create (GET by name, POST) in all.
-        assert cloudflare.count() == 3, [r["target"]
+        # One zone read and one create (a POST: the listing is trusted).
+        assert cloudflare.count() == 2, [r["target"]
                                          for r in cloudflare.requests]
         assert cloudflare.count("GET", "&page=") == 1
         pid = pg.su_exec("SELECT pid FROM pg_stat_activity WHERE "
@@ -284,15 +284,15 @@ def reconcile_300(node, pg, cloudflare):
           f"{lists} list page(s), {lookups} look-ups, {posts} creates")
     # One zone (orphan deletion off, so otro.dominio is not read), one page.
     assert lists == 1
-    # A look-up and a create per missing record; no look-up for t007,
-    # whose conflict the zone read showed.
+    # The zone read is trusted (CONTRACT section 6): one create per missing
+    # record and no look-up at all; t007's conflict the zone read showed.
     assert posts == 299
-    assert lookups == 299
+    assert lookups == 0
     assert total == lists + lookups + posts
     seen = polls(d.log())
     assert sum(n for _, n in seen) == total
     assert max(n for _, n in seen) <= POLL_BUDGET
-    assert len([n for _, n in seen if n > 0]) >= 6  # 601 / 100
+    assert len([n for _, n in seen if n > 0]) >= 3  # 300 / 100
     # Sliding five minutes: everything here happened within one window.
     assert total <= WINDOW_BUDGET
     assert d.log().count("DNS conflict: name t007.sajet.us") == 1
@@ -300,6 +300,27 @@ def reconcile_300(node, pg, cloudflare):
         mem = memory_kib(d.proc.pid)
         print(f"memory (KiB) with 300 tenants: {mem}")
         assert mem["RssAnon"] < 5 * 1024, mem
+
+
+def test_listing_is_trusted_one_post_per_new_tenant(node, pg, cloudflare):
+    """30 tenants the zone listing does not hold: 30 POSTs after the one
+    listing, no per-name GET (CONTRACT section 6)."""
+    names = [f"n{i:02d}" for i in range(30)]
+    in_parallel(pg, [f'CREATE DATABASE "{n}" OWNER odoo TEMPLATE template0 '
+                     "STRATEGY FILE_COPY" for n in names])
+    try:
+        d = watcher(node, DB_WATCHER_INTERVAL="1")
+        wait_for(lambda: all(ours(cloudflare, f"{n}.sajet.us")
+                             for n in names), 60, "30 records")
+        wait_polls(d, 2)
+        assert cloudflare.count("GET", "name=") == 0
+        assert cloudflare.count("POST") == 30
+        assert cloudflare.count("GET", "/dns_records") == 1  # the listing
+        assert cloudflare.count() == 31
+        assert d.proc.poll() is None
+    finally:
+        in_parallel(pg, [f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)'
+                         for n in names])
 
 
 def test_cloudflare_failures_then_recovery(node, pg, cloudflare):
@@ -379,7 +400,8 @@ def test_foreign_records_never_touched_conflict_logged_once(node, pg,
              "taken's conflict")
     # Known from the zone read: no look-up, no create.
     assert cloudflare.count("GET", "name=") == 0
-    # A name taken after the zone read: found by the look-up before create.
+    # A name taken after the zone read: the create is refused ("already
+    # exists"), then one look-up shows whose record it is.
     c_id = cloudflare.add_record(ZONE_SAJET, "CNAME", "late.sajet.us",
                                  "elsewhere.example.com", proxied=True)
     create_db(pg, "late")
@@ -388,7 +410,10 @@ def test_foreign_records_never_touched_conflict_logged_once(node, pg,
     n = cloudflare.count()
     wait_polls(d, 4)
     assert cloudflare.count() == n, "a conflict was retried"
-    assert writes(cloudflare) == []
+    refused = [(w["method"], w["status"], w["body"]["name"])
+               for w in writes(cloudflare)]
+    assert refused == [("POST", 400, "late.sajet.us")]
+    assert cloudflare.count("GET", "name=late.sajet.us") == 1
     recs = {r["id"]: r for r in cloudflare.records()}
     assert set(recs) == {a_id, c_id}
     assert recs[a_id]["content"] == "192.0.2.10"

@@ -26,6 +26,10 @@
 #define MAX_KV        16
 #define MAX_ERR_LINES 8
 
+/* Cloudflare zone ids: 32 lower-case hex digits. */
+#define ZA "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a"
+#define ZS "5a1e7c0de5a1e7c0de5a1e7c0de5a1e7"
+
 static char tmpdir[] = "/tmp/test_settings.XXXXXX";
 
 /* Every key settings_load() reads from the environment. */
@@ -698,8 +702,8 @@ test_load_all_keys(void **state)
 
 	base_env();
 	dom = write_file("all.json",
-	    "{\"zones\":{\"a.com\":\"za\","
-	    "\"sajet.us\":\"zs\"},\"tunnel_id\":\"tfile\"}",
+	    "{\"zones\":{\"a.com\":\"" ZA "\","
+	    "\"sajet.us\":\"" ZS "\"},\"tunnel_id\":\"tfile\"}",
 	    0644);
 	assert_true(asprintf(&content,
 	                "ODOO_DOMAIN=sajet.us\n"
@@ -732,7 +736,7 @@ test_load_all_keys(void **state)
 	/* DNS on: the zones exactly as in the file. */
 	assert_int_equal(s.nzones, 2);
 	assert_string_equal(s.zones[1].domain, "sajet.us");
-	assert_string_equal(s.zones[1].zone_id, "zs");
+	assert_string_equal(s.zones[1].zone_id, ZS);
 	settings_free(&s);
 	settings_errors_free(&errs);
 
@@ -1437,12 +1441,12 @@ test_load_dns(void **state)
 	struct settings_errors errs;
 	char *missing = path_in("none.env");
 	char *good = write_file("good.json",
-	    "{\"zones\":{\"a.com\":\"za\"},"
+	    "{\"zones\":{\"a.com\":\"" ZA "\"},"
 	    "\"tunnel_id\":\"t1\"}",
 	    0644);
 	char *notun = write_file("notun.json",
 	    "{\"zones\":{\"sajet.us\":"
-	    "\"zs\"}}",
+	    "\"" ZS "\"}}",
 	    0644);
 	char *broken = write_file("broken.json", "{\"zones\":", 0644);
 	char *nodom = path_in("absent.json");
@@ -1490,7 +1494,7 @@ test_load_dns(void **state)
 	assert_int_equal(load(&s, SETTINGS_WATCHER, missing, 0, &errs), 0);
 	assert_true(s.dns_enabled);
 	assert_int_equal(s.nzones, 1);
-	assert_string_equal(s.zones[0].zone_id, "zs");
+	assert_string_equal(s.zones[0].zone_id, ZS);
 	settings_free(&s);
 	settings_errors_free(&errs);
 
@@ -1535,11 +1539,12 @@ test_errors_print(void **state)
 	settings_error_add(&errs, NULL, 0, NULL, "plain");
 	assert_int_equal(errs.n, 4);
 	out = capture_stderr(print_errs, &errs);
+	/* Fatal reasons: at err priority ("<3>"), not the stream's info. */
 	assert_string_equal(out,
-	    "/etc/x.env:3: API_PORT: must be 5\n"
-	    "/etc/x.env: is readable\n"
-	    "ODOO_DOMAIN: is required\n"
-	    "plain\n");
+	    "<3>/etc/x.env:3: API_PORT: must be 5\n"
+	    "<3>/etc/x.env: is readable\n"
+	    "<3>ODOO_DOMAIN: is required\n"
+	    "<3>plain\n");
 	free(out);
 	settings_errors_free(&errs);
 	assert_int_equal(errs.n, 0);
@@ -1566,11 +1571,23 @@ load_unknown(void *arg)
 }
 
 static void
+load_watcher_quiet(void *arg)
+{
+	struct settings s;
+	struct settings_errors errs;
+
+	assert_int_equal(load(&s, SETTINGS_WATCHER, arg, 0, &errs), 0);
+	settings_free(&s);
+	settings_errors_free(&errs);
+}
+
+static void
 test_load_unknown_key_warns(void **state)
 {
 	char *f = write_file("unk.env",
 	    "ODOO_DOMAIN=sajet.us\nFOO_BAR=1\n"
-	    "NODO_ENV_FILE=/x\n",
+	    "NODO_ENV_FILE=/x\nNODO_API_ULR=http://x\nNODO_API_URL=http://y\n"
+	    "NODO_API_KEY=k\nNODO_API_TIMEOUT=5\nNODO_FOO=1\n",
 	    0600);
 	char *out;
 
@@ -1581,9 +1598,70 @@ test_load_unknown_key_warns(void **state)
 	assert_non_null(strstr(out, ":2: unknown key FOO_BAR ignored"));
 	assert_non_null(strstr(out, "<4>"));
 	assert_null(strstr(out, "NODO_ENV_FILE"));
+	/* The CLI's keys are known by name; a typo of one is not. */
+	assert_non_null(strstr(out, ":4: unknown key NODO_API_ULR ignored"));
+	assert_non_null(strstr(out, ":8: unknown key NODO_FOO ignored"));
+	assert_null(strstr(out, "NODO_API_URL"));
+	assert_null(strstr(out, "NODO_API_KEY"));
+	assert_null(strstr(out, "NODO_API_TIMEOUT"));
 	log_set_level(LOG_ERR);
 	free(out);
 	free(f);
+}
+
+/*
+ * The seed's example domains.json ("zone_id_1"): the node starts with DNS
+ * off (a warning), is refused with DNS on, and the rule is the client's.
+ */
+static void
+test_seed_zone_ids(void **state)
+{
+	char *ex = write_file("seed.json",
+	    "{ \"zones\": { \"sajet.us\": \"zone_id_1\", \"otro.dominio\": "
+	    "\"zone_id_2\" }, \"tunnel_id\": \"tu_tunnel_id\" }\n",
+	    0644);
+	char *missing = path_in("none2.env");
+	struct settings s;
+	struct settings_errors errs;
+	char why[512];
+	char *out;
+
+	(void)state;
+	base_env();
+	setenv("ODOO_DOMAIN", "sajet.us", 1);
+	setenv("DOMAINS_FILE", ex, 1);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, missing, 0, &errs), 0);
+	assert_int_equal(settings_zone_id_problem(&s.zones[0], why,
+	                     sizeof(why)),
+	    1);
+	assert_non_null(strstr(why,
+	    "zones.sajet.us: zone id 'zone_id_1' is not a Cloudflare zone id"));
+	assert_non_null(strstr(why, "32 characters of 0-9 and a-f"));
+	settings_free(&s);
+	settings_errors_free(&errs);
+
+	setenv("CLOUDFLARE_API_TOKEN", "tok", 1);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, missing, 0, &errs), -1);
+	assert_int_equal(errs.n, 2);
+	assert_true(has_error(&errs, NULL, "zone id 'zone_id_1' is not"));
+	assert_true(has_error(&errs, NULL, "zone id 'zone_id_2' is not"));
+	assert_string_equal(errs.e[0].file, ex);
+	settings_free(&s);
+	settings_errors_free(&errs);
+	unsetenv("CLOUDFLARE_API_TOKEN");
+
+	/* DNS off: said once per zone as a warning. */
+	log_init("test");
+	log_set_level(LOG_INFO);
+	out = capture_stderr(load_watcher_quiet, missing);
+	assert_non_null(strstr(out, "<4>"));
+	assert_non_null(strstr(out, "zone id 'zone_id_1' is not"));
+	assert_non_null(strstr(out, "DNS is disabled"));
+	log_set_level(LOG_ERR);
+	free(out);
+	unsetenv("DOMAINS_FILE");
+	free(ex);
+	free(missing);
 }
 
 /* ------------------------------------------------------------- main */
@@ -1631,6 +1709,7 @@ main(void)
 		cmocka_unit_test(test_load_secrecy_root_group),
 		cmocka_unit_test(test_errors_print),
 		cmocka_unit_test(test_load_unknown_key_warns),
+		cmocka_unit_test(test_seed_zone_ids),
 	};
 
 	/* Warnings of the code under test would only clutter the output. */

@@ -1337,7 +1337,7 @@ test_load_credential(void **state)
 	char *creds = path_in("creds");
 	char *cred = path_in("creds/cloudflare-token");
 	char *domains = write_file("cred-domains.json",
-	    "{\"zones\":{\"sajet.us\":\"zs\"},\"tunnel_id\":\"t1\"}", 0644);
+	    "{\"zones\":{\"sajet.us\":\"" ZS "\"},\"tunnel_id\":\"t1\"}", 0644);
 	char *env = write_file("cred.env",
 	    "ODOO_DOMAIN=sajet.us\nPROVISIONING_API_KEY=0123456789abcdef\n"
 	    "CLOUDFLARE_API_TOKEN=from-the-file\n",

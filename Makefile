@@ -155,6 +155,8 @@ lint:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok)\(' \
 	    src/*/*.c include/nodo/*.h || { echo "banned function"; exit 1; }
 	shellcheck -x scripts/*.sh install.sh tests/*.sh tests/fuzz/*.sh .ci/run
+	shellcheck -s sh debian/nodo.preinst debian/nodo.postinst debian/nodo.prerm \
+	    debian/nodo.postrm
 	clang-format --dry-run --Werror src/*/*.c src/*/*.h include/nodo/*.h \
 	    tests/unit/*.c tests/fuzz/*.c tests/fuzz/*.h
 

@@ -255,7 +255,7 @@ do_uninstall() {
 	for d in "${daemons[@]}"; do
 		rm -f -- "$dest/bin/$d"
 	done
-	for f in "${clis[@]}" nodo-common.sh; do
+	for f in "${clis[@]}" nodo-common.sh watcher-user.sh; do
 		rm -f -- "$dest/scripts/$f"
 	done
 	for u in "${units[@]}"; do
@@ -471,19 +471,11 @@ odoo_home_data_dir() {
 	fi
 }
 
-conf_db_host=      # db_host of odoo.conf ("" when unset)
-conf_db_password=0 # 1 when odoo.conf sets db_password (its value is not kept)
 if [ -n "$odoo_conf" ] && [ -r "$odoo_conf" ] && [ -f "$odoo_conf" ]; then
 	step "Odoo config: $odoo_conf ($conf_reason)"
 	dbfilter=$(odoo_conf_get dbfilter)
 	list_db=$(odoo_conf_get list_db)
 	conf_data_dir=$(odoo_conf_get data_dir)
-	conf_db_host=$(odoo_conf_get db_host)
-	case $conf_db_host in False | false) conf_db_host= ;; esac
-	case $(odoo_conf_get db_password | sed 's/^[Ff]alse$//') in
-	'') conf_db_password=0 ;;
-	*) conf_db_password=1 ;;
-	esac
 	if [ "$dbfilter" = '^%d$' ]; then
 		say "dbfilter = ^%d\$ (each subdomain serves its own database)"
 	else
@@ -793,37 +785,18 @@ watcher_group=$nodo_group
 watcher_supp=
 watcher_reason="its own user: it needs no access to Odoo's files"
 if [ -z "$destdir" ] || [ "$conf_given" -eq 1 ]; then
-	pg_host=$(env_get "$env_file" PGHOST || true)
-	[ -n "$pg_host" ] || pg_host=$conf_db_host
-	pg_pw=$conf_db_password
-	if [ -n "$(env_get "$env_file" PGPASSWORD || true)" ]; then
-		pg_pw=1
-	fi
-	case $pg_host in
-	'' | /*) pg_tcp=0 ;;
-	*) pg_tcp=1 ;;
-	esac
-	if [ "$pg_tcp" -eq 0 ] || [ "$pg_pw" -eq 0 ]; then
-		watcher_user=$svc_user
-		watcher_group=$svc_group
-		watcher_supp=$nodo_group
-		watcher_reason="Odoo's user: PostgreSQL is reached without a password over TCP (db_host/PGHOST, db_password/PGPASSWORD), so it authenticates the Unix user (peer) and only $svc_user may log in as the node's role. The file system stays read-only for it"
-	elif [ -n "$odoo_conf" ] && [ $((8#$(stat -c %a "$odoo_conf") & 8#004)) -eq 0 ]; then
-		if [ $((8#$(stat -c %a "$odoo_conf") & 8#040)) -ne 0 ] && [ "$(stat -c %g "$odoo_conf")" -ne 0 ]; then
-			if [ "$(stat -c %G "$odoo_conf")" != "$nodo_group" ]; then
-				watcher_supp=$(stat -c %G "$odoo_conf")
-				watcher_reason="its own user, with the group $watcher_supp to read $odoo_conf"
-			fi
-		else
-			watcher_user=$svc_user
-			watcher_group=$svc_group
-			watcher_supp=$nodo_group
-			watcher_reason="Odoo's user: $odoo_conf (with the database password) is readable by its owner (or root's group) only"
-		fi
-	fi
+	# The rule is scripts/watcher-user.sh's, which the package's postinst
+	# runs too.
+	w=$("$src/scripts/watcher-user.sh" "$odoo_conf" "$env_file" "$svc_user" "$svc_group") ||
+		die "scripts/watcher-user.sh failed"
+	{
+		read -r watcher_user
+		read -r watcher_group
+		read -r watcher_supp
+		read -r watcher_reason
+	} <<<"$w"
 fi
 step "Watcher user: $watcher_user: $watcher_reason"
-pg_pw=
 
 # --- systemd units ---------------------------------------------------------
 
@@ -1088,7 +1061,7 @@ say ""
 say "Next steps:"
 if [ "$failed" -ne 0 ]; then
 	say "  1. Fix what the checks above report, in $prefix/config/.env (or domains.json)."
-	say "  2. Check again: sudo $prefix/bin/odoo-local-api --config $prefix/config/.env --check"
+	say "  2. Check again: sudo -u $svc_user -g $nodo_group $prefix/bin/odoo-local-api --config $prefix/config/.env --check"
 	say "  3. Run install.sh again, or: sudo systemctl restart ${units[*]}"
 elif [ "$started" -eq 1 ]; then
 	say "  1. $give"
@@ -1098,7 +1071,7 @@ else
 	say "  1. $give"
 	say "  2. Edit $prefix/config/.env (ODOO_DOMAIN, CF_TUNNEL_ID), put the Cloudflare token in"
 	say "     $prefix/config/cloudflare-token, and list the zones in $prefix/cloudflare/domains.json."
-	say "  3. Check and start: sudo $prefix/bin/odoo-local-api --config $prefix/config/.env --check"
+	say "  3. Check and start: sudo -u $svc_user -g $nodo_group $prefix/bin/odoo-local-api --config $prefix/config/.env --check"
 	say "     && sudo systemctl start ${units[*]}"
 fi
 say "Docs: $prefix/docs/README.md"

@@ -98,7 +98,7 @@ def test_layout_and_modes(staged, built):
         assert mode(p) == 0o755, oct(mode(p))
         assert p.read_bytes() == (built / d).read_bytes(), \
             f"{p} is not the binary of NODO_BUILD"
-    for s in CLIS + ("nodo-common.sh",):
+    for s in CLIS + ("nodo-common.sh", "watcher-user.sh"):
         p = dest / "scripts" / s
         assert mode(p) == 0o755, (s, oct(mode(p)))
         assert p.read_bytes() == (ROOT / "scripts" / s).read_bytes()
@@ -572,17 +572,19 @@ def test_odoo_data_dir_from_the_odoo_users_home(built, tmp_path):
 
 @pytest.mark.parametrize("case", ["peer", "tcp-world", "tcp-group",
                                   "tcp-rootgroup", "tcp-private",
-                                  "pgpassword"])
+                                  "pgpassword", "tcp-nouser"])
 def test_watcher_user(built, tmp_path, case):
     """Issue 8, item 9: the watcher runs as nodo-watcher when it can log in
-    to PostgreSQL with a password over TCP and read odoo.conf, else as
-    Odoo's user (peer authentication), and install.sh says why."""
+    to PostgreSQL with a password over TCP as a named role and read
+    odoo.conf, else as Odoo's user (peer authentication, or libpq's default
+    role: the Unix user's name), and install.sh says why."""
     u = pwd.getpwnam("daemon")
     ugroup = grp.getgrgid(u.pw_gid).gr_name
     conf = tmp_path / "odoo.conf"
-    body = {"peer": "db_host = False\ndb_password = False\n",
-            "pgpassword": "db_host = False\n"}.get(
-        case, "db_host = localhost\ndb_password = s3cret-pw\n")
+    body = {"peer": "db_host = False\ndb_password = False\ndb_user = odoo\n",
+            "pgpassword": "db_host = False\ndb_user = odoo\n",
+            "tcp-nouser": "db_host = localhost\ndb_password = s3cret-pw\n"}.get(
+        case, "db_host = localhost\ndb_password = s3cret-pw\ndb_user = odoo\n")
     conf.write_text("[options]\n" + body + "data_dir = /srv/o\n")
     conf.chmod({"tcp-group": 0o640, "tcp-rootgroup": 0o640,
                 "tcp-private": 0o600}.get(case, 0o644))
@@ -602,10 +604,12 @@ def test_watcher_user(built, tmp_path, case):
     verify_merged(root, tmp_path)
     text = dropin(root, UNITS[1])
     conf_group = grp.getgrgid(conf.stat().st_gid).gr_name
-    if case in ("peer", "tcp-private", "tcp-rootgroup"):
+    if case in ("peer", "tcp-private", "tcp-rootgroup", "tcp-nouser"):
         assert f"User=daemon\nGroup={ugroup}\nSupplementaryGroups=nodo\n" \
             in text, text
         assert "Watcher user: daemon: Odoo's user" in r.stdout
+        if case == "tcp-nouser":
+            assert "no db_user (or PGUSER) names the node's role" in r.stdout
     else:
         assert "User=" not in text, text
         assert "Watcher user: nodo-watcher: its own user" in r.stdout

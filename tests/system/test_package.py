@@ -16,6 +16,7 @@ from conftest import (Container, ROOT, api_key, configure_node, dns_records,
 
 UNITS = ("odoo-local-api", "odoo-db-watcher")
 OLD_SEED_SCRIPT = "#!/bin/sh\n# the Python seed's create_tenant.sh\n"
+DROPIN = "/etc/systemd/system/odoo-db-watcher.service.d/10-package.conf"
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +62,24 @@ def test_install(c, debs, state):
     assert "kept the old /opt/odoo/scripts/create_tenant.sh" in out
     key = api_key(c)
     assert key not in out + r.stderr  # not in apt's term.log either
-    assert c.sh("stat -c '%a %U %G' /opt/nodo/config/.env") == "600 odoo odoo"
+    assert "nodo: created /opt/nodo/config/.env (root:nodo, mode 0640)" in out
+    assert c.sh("stat -c '%a %U %G' /opt/nodo/config/.env") == "640 root nodo"
     assert c.sh("getent passwd odoo | cut -d: -f6") == "/var/lib/odoo"
     assert c.sh("stat -c '%U' /var/lib/odoo") == "odoo"
     # The accounts and the credential file of docs/README.md's table of
-    # owners, ready for the units that use them.
+    # owners, which the units use.
     assert c.sh("id -gn nodo-watcher") == "nodo"
     assert c.sh("getent passwd nodo-watcher | cut -d: -f6,7") == "/nonexistent:/usr/sbin/nologin"
     assert c.sh("stat -c '%a %U %G %s' /opt/nodo/config/cloudflare-token") == "600 root root 0"
     assert c.sh("test -f /opt/nodo/cloudflare/domains.json && echo ok") == "ok"
+    # No password over TCP (no odoo.conf, no PGHOST in .env yet): the
+    # watcher runs as Odoo's user (peer authentication), by a drop-in.
+    assert "nodo: odoo-db-watcher runs as odoo: Odoo's user" in out, out
+    assert c.sh(f"grep -v '^#' {DROPIN}") == \
+        "[Service]\nUser=odoo\nGroup=odoo\nSupplementaryGroups=nodo"
+    assert c.prop("odoo-db-watcher", "User") == "odoo"
+    assert c.prop("odoo-local-api", "User") == "odoo"
+    assert c.prop("odoo-local-api", "SupplementaryGroups") == "nodo"
     assert c.sh("cat /opt/odoo/scripts/create_tenant.sh.pre-nodo") + "\n" == OLD_SEED_SCRIPT
     assert c.sh("readlink -f /opt/odoo/scripts/create_tenant.sh") == \
         "/opt/nodo/scripts/create_tenant.sh"
@@ -84,7 +94,10 @@ def test_first_tenant(c, state):
     mod = setup_odoo_node(c, odoo_user_exists=False)
     start_fake_cloudflare(c, "/root/tests/fakes")
     configure_node(c, mod)
-    c.run("sudo -u odoo /opt/nodo/bin/odoo-local-api --check")
+    # The check postinst names in its next steps.
+    # (as root it would log in to PostgreSQL as the role root: peer).
+    c.run("sudo -u odoo -g nodo /opt/nodo/bin/odoo-local-api "
+          "--config /opt/nodo/config/.env --check")
     c.run("systemctl start odoo-local-api odoo-db-watcher")
     out = c.sh("/opt/odoo/scripts/create_tenant.sh primero clave-primero-1 sajet.us tcs")
     figure("package: fresh container to first tenant s (boot, install, template, "
@@ -103,11 +116,18 @@ def test_systemd_analyze_security(c):
 
 
 def test_upgrade_restarts_the_daemons(c, debs):
+    # The .env of the package before docs/README.md's table of owners was
+    # odoo:odoo 0600 (still accepted by the daemons): the upgrade keeps its
+    # content and gives it to root:nodo 0640.
+    c.run("chown odoo:odoo /opt/nodo/config/.env && chmod 0600 /opt/nodo/config/.env")
     env_sum = c.sh("sha256sum /opt/nodo/config/.env /opt/nodo/cloudflare/domains.json")
     pids = {u: c.prop(u, "MainPID") for u in UNITS}
     r = c.run(f"cd /root && sudo apt-get install -y ./{debs['cur'].name}", timeout=300)
     assert f"Unpacking nodo ({debs['version']}) over ({debs['prev_version']})" in r.stdout
     assert "enabled but not started" not in r.stdout  # only on a first install
+    assert "nodo: gave /opt/nodo/config/.env to root:nodo, mode 0640 (was odoo:odoo 600)" \
+        in r.stdout, r.stdout
+    assert c.sh("stat -c '%a %U %G' /opt/nodo/config/.env") == "640 root nodo"
     for u in UNITS:
         assert c.sh(f"systemctl is-active {u}") == "active"
         assert c.prop(u, "MainPID") not in ("0", pids[u]), f"{u} was not restarted"
@@ -134,13 +154,60 @@ def test_reboot_starts_the_enabled_services(c):
     assert "primero" in c.sh("/opt/odoo/scripts/list_tenants.sh")
 
 
+def test_reconfigure_for_a_password_over_tcp(c):
+    """The watcher's user follows the operator's .env: with PGHOST, PGUSER
+    and PGPASSWORD there, `dpkg-reconfigure nodo` rewrites the drop-in and the
+    watcher runs as nodo-watcher (with odoo.conf's group, root:odoo 0640);
+    without them it is Odoo's user again."""
+    start_fake_cloudflare(c, "/root/tests/fakes")  # gone with the reboot
+    c.run("""set -e
+        runuser -u postgres -- psql -q -c "ALTER ROLE odoo PASSWORD 'pw-over-tcp-1'"
+        printf 'PGHOST=127.0.0.1\\nPGPASSWORD=pw-over-tcp-1\\n' >> /opt/nodo/config/.env
+    """)
+    # Without a role name libpq would ask for the role "nodo-watcher".
+    r = c.run("dpkg-reconfigure nodo", timeout=300)
+    assert "nodo: odoo-db-watcher runs as odoo: Odoo's user: no db_user (or PGUSER)" \
+        in r.stdout, r.stdout
+    c.run("echo PGUSER=odoo >> /opt/nodo/config/.env")
+    pid = c.prop("odoo-db-watcher", "MainPID")
+    r = c.run("dpkg-reconfigure nodo", timeout=300)
+    assert "nodo: odoo-db-watcher runs as nodo-watcher: its own user" in r.stdout, r.stdout
+    assert "pw-over-tcp-1" not in r.stdout + r.stderr
+    # The unit's User=nodo-watcher; the drop-in adds odoo.conf's group.
+    assert c.sh(f"grep -v '^#' {DROPIN}") == "[Service]\nSupplementaryGroups=odoo"
+    assert c.prop("odoo-db-watcher", "User") == "nodo-watcher"
+    assert c.prop("odoo-db-watcher", "MainPID") not in ("0", pid)
+    status = c.sh(f"cat /proc/{c.prop('odoo-db-watcher', 'MainPID')}/status")
+    assert re.search(r"^Uid:\s+(\d+)", status, re.M).group(1) == c.sh("id -u nodo-watcher")
+    groups = set(re.search(r"^Groups:\s*(.*)$", status, re.M).group(1).split())
+    assert groups == {c.sh("getent group nodo | cut -d: -f3"),
+                      c.sh("getent group odoo | cut -d: -f3")}, status
+    # It logs in over TCP with the password and does its work.
+    c.run("runuser -u odoo -- createdb -T tcs por_tcp")
+    c.wait_for("systemctl is-active -q odoo-db-watcher && curl -sf -H 'Authorization: "
+               "Bearer test-token' 'http://127.0.0.1:8787/client/v4/zones/"
+               "5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/dns_records?name=por_tcp.sajet.us' "
+               "| grep -q cfargotunnel", timeout=60,
+               what="the watcher (nodo-watcher, over TCP) publishing por_tcp")
+    assert c.prop("odoo-db-watcher", "NRestarts") == "0"
+    # Back to peer authentication: the drop-in is back.
+    c.run("sed -i -e '/^PGHOST=/d' -e '/^PGUSER=/d' -e '/^PGPASSWORD=/d' "
+          "/opt/nodo/config/.env")
+    r = c.run("dpkg-reconfigure nodo", timeout=300)
+    assert "nodo: odoo-db-watcher runs as odoo: Odoo's user" in r.stdout, r.stdout
+    assert c.prop("odoo-db-watcher", "User") == "odoo"
+    assert c.sh("systemctl is-active odoo-db-watcher") == "active"
+    c.run("/opt/odoo/scripts/delete_tenant.sh --yes por_tcp")
+
+
 def test_remove(c):
     c.run("sudo apt-get remove -y nodo", timeout=300)
     for u in UNITS:
         assert c.sh(f"systemctl is-active {u}", check=False) == "inactive"
         assert c.run(f"systemctl cat {u}", check=False).returncode != 0
     assert c.run("test -e /opt/nodo/bin/odoo-local-api", check=False).returncode == 1
-    assert c.sh("stat -c '%a %U' /opt/nodo/config/.env") == "600 odoo"  # config kept
+    assert c.sh("stat -c '%a %U %G' /opt/nodo/config/.env") == "640 root nodo"  # kept
+    assert c.sh(f"test -f {DROPIN} && echo kept") == "kept"
     assert c.sh("cat /opt/odoo/scripts/create_tenant.sh") + "\n" == OLD_SEED_SCRIPT
     assert c.sh("dpkg-query -W -f '${Status}' nodo") == "deinstall ok config-files"
 
@@ -164,6 +231,7 @@ def test_purge(c):
     assert c.run("dpkg-query -W nodo", check=False).returncode != 0
     assert c.run("test -e /etc/systemd/system/multi-user.target.wants/odoo-local-api.service",
                  check=False).returncode == 1
+    assert c.run(f"test -e {DROPIN.rsplit('/', 1)[0]}", check=False).returncode == 1
     # What is Odoo's stays: its user, the tenant's database and filestore.
     # (So do Nodo's system accounts, as Debian does with system users.)
     for who in ("odoo", "nodo-watcher"):

@@ -1,6 +1,7 @@
 """The seed's way, under a real systemd: `sudo ./install.sh` on an Odoo node,
 edit .env, `systemctl start`, then every command of the seed's README, and
-what an operator lives through afterwards (reload, restart, PostgreSQL
+what an operator lives through afterwards (reload, install.sh again,
+restart, PostgreSQL
 restarting under load, a hung daemon, a reboot, uninstall).
 
 The steps run in order in one container; a failed step stops the story
@@ -9,6 +10,7 @@ test asserts today's behaviour exactly and says so with "TODAY:": those
 asserts change with the feature.
 """
 import json
+import re
 import time
 from pathlib import Path
 
@@ -61,34 +63,72 @@ def test_an_odoo_node(c, state):
 def test_install_sh(c):
     t0 = time.monotonic()
     r = c.run("cd /root/nodo && sudo ./install.sh", timeout=600)
-    figure("seed: sudo ./install.sh (apt check, build, install, start) s",
+    figure("seed: sudo ./install.sh (apt check, build, install; no start) s",
            round(time.monotonic() - t0, 1))
     out = r.stdout
     assert "all packages are installed" in out  # nothing to fetch: no network
-    assert "created /opt/nodo/config/.env (mode 0600, owner odoo)" in out
+    assert "created /opt/nodo/config/.env (root:nodo, mode 0640) from nodo.env" in out
     key = api_key(c)
     assert f"PROVISIONING_API_KEY={key}" in out  # printed once, to the operator
-    assert c.sh("stat -c '%a %U %G' /opt/nodo/config/.env") == "600 odoo odoo"
+    assert key not in r.stderr
+    # docs/README.md's table: root writes it, the daemons read it as group nodo.
+    assert c.sh("stat -c '%a %U %G' /opt/nodo/config/.env") == "640 root nodo"
+    assert c.sh("stat -c '%a %U %G %s' /opt/nodo/config/cloudflare-token") == \
+        "600 root root 0"
+    assert c.sh("id -gn nodo-watcher") == "nodo"
     assert c.sh("readlink /opt/odoo/scripts/create_tenant.sh") == \
         "/opt/nodo/scripts/create_tenant.sh"
+    # odoo.conf has no db_host: PostgreSQL is reached by peer authentication
+    # on the socket, so the watcher runs as Odoo's user (a drop-in).
+    assert "Watcher user: odoo: Odoo's user" in out, out
+    assert c.sh("cat /etc/systemd/system/odoo-db-watcher.service.d/10-install.conf"
+                " | grep -v '^#'") == \
+        "[Service]\nUser=odoo\nGroup=odoo\nSupplementaryGroups=nodo"
+    # A first install enables and starts nothing (issue 11 item 2): the
+    # operator edits .env first. The key and the next steps come last.
+    assert "enabled, not started (a first install)" in out
+    check = ("sudo -u odoo -g nodo /opt/nodo/bin/odoo-local-api "
+             "--config /opt/nodo/config/.env --check")
+    assert f"3. Check and start: {check}" in out
+    assert out.rstrip().endswith("Docs: /opt/nodo/docs/README.md"), out[-800:]
+    assert out.index("PROVISIONING_API_KEY=") > out.index("==> Done")
     for u in UNITS:
         assert c.sh(f"systemctl is-enabled {u}") == "enabled"
-        # TODAY: the installer starts both services itself (issue 11 item 2:
-        # "enabled but not started unless --start").
-        assert c.sh(f"systemctl is-active {u}") == "active"
-    assert health(c)["dns"] == "disabled"
+        assert c.sh(f"systemctl is-active {u}", check=False) == "inactive"
+    assert c.run("curl -sS http://127.0.0.1:8070/health", check=False).returncode != 0
 
 
 def test_edit_env_then_systemctl_start(c, state):
+    # The seed's order: install, edit .env, start. The edit is what the
+    # daemons start with: DNS is on from the first start.
     configure_node(c, state["mod"])
+    assert c.sh("stat -c '%a %U %G' /opt/nodo/config/.env") == "640 root nodo"
+    # The check of install.sh's next steps, as the unit's user.
+    out = c.sh("sudo -u odoo -g nodo /opt/nodo/bin/odoo-local-api "
+               "--config /opt/nodo/config/.env --check")
+    assert "postgres: ok" in out and "dns: enabled" in out, out
     c.run("sudo systemctl start odoo-local-api")
     c.run("sudo systemctl start odoo-db-watcher")
-    # TODAY: the services were already running, so `start` does nothing and
-    # the edit is not applied (the issue's first complaint): DNS stays off.
-    assert health(c)["dns"] == "disabled"
-    c.run("sudo systemctl restart odoo-local-api odoo-db-watcher")
     h = health(c)
-    assert h["status"] == "ok" and h["postgres"] == "ok" and h["dns"] == "enabled"
+    assert h["status"] == "ok" and h["postgres"] == "ok" and h["dns"] == "enabled", h
+    state["pids"] = {u: c.prop(u, "MainPID") for u in UNITS}
+
+
+def test_the_daemons_users(c):
+    # The API as Odoo's user with the group nodo, the watcher (peer
+    # authentication) as Odoo's user too; neither as root.
+    for u in UNITS:
+        pid = c.prop(u, "MainPID")
+        status = c.sh(f"cat /proc/{pid}/status")
+        uid = re.search(r"^Uid:\s+(\d+)", status, re.M).group(1)
+        groups = re.search(r"^Groups:\s*(.*)$", status, re.M).group(1).split()
+        assert uid == c.sh("id -u odoo"), (u, status)
+        assert c.sh("getent group nodo | cut -d: -f3") in groups, (u, groups)
+    # The token file is root's; each daemon sees its copy (LoadCredential=).
+    assert c.run("runuser -u odoo -- cat /opt/nodo/config/cloudflare-token",
+                 check=False).returncode != 0
+    assert c.run("runuser -u odoo -- cat /opt/nodo/config/.env",
+                 check=False).returncode != 0  # Odoo's own processes: no key
 
 
 def test_systemctl_status(c):
@@ -163,6 +203,26 @@ def test_systemctl_reload(c):
     assert "Job type reload is not applicable for unit odoo-local-api.service" in r.stderr
     assert c.prop("odoo-local-api", "MainPID") == pid
     assert c.sh("systemctl is-active odoo-local-api") == "active"
+
+
+def test_install_sh_again_restarts_what_runs(c):
+    key = api_key(c)
+    env_sum = c.sh("sha256sum /opt/nodo/config/.env")
+    c.run("sudo systemctl stop odoo-db-watcher")
+    pid = c.prop("odoo-local-api", "MainPID")
+    t0 = time.monotonic()
+    r = c.run("cd /root/nodo && sudo ./install.sh", timeout=600)
+    figure("seed: sudo ./install.sh again (nothing to build; restart) s",
+           round(time.monotonic() - t0, 1))
+    # The running API is checked and restarted, the stopped watcher stays
+    # stopped; .env, its key and its mode are kept and the key is not printed.
+    assert "kept the existing /opt/nodo/config/.env" in r.stdout
+    assert c.sh("sha256sum /opt/nodo/config/.env") == env_sum and api_key(c) == key
+    assert key not in r.stdout + r.stderr
+    assert c.prop("odoo-local-api", "MainPID") not in ("0", pid)
+    assert c.sh("systemctl is-active odoo-db-watcher", check=False) == "inactive"
+    assert health(c)["dns"] == "enabled"
+    c.run("sudo systemctl start odoo-db-watcher")
 
 
 def test_systemctl_restart(c):

@@ -30,6 +30,7 @@
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/pg.h"
+#include "nodo/tenant_cache.h"
 #include "http.h"
 
 #define AUTH_SLOTS 256 /* addresses whose failures we remember */
@@ -38,6 +39,7 @@ struct http_server {
 	struct MHD_Daemon *d;
 	const struct settings *s;
 	struct tenant_ctx *t;
+	struct tenant_cache *list; /* GET /api/tenants */
 	unsigned char key_digest[SHA256_DIGEST_LENGTH];
 	atomic_int inflight;
 
@@ -221,12 +223,12 @@ do_list(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
 	const char *domain =
 	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "domain");
 	struct tenant_result res;
-	struct tenant *v;
-	size_t n, i;
-	char err[256];
-	PGconn *c;
+	struct tenant_snap *snap;
+	struct MHD_Response *resp;
+	char *json; /* the snapshot's: MHD only reads it */
+	size_t len;
 	enum tenant_err e;
-	cJSON *o, *a;
+	int ret;
 
 	if (domain != NULL && domain[0] == '\0')
 		domain = NULL;
@@ -234,33 +236,23 @@ do_list(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
 		return MHD_YES;
 	if (domain != NULL) /* the zone's own spelling, as tenants store it */
 		domain = settings_zone(h->s, domain)->domain;
-	if ((c = pg_pool_get(h->t->pool, err, sizeof(err))) == NULL) {
-		char detail[400];
-
-		snprintf(detail, sizeof(detail),
-		    "database: PostgreSQL is unreachable: %s", err);
-		return reply_error(conn, rq, 503, "database_unavailable",
-		    detail);
-	}
 	memset(&res, 0, sizeof(res));
-	e = tenant_list(h->t, c, domain, &v, &n, &res);
-	pg_pool_put(h->t->pool, c);
+	e = tenant_cache_get(h->list, domain, &snap, &json, &len, &res);
 	if (e != TENANT_OK)
 		return reply_tenant_error(conn, rq, e, &res);
-	o = cJSON_CreateObject();
-	a = cJSON_AddArrayToObject(o, "tenants");
-	for (i = 0; i < n; i++) {
-		cJSON *t = cJSON_CreateObject();
-
-		cJSON_AddStringToObject(t, "subdomain", v[i].name);
-		cJSON_AddStringToObject(t, "database", v[i].name);
-		cJSON_AddStringToObject(t, "domain", v[i].domain);
-		add_url(t, v[i].name, v[i].domain);
-		cJSON_AddItemToArray(a, t);
+	/* The cached bytes, sent as they are; the reference ends with it. */
+	resp = MHD_create_response_from_buffer_with_free_callback_cls(len, json,
+	    tenant_cache_release, snap);
+	if (resp == NULL) {
+		tenant_cache_release(snap);
+		return MHD_NO;
 	}
-	cJSON_AddNumberToObject(o, "count", (double)n);
-	free(v);
-	return reply_json(conn, rq, 200, o, NULL);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	rq->status = 200;
+	ret = MHD_queue_response(conn, 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }
 
 /* The body as a JSON object, or NULL after replying 400 invalid_json. */
@@ -366,6 +358,7 @@ do_create(struct http_server *h, struct MHD_Connection *conn,
 	memset(&out, 0, sizeof(out));
 	e = tenant_create(h->t, cf, &req, &res, &out);
 	cf_client_free(cf);
+	tenant_cache_changed(h->list);
 	if (e != TENANT_OK) {
 		cJSON_Delete(root);
 		return reply_tenant_error(conn, rq, e, &res);
@@ -421,6 +414,7 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 	cf = cf_for(h);
 	e = tenant_delete(h->t, cf, name, &res);
 	cf_client_free(cf);
+	tenant_cache_changed(h->list);
 	if (e != TENANT_OK)
 		return reply_tenant_error(conn, rq, e, &res);
 	o = cJSON_CreateObject();
@@ -703,6 +697,10 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 	pthread_mutex_init(&h->auth_mu, NULL);
 	SHA256((const unsigned char *)s->api_key, strlen(s->api_key),
 	    h->key_digest);
+	if ((h->list = tenant_cache_new(tctx)) == NULL) {
+		free(h);
+		return NULL;
+	}
 
 	memset(&a4, 0, sizeof(a4));
 	memset(&a6, 0, sizeof(a6));
@@ -718,6 +716,7 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 	} else {
 		log_err("API_HOST: '%s' is not an IPv4 or IPv6 address",
 		    s->api_host);
+		tenant_cache_free(h->list);
 		free(h);
 		return NULL;
 	}
@@ -734,6 +733,7 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 	if (h->d == NULL) {
 		log_err("cannot listen on %s port %d: %s", s->api_host,
 		    s->api_port, strerror(errno));
+		tenant_cache_free(h->list);
 		free(h);
 		return NULL;
 	}
@@ -760,6 +760,7 @@ http_stop(struct http_server *h, int grace_ms)
 		waited += 10;
 	}
 	MHD_stop_daemon(h->d);
+	tenant_cache_free(h->list);
 	pthread_mutex_destroy(&h->auth_mu);
 	free(h);
 }

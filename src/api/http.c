@@ -47,6 +47,7 @@
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/pg.h"
+#include "nodo/tenant_cache.h"
 #include "http.h"
 #include "jobs.h"
 #include "probe.h"
@@ -88,6 +89,7 @@ struct http_server {
 	struct MHD_Daemon *d;
 	const struct settings *s;
 	struct tenant_ctx *t;
+	struct tenant_cache *list; /* GET /api/tenants */
 	unsigned char key_digest[SHA256_DIGEST_LENGTH];
 	atomic_int inflight;
 	struct job_pool *jobs;
@@ -519,12 +521,12 @@ do_list(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
 	const char *domain =
 	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "domain");
 	struct tenant_result res;
-	struct tenant *v;
-	size_t n, i;
-	char err[256];
-	PGconn *c;
+	struct tenant_snap *snap;
+	struct MHD_Response *resp;
+	char *json; /* the snapshot's: MHD only reads it */
+	size_t len;
 	enum tenant_err e;
-	cJSON *o, *a;
+	int ret;
 
 	if (check_query_nul(conn, rq) != 0)
 		return MHD_YES;
@@ -534,33 +536,23 @@ do_list(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
 		return MHD_YES;
 	if (domain != NULL) /* the zone's own spelling, as tenants store it */
 		domain = settings_zone(h->s, domain)->domain;
-	if ((c = pg_pool_get(h->t->pool, err, sizeof(err))) == NULL) {
-		char detail[400];
-
-		snprintf(detail, sizeof(detail),
-		    "database: PostgreSQL is unreachable: %s", err);
-		return reply_error(conn, rq, 503, "database_unavailable",
-		    detail);
-	}
 	memset(&res, 0, sizeof(res));
-	e = tenant_list(h->t, c, domain, &v, &n, &res);
-	pg_pool_put(h->t->pool, c);
+	e = tenant_cache_get(h->list, domain, &snap, &json, &len, &res);
 	if (e != TENANT_OK)
 		return reply_tenant_error(conn, rq, e, &res);
-	o = cJSON_CreateObject();
-	a = cJSON_AddArrayToObject(o, "tenants");
-	for (i = 0; i < n; i++) {
-		cJSON *t = cJSON_CreateObject();
-
-		cJSON_AddStringToObject(t, "subdomain", v[i].name);
-		cJSON_AddStringToObject(t, "database", v[i].name);
-		cJSON_AddStringToObject(t, "domain", v[i].domain);
-		add_url(t, v[i].name, v[i].domain);
-		cJSON_AddItemToArray(a, t);
+	/* The cached bytes, sent as they are; the reference ends with it. */
+	resp = MHD_create_response_from_buffer_with_free_callback_cls(len, json,
+	    tenant_cache_release, snap);
+	if (resp == NULL) {
+		tenant_cache_release(snap);
+		return MHD_NO;
 	}
-	cJSON_AddNumberToObject(o, "count", (double)n);
-	free(v);
-	return reply_json(conn, rq, 200, o, NULL);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	rq->status = 200;
+	ret = MHD_queue_response(conn, 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }
 
 /* The body as a JSON object, or NULL after replying 400 invalid_json. */
@@ -671,6 +663,7 @@ do_create(struct http_server *h, struct MHD_Connection *conn,
 	memset(&out, 0, sizeof(out));
 	e = tenant_create(h->t, cf, &req, &res, &out);
 	cf_client_free(cf);
+	tenant_cache_changed(h->list);
 	if (e != TENANT_OK) {
 		cJSON_Delete(root);
 		return reply_tenant_error(conn, rq, e, &res);
@@ -728,6 +721,7 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 	cf = cf_for(h);
 	e = tenant_delete(h->t, cf, name, &res);
 	cf_client_free(cf);
+	tenant_cache_changed(h->list);
 	if (e != TENANT_OK)
 		return reply_tenant_error(conn, rq, e, &res);
 	o = cJSON_CreateObject();
@@ -1459,6 +1453,7 @@ raise_nofile(void)
 static void
 free_server(struct http_server *h)
 {
+	tenant_cache_free(h->list);
 	pthread_cond_destroy(&h->conn_cv);
 	pthread_mutex_destroy(&h->conn_mu);
 	pthread_mutex_destroy(&h->warn_mu);
@@ -1525,6 +1520,10 @@ http_start(const struct settings *s, struct tenant_ctx *tctx, int listen_fd)
 	    h->key_digest);
 	cJSON_InitHooks(&hooks);
 	raise_nofile();
+	if ((h->list = tenant_cache_new(tctx)) == NULL) {
+		free_server(h);
+		return NULL;
+	}
 
 	memset(&a4, 0, sizeof(a4));
 	memset(&a6, 0, sizeof(a6));

@@ -1,21 +1,33 @@
 #!/usr/bin/python3
 """Benchmark of odoo-local-api (`make bench`): figures, not pass/fail.
 
-Starts its own PostgreSQL 15 cluster, template and fake Cloudflare (as the
-integration tests do) and prints:
-  * median create time vs. the same run's CREATE DATABASE ... TEMPLATE tcs
-    plus one pbkdf2-sha512 600000-round hash, done one after the other;
-  * /health and GET /api/tenants (200 tenants) requests/s and p99 with wrk;
-  * /health p99 while four creates run (a Python loop, then wrk);
-  * resident memory idle and under load.
-Everything runs on 127.0.0.1. BENCH_CREATES (default 10) sets the sample,
-BENCH_TENANTS (default 200) the tenants listed, BENCH_TEMPLATE_MB (default
-20) the template's padding.
+Starts its own PostgreSQL 15 cluster, a template of realistic size and a
+fake Cloudflare (as the integration tests do) and prints, in one run, one
+table (issue 10):
+  * create without a spare; PostgreSQL's clone plus one hash by hand; one
+    hash alone; creates right after a delete; four creates at once; the
+    ratio create / (clone + hash) (aim <= 0.8);
+  * create with a spare: a reserved place (spare_rows), filled once spares
+    exist;
+  * GET /api/tenants at 200 and 2,000 tenants (wrk): this build, the seed's
+    stack (a FastAPI + uvicorn + psycopg2 stand-in, seed_standin.py, when
+    Debian's python3-fastapi and python3-uvicorn are installed) and an
+    older build given by BENCH_OLD_BUILD; how soon a database made by hand
+    is listed;
+  * /health requests/s, its p99 while four creates run (a Python loop, then
+    wrk -t2 -c16), and memory (VmRSS, Pss) idle and after load.
+The template: BENCH_TEMPLATE_MB of rows in 300 tables (default 20) and
+BENCH_FILESTORE_FILES filestore files (default 3000); or a real one:
+NODO_BENCH_TEMPLATE=dump (pg_dump custom format or plain SQL) with
+NODO_BENCH_FILESTORE=its filestore folder. BENCH_CREATES (default 10) sets
+the sample, BENCH_BIG_LIST (default 2000; 0 skips) the larger list.
+Everything runs on 127.0.0.1.
 """
 import concurrent.futures
 import hashlib
 import http.client
 import os
+import random
 import re
 import shutil
 import statistics
@@ -41,9 +53,117 @@ def rss_kb(pid, field="VmRSS"):
     return 0
 
 
+def pss_kb(pid):
+    for line in open(f"/proc/{pid}/smaps_rollup"):
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
 def mem(pid):
     return (f"VmRSS {rss_kb(pid)/1024:.1f} MB (anonymous "
-            f"{rss_kb(pid, 'RssAnon')/1024:.1f} MB)")
+            f"{rss_kb(pid, 'RssAnon')/1024:.1f} MB), Pss "
+            f"{pss_kb(pid)/1024:.1f} MB")
+
+
+ROWS = []  # (figure, value, conditions), printed as one table at the end
+
+
+def row(figure, value, cond=""):
+    ROWS.append((figure, value, cond))
+    print(f"{figure}: {value}" + (f" ({cond})" if cond else ""), flush=True)
+
+
+def ms(x):
+    return f"{x * 1000:.0f} ms"
+
+
+def filestore_files(fs, n):
+    """n files of 1 to 64 KiB in Odoo's layout (xx/sha1), as a real
+    template's attachments and assets."""
+    rnd = random.Random(10)
+    for i in range(n):
+        data = rnd.randbytes(rnd.choice((1, 2, 4, 8, 16, 64)) * 1024)
+        sha = hashlib.sha1(data).hexdigest()
+        p = fs / sha[:2] / sha
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+
+def real_template(pg, data, dump, filestore):
+    """NODO_BENCH_TEMPLATE: a real template restored as tcs."""
+    pg.su_exec("DROP DATABASE tcs")
+    pg.su_exec(f"CREATE DATABASE tcs OWNER {h.NODE_ROLE} TEMPLATE template0")
+    env = dict(os.environ, PGHOST=pg.host, PGPORT=str(pg.port),
+               PGUSER=h.NODE_ROLE, PGPASSWORD=h.NODE_PASSWORD)
+    with open(dump, "rb") as f:
+        custom = f.read(5) == b"PGDMP"
+    cmd = ([str(h.PGBIN / "pg_restore"), "--no-owner", "-d", "tcs", dump]
+           if custom else [str(h.PGBIN / "psql"), "-q", "-d", "tcs", "-f",
+                           dump])
+    subprocess.run(cmd, env=env, check=False, capture_output=True)
+    fs = data / "filestore" / "tcs"
+    shutil.rmtree(fs, ignore_errors=True)
+    if filestore:
+        shutil.copytree(filestore, fs)
+
+
+def spare_rows(api, pg, hash_median):
+    """Create with a spare (SPARE_TENANTS, issue 10 item 1): not measured
+    yet, as no spare exists. Once it does, time N creates with a fresh spare
+    ready here and add: row("create with a spare", ...) and
+    row("ratio create with a spare / one hash", ..., "aim <= 1.25")."""
+    row("create with a spare", "not measured", "no spares on this node yet")
+
+
+def many_databases(pg, names, workers=4):
+    """Databases owned by the node's role from template0 (the smallest),
+    on a few connections at once."""
+    def one(chunk):
+        c = pg.su_connect()
+        with c.cursor() as cur:
+            for n in chunk:
+                cur.execute(f'CREATE DATABASE "{n}" OWNER {h.NODE_ROLE} '
+                            "TEMPLATE template0")
+        c.close()
+    chunks = [names[i::workers] for i in range(workers)]
+    with concurrent.futures.ThreadPoolExecutor(workers) as ex:
+        list(ex.map(one, chunks))
+
+
+def seed_standin(pg, port):
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        return None
+    env = dict(os.environ, PGHOST=pg.host, PGPORT=str(pg.port),
+               PGUSER=h.NODE_ROLE, PGPASSWORD=h.NODE_PASSWORD,
+               API_KEY=h.API_KEY, ODOO_DOMAIN="sajet.us")
+    p = subprocess.Popen([sys.executable, str(Path(__file__).parent /
+                                               "seed_standin.py"), str(port)],
+                         env=env)
+    for _ in range(100):
+        try:
+            http.client.HTTPConnection("127.0.0.1", port, timeout=1) \
+                .request("GET", "/")
+            return p
+        except OSError:
+            time.sleep(0.1)
+    p.kill()
+    return None
+
+
+def list_figures(label, targets, n):
+    """wrk on each target's GET /api/tenants; returns {name: rps}."""
+    out = {}
+    for name, url in targets:
+        rps, p99, bad = wrk(url + "/api/tenants", h.API_KEY)
+        out[name] = rps
+        row(f"GET /api/tenants, {n} tenants, {name}",
+            f"{rps:.0f} req/s, p99 {p99:.2f} ms",
+            f"wrk -t2 -c16 -d10s, non-2xx {bad}")
+    return out
 
 
 def bulk_template(pg, mb):
@@ -93,18 +213,40 @@ def main():
                           zones={"sajet.us": h.ZONE_SAJET,
                                  "otro.dominio": h.ZONE_OTRO})
     tmp = Path(tempfile.mkdtemp(prefix="nodo-bench-"))
-    api = None
+    api = old = seed = None
     try:
         pg.init()
         data = tmp / "data"
         data.mkdir()
-        h.make_template(pg, data)
-        size_mb = float(os.environ.get("BENCH_TEMPLATE_MB", "20"))
-        if size_mb > 0:
-            bulk_template(pg, size_mb)
+        fs = h.make_template(pg, data)
+        real = os.environ.get("NODO_BENCH_TEMPLATE")
+        if real:
+            real_template(pg, data, real,
+                          os.environ.get("NODO_BENCH_FILESTORE"))
+        else:
+            size_mb = float(os.environ.get("BENCH_TEMPLATE_MB", "20"))
+            if size_mb > 0:
+                bulk_template(pg, size_mb)
+            filestore_files(fs, int(os.environ.get("BENCH_FILESTORE_FILES",
+                                                   "3000")))
         with pg.connect().cursor() as cur:
             cur.execute("SELECT pg_database_size('tcs')")
-            print(f"template tcs: {cur.fetchone()[0]/1e6:.1f} MB")
+            size = cur.fetchone()[0]
+        c = pg.connect("tcs")
+        with c.cursor() as cur:
+            cur.execute("ANALYZE")
+            cur.execute("SELECT count(*), sum(c.reltuples)::bigint FROM "
+                        "pg_class c JOIN pg_namespace n ON n.oid = "
+                        "c.relnamespace WHERE c.relkind = 'r' AND "
+                        "n.nspname = 'public'")
+            nrel, nrows = cur.fetchone()
+        c.close()
+        nfiles = sum(1 for p in (data / "filestore" / "tcs").rglob("*")
+                     if p.is_file())
+        cond = (f"template tcs {size/1e6:.1f} MB, {nrel} tables, ~{nrows} "
+                f"rows, {nfiles} filestore files"
+                + (f", from {real}" if real else ", built by the bench"))
+        print(cond)
         cf.start()
         (tmp / "domains.json").write_text(
             '{"zones": {"sajet.us": "%s"}, "tunnel_id": "%s"}'
@@ -142,24 +284,101 @@ def main():
         c.close()
         mc, ml, mh = (statistics.median(x) for x in (creates, clones,
                                                       hashes))
-        print(f"create: median {mc*1000:.0f} ms over {N}; CREATE DATABASE "
-              f"median {ml*1000:.0f} ms + hash median {mh*1000:.0f} ms = "
-              f"{(ml+mh)*1000:.0f} ms; ratio {mc/(ml+mh):.2f} (aim <= 0.80)")
+        row("create without a spare", ms(mc), f"median of {N}; {cond}")
+        row("clone + one hash by hand", ms(ml + mh),
+            f"CREATE DATABASE ... TEMPLATE tcs median {ms(ml)} + "
+            f"pbkdf2-sha512 600000 rounds median {ms(mh)}")
+        row("one hash alone", ms(mh), "Python hashlib, median")
+        row("ratio create / (clone + hash)", f"{mc/(ml+mh):.2f}",
+            "aim <= 0.80")
+        spare_rows(api, pg, mh)
 
-        # 2. 200 tenants, then wrk.
-        with pg.connect().cursor() as cur:
-            for i in range(N, int(os.environ.get("BENCH_TENANTS", "200"))):
-                cur.execute(f"CREATE DATABASE bench{i} TEMPLATE tcs")
+        # 2. Creates right after a delete of another tenant.
+        after = []
+        for i in range(N):
+            api.delete(f"/api/tenant?subdomain=bench{i}").raise_for_status()
+            after.append(timed(lambda: api.create(f"again{i}", "pw")
+                               .raise_for_status()))
+        row("create right after a delete", ms(statistics.median(after)),
+            f"median of {N}, max {ms(max(after))}")
+
+        # 3. Four creates at once.
+        def one(k):
+            return timed(lambda: api.create(f"four{k}", "pw")
+                         .raise_for_status())
+        t0 = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            each = list(ex.map(one, range(4)))
+        wall = time.perf_counter() - t0
+        row("four creates at once", f"{ms(wall)} for all four",
+            f"each: median {ms(statistics.median(each))}, max "
+            f"{ms(max(each))}; 2 cores")
+
+        # 4. The list: 200 tenants, then BENCH_BIG_LIST, against the seed
+        # stand-in and an older build in the same run.
+        existing = len(api.get("/api/tenants").json()["tenants"])
+        many_databases(pg, [f"list{i:04d}" for i in range(200 - existing)])
+        time.sleep(1)  # made by hand: listed after the next catalog check
         n = len(api.get("/api/tenants").json()["tenants"])
+        targets = [("this build", api.url)]
+        seed_port = h.free_port()
+        seed = seed_standin(pg, seed_port)
+        if seed is not None:
+            targets.append(("seed stand-in (FastAPI+uvicorn+psycopg2)",
+                            f"http://127.0.0.1:{seed_port}"))
+        else:
+            row("seed stand-in", "not run",
+                "python3-fastapi/python3-uvicorn not installed")
+        old_build = os.environ.get("BENCH_OLD_BUILD")
+        if old_build:
+            env_old = dict(env, API_PORT=str(h.free_port()))
+            (tmp / "old").mkdir()
+            saved, h.BUILD = h.BUILD, Path(old_build)
+            try:
+                old = h.Daemon("odoo-local-api", tmp / "old", env_old).start()
+            finally:
+                h.BUILD = saved
+            targets.append((f"older build {old_build}", old.url))
+        f200 = list_figures("200", targets, n)
+        seed_name = targets[1][0] if seed is not None else None
+        if seed_name:
+            row("list at 200: this build / seed stand-in",
+                f"{f200['this build'] / f200[seed_name]:.1f} x",
+                "aim >= 10")
+        big = int(os.environ.get("BENCH_BIG_LIST", "2000"))
+        if big > n:
+            t0 = time.perf_counter()
+            many_databases(pg, [f"list{i:04d}" for i in
+                                range(200 - existing, big - existing)])
+            print(f"({big - n} more databases made in "
+                  f"{time.perf_counter() - t0:.0f} s)")
+            time.sleep(1)
+            nb = len(api.get("/api/tenants").json()["tenants"])
+            fb = list_figures(str(nb), targets, nb)
+            row(f"list cost growth 200 -> {nb} tenants, this build",
+                f"{f200['this build'] / fb['this build']:.1f} x fewer "
+                "req/s", f"{nb / n:.0f} x the tenants")
+        # A database made by hand: how soon it is listed.
+        c = pg.su_connect()
+        with c.cursor() as cur:
+            t0 = time.perf_counter()
+            cur.execute(f"CREATE DATABASE byhand OWNER {h.NODE_ROLE} "
+                        "TEMPLATE template0")
+            t1 = time.perf_counter()
+        c.close()
+        while "byhand" not in [x["subdomain"] for x in
+                               api.get("/api/tenants").json()["tenants"]]:
+            time.sleep(0.01)
+        row("database made by hand listed after",
+            ms(time.perf_counter() - t1),
+            f"after its CREATE DATABASE returned ({ms(t1 - t0)})")
+
         rps, p99, bad = wrk(api.url + "/health", h.API_KEY)
-        print(f"/health: {rps:.0f} req/s, p99 {p99:.2f} ms, non-2xx {bad} "
-              "(wrk -t2 -c16 -d10s)")
-        rps, p99, bad = wrk(api.url + "/api/tenants", h.API_KEY)
-        print(f"GET /api/tenants ({n} tenants): {rps:.0f} req/s, p99 "
-              f"{p99:.2f} ms, non-2xx {bad}")
+        row("/health", f"{rps:.0f} req/s, p99 {p99:.2f} ms",
+            f"wrk -t2 -c16 -d10s, non-2xx {bad}")
         rss_load = mem(pid)
 
-        # 3. /health latency while four creates run.
+        # 5. /health latency while four creates run.
         stop = threading.Event()
         lat = []
 
@@ -186,10 +405,10 @@ def main():
         lat.sort()
         p50 = lat[len(lat) // 2] * 1000
         p99 = lat[int(len(lat) * 0.99)] * 1000
-        print(f"/health during 4 parallel creates: {len(lat)} requests, "
-              f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (aim p99 < 2 ms)")
-
-        # 4. The same with wrk (-t2 -c16, keep-alive): creates keep four
+        row("/health during 4 parallel creates",
+            f"p50 {p50:.2f} ms, p99 {p99:.2f} ms",
+            f"{len(lat)} requests, one connection; aim p99 < 2 ms")
+        # The same with wrk (-t2 -c16, keep-alive): creates keep four
         # at once for as long as wrk runs.
         res, made = {}, [0]
 
@@ -209,14 +428,22 @@ def main():
             list(ex.map(churn, range(4)))
         th.join()
         rps, p99, bad = res["w"]
-        print(f"/health with wrk -t2 -c16 -d8s during 4 parallel creates "
-              f"({made[0]} creates): {rps:.0f} req/s, p99 {p99:.2f} ms, "
-              f"non-2xx {bad} (aim p99 < 2 ms)")
-        print(f"memory idle: {rss_idle}\nmemory after wrk: {rss_load}\n"
-              f"memory during creates: {rss_creates}")
+        row("/health, wrk -t2 -c16 -d8s during 4 parallel creates",
+            f"{rps:.0f} req/s, p99 {p99:.2f} ms",
+            f"{made[0]} creates, non-2xx {bad}; aim p99 < 2 ms")
+        row("memory idle", rss_idle)
+        row("memory after wrk", rss_load)
+        row("memory during creates", rss_creates)
+        print("\n| figure | value | conditions |\n| --- | --- | --- |")
+        for fig, val, cnd in ROWS:
+            print(f"| {fig} | {val} | {cnd} |")
     finally:
-        if api is not None:
-            api.stop()
+        for d in (api, old):
+            if d is not None:
+                d.stop()
+        if seed is not None:
+            seed.terminate()
+            seed.wait(10)
         cf.stop()
         pg.destroy()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -9,7 +9,9 @@ LOAD_SECONDS (default 600; the short CI variant uses 20) runs at once:
   * wrk on GET /health and wrk on GET /api/tenants (with X-API-KEY),
   * a Python thread creating and deleting distinct tenants, with duplicate
     creates now and then (one after the other, and two at the same time),
-  * a sampler reading VmRSS and the number of open fds every few seconds.
+  * a sampler reading VmRSS, Pss (/proc/PID/smaps_rollup) and the number
+    of open fds every few seconds; after warm-up (a tenth of the run) it
+    reports min, max, end and the least-squares slope of each.
 
 It fails (exit 1) on any error other than the expected 409s: a non-2xx or
 socket error from wrk, an unexpected status, a tenant that is not complete
@@ -56,9 +58,48 @@ def status_field(pid, field):
     return 0
 
 
+def pss_mb(pid):
+    """Proportional set size: shared pages divided among their users."""
+    try:
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def sample(pid):
+    """(time, VmRSS MB, open fds, Pss MB)."""
     return (time.monotonic(), status_field(pid, "VmRSS") / 1024,
-            len(os.listdir(f"/proc/{pid}/fd")))
+            len(os.listdir(f"/proc/{pid}/fd")), pss_mb(pid))
+
+
+def slope_per_min(points):
+    """Least-squares slope of (t, v) in units per minute; 0 if too few."""
+    if len(points) < 3:
+        return 0.0
+    n = len(points)
+    mt = sum(t for t, _ in points) / n
+    mv = sum(v for _, v in points) / n
+    den = sum((t - mt) ** 2 for t, _ in points)
+    if den == 0:
+        return 0.0
+    return 60 * sum((t - mt) * (v - mv) for t, v in points) / den
+
+
+def flat_report(samples, base):
+    """After warm-up: min, max, end and slope of VmRSS, Pss and fds."""
+    after = [x for x in samples if x[0] >= base[0]]
+    lines = []
+    for i, what, unit in ((1, "VmRSS", "MB"), (3, "Pss", "MB"),
+                          (2, "open fds", "")):
+        vals = [x[i] for x in after]
+        sl = slope_per_min([(x[0], x[i]) for x in after])
+        lines.append(f"  after warm-up {what}: min {min(vals):.1f}{unit}, "
+                     f"max {max(vals):.1f}{unit}, end {vals[-1]:.1f}{unit},"
+                     f" slope {sl:+.3f}{unit}/min over {len(vals)} samples")
+    return "\n".join(lines)
 
 
 def to_ms(value, unit):
@@ -300,6 +341,10 @@ def main():
               f"{base[1]:.1f} MB, max {max_rss:.1f} MB, end {end[1]:.1f} MB")
         print(f"  open fds: start {samples[0][2]}, after warm-up {base[2]}, "
               f"max {max_fds}, end {end[2]}")
+        print(f"  memory Pss: start {samples[0][3]:.1f} MB, after warm-up "
+              f"{base[3]:.1f} MB, max {max(x[3] for x in samples):.1f} MB,"
+              f" end {end[3]:.1f} MB")
+        print(flat_report(samples, base))
         print(f"  samples: {len(samples)} every {SAMPLE_S} s")
     except Exception as e:  # noqa: BLE001 - reported as a failure
         failures.append(f"load: {type(e).__name__}: {e}")

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 
 import requests
 
@@ -22,6 +23,7 @@ from conftest import NODE_ROLE, TUNNEL_ID, ZONE_SAJET
 PING_TIMEOUT_S = 2      # PG_PING_TIMEOUT_MS
 PING_FRESH_S = 1        # PG_PING_FRESH_MS: a reply this recent is a ping
 PROBE_INTERVAL_S = 2    # PROBE_INTERVAL_MS of src/api/probe.h
+CACHE_FRESH_S = 1       # TENANT_CACHE_FRESH_MS of include/nodo/tenant_cache.h
 REPLY_TIMEOUT_S = 15    # PG_REPLY_TIMEOUT_MS
 CONNECT_TIMEOUT_S = 5   # PG_CONNECT_TIMEOUT
 # An answer later than this is a hang, whatever the load.
@@ -39,16 +41,39 @@ def postmaster_pid(pg):
     return int((pg.data / "postmaster.pid").read_text().split()[0])
 
 
+def node_children(postmaster):
+    """The postmaster's children serving the node's role, from /proc: a
+    backend forked a moment ago (a daemon thread just connecting) is in
+    it too, which pg_stat_activity may not show yet."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (d / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == postmaster and f"postgres: {NODE_ROLE} " in cmd:
+            pids.append(int(d.name))
+    return pids
+
+
 class Frozen:
-    """SIGSTOP the node's backends and the postmaster; SIGCONT on exit."""
+    """SIGSTOP the postmaster (no new backend), then every backend of the
+    node's role; SIGCONT on exit."""
 
     def __init__(self, pg):
-        self.pids = node_backends(pg) + [postmaster_pid(pg)]
+        self.postmaster = postmaster_pid(pg)
+        self.pids = node_backends(pg)
 
     def __enter__(self):
         self.t0 = time.monotonic()
+        os.kill(self.postmaster, signal.SIGSTOP)
+        self.pids = sorted(set(self.pids) | set(node_children(self.postmaster)))
         for p in self.pids:
             os.kill(p, signal.SIGSTOP)
+        self.pids.append(self.postmaster)
         return self
 
     def thaw(self):
@@ -175,6 +200,9 @@ def test_api_answers_while_a_catalog_is_locked(node, pg):
         c.autocommit = False
         with c.cursor() as cur:
             cur.execute("LOCK TABLE pg_database IN ACCESS EXCLUSIVE MODE")
+            # The list's snapshot is served only within CACHE_FRESH_S of
+            # the check that confirmed it; the check now waits on the lock.
+            time.sleep(CACHE_FRESH_S + 0.5)
             r, t_list = timed(lambda: api.get("/api/tenants",
                                               timeout=HANG_S))
             assert r.status_code == 503, r.text

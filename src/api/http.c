@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,7 +31,9 @@
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/pg.h"
+#include "apimetrics.h"
 #include "http.h"
+#include "node.h"
 
 #define AUTH_SLOTS 256 /* addresses whose failures we remember */
 
@@ -40,6 +43,8 @@ struct http_server {
 	struct tenant_ctx *t;
 	unsigned char key_digest[SHA256_DIGEST_LENGTH];
 	atomic_int inflight;
+	struct apimetrics *m; /* GET /metrics: lock-free counters */
+	struct node *node;    /* GET /api/node and /metrics' gauges */
 
 	pthread_mutex_t auth_mu; /* failed keys per address, a minute */
 	struct {
@@ -56,7 +61,8 @@ struct request {
 	int route; /* -1 until routed */
 	int status;
 	char method[8];
-	char path[64]; /* known routes only: never user text */
+	char path[64];               /* known routes only: never user text */
+	char addr[INET6_ADDRSTRLEN]; /* the client's address, for the log */
 	char *body;
 	size_t len;
 	int too_large;
@@ -75,6 +81,10 @@ static int do_delete(struct http_server *, struct MHD_Connection *,
     struct request *);
 static int do_domains(struct http_server *, struct MHD_Connection *,
     struct request *);
+static int do_node(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_metrics(struct http_server *, struct MHD_Connection *,
+    struct request *);
 
 static const struct route {
 	const char *path;
@@ -88,6 +98,8 @@ static const struct route {
 	{ "/api/tenant", "POST", do_create, 1, 1 },
 	{ "/api/tenant", "DELETE", do_delete, 1, 1 },
 	{ "/api/domains", "GET", do_domains, 1, 0 },
+	{ "/api/node", "GET", do_node, 1, 0 },
+	{ "/metrics", "GET", do_metrics, 1, 0 },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -170,6 +182,16 @@ reply_tenant_error(struct MHD_Connection *conn, struct request *rq,
 {
 	return reply_error(conn, rq, tenant_status(e), tenant_strerror(e),
 	    res->detail);
+}
+
+static double
+seconds_since(const struct timespec *a)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - a->tv_sec) +
+	    (double)(now.tv_nsec - a->tv_nsec) / 1e9;
 }
 
 static void
@@ -320,6 +342,7 @@ do_create(struct http_server *h, struct MHD_Connection *conn,
 	struct tenant_result res;
 	struct tenant out;
 	struct cf_client *cf;
+	struct timespec t0;
 	enum tenant_err e;
 	cJSON *root, *o;
 
@@ -342,7 +365,11 @@ do_create(struct http_server *h, struct MHD_Connection *conn,
 	}
 	cf = cf_for(h);
 	memset(&out, 0, sizeof(out));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	e = tenant_create(h->t, cf, &req, &res, &out);
+	apimetrics_op(h->m, APIMETRICS_CREATE, seconds_since(&t0), e);
+	if (e == TENANT_OK)
+		apimetrics_dns(h->m, res.dns.status);
 	cf_client_free(cf);
 	if (e != TENANT_OK) {
 		cJSON_Delete(root);
@@ -371,6 +398,7 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 	const char *b = NULL;
 	struct tenant_result res;
 	struct cf_client *cf;
+	struct timespec t0;
 	enum tenant_err e;
 	cJSON *root, *o;
 	char name[NAME_MAX_LEN + 1];
@@ -396,7 +424,11 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 		name[0] = '\0'; /* too long: invalid below */
 	cJSON_Delete(root);
 	cf = cf_for(h);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	e = tenant_delete(h->t, cf, name, &res);
+	apimetrics_op(h->m, APIMETRICS_DELETE, seconds_since(&t0), e);
+	if (e == TENANT_OK)
+		apimetrics_dns(h->m, res.dns.status);
 	cf_client_free(cf);
 	if (e != TENANT_OK)
 		return reply_tenant_error(conn, rq, e, &res);
@@ -432,6 +464,73 @@ do_domains(struct http_server *h, struct MHD_Connection *conn,
 	return reply_json(conn, rq, 200, o, NULL);
 }
 
+static int
+do_node(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
+{
+	char detail[400];
+	cJSON *o;
+	int st = node_report(h->node, &o, detail, sizeof(detail));
+
+	if (st != 200)
+		return reply_error(conn, rq, st,
+		    st == 503 ? "database_unavailable" : "internal_error",
+		    detail);
+	return reply_json(conn, rq, 200, o, NULL);
+}
+
+/* Prometheus text format 0.0.4, rendered now (CONTRACT 12). */
+static int
+do_metrics(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	struct MHD_Response *resp;
+	struct metrics_buf b;
+	int ret;
+
+	metrics_buf_init(&b);
+	apimetrics_render(h->m, &b);
+	node_metrics(h->node, &b);
+	if (b.nomem || b.p == NULL) {
+		metrics_buf_free(&b);
+		return reply_error(conn, rq, 500, "internal_error",
+		    "metrics: out of memory");
+	}
+	resp =
+	    MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		metrics_buf_free(&b);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type",
+	    "text/plain; version=0.0.4; charset=utf-8");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	rq->status = 200;
+	ret = MHD_queue_response(conn, 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/*
+ * The key a request carries: X-API-KEY, else "Authorization: Bearer KEY"
+ * (the scheme is case-insensitive, RFC 7235). NULL when neither.
+ */
+static const char *
+request_key(struct MHD_Connection *conn)
+{
+	const char *k =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-API-KEY");
+
+	if (k != NULL)
+		return k;
+	k = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	if (k == NULL || strncasecmp(k, "Bearer ", 7) != 0)
+		return NULL;
+	for (k += 7; *k == ' '; k++)
+		;
+	return k;
+}
+
 /* Constant time whatever the lengths: compare SHA-256 digests. */
 static int
 key_ok(const struct http_server *h, const char *key)
@@ -443,6 +542,38 @@ key_ok(const struct http_server *h, const char *key)
 	SHA256((const unsigned char *)key, strlen(key), d);
 	return CRYPTO_memcmp(d, h->key_digest, sizeof(d)) == 0 &&
 	    key[0] != '\0';
+}
+
+/* The client's address as text (IPv4 without its ::ffff: prefix). */
+static void
+client_text(struct MHD_Connection *conn, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const void *a = NULL;
+	int af = AF_UNSPEC;
+
+	snprintf(buf, len, "unknown");
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	if (ci->client_addr->sa_family == AF_INET) {
+		af = AF_INET;
+		a = &((const struct sockaddr_in *)(const void *)ci->client_addr)
+		         ->sin_addr;
+	} else if (ci->client_addr->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &(
+		    (const struct sockaddr_in6 *)(const void *)ci->client_addr)
+		                                 ->sin6_addr;
+
+		af = AF_INET6;
+		a = a6;
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			af = AF_INET;
+			a = &a6->s6_addr[12];
+		}
+	}
+	if (a == NULL || inet_ntop(af, a, buf, (socklen_t)len) == NULL)
+		snprintf(buf, len, "unknown");
 }
 
 static void
@@ -517,8 +648,8 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	size_t i;
 
 	if (rq == NULL) {
-		const char *cl, *allow = NULL;
-		int known = 0, ret;
+		const char *cl, *allow = NULL, *key;
+		int known = 0, keyed = 0, ret;
 		char allowbuf[32] = "";
 
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
@@ -529,10 +660,12 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		rq->route = -1;
 		snprintf(rq->method, sizeof(rq->method), "%s", method);
 		snprintf(rq->path, sizeof(rq->path), "(other)");
+		client_text(conn, rq->addr, sizeof(rq->addr));
 		for (i = 0; i < NROUTES; i++) {
 			if (strcmp(url, routes[i].path) != 0)
 				continue;
 			known = 1;
+			keyed |= routes[i].needs_key;
 			snprintf(rq->path, sizeof(rq->path), "%s", url);
 			if (strcmp(method, routes[i].method) == 0)
 				rq->route = (int)i;
@@ -544,12 +677,17 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 			}
 		}
 		/* Every /api/ path needs the key, known route or not. */
-		if (strncmp(url, "/api/", 5) == 0 &&
-		    !key_ok(h,
-		        MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		            "X-API-KEY"))) {
+		key = request_key(conn);
+		if ((strncmp(url, "/api/", 5) == 0 || keyed) &&
+		    !key_ok(h, key)) {
 			int delay = auth_failed(h, conn);
 
+			apimetrics_auth_refused(h->m);
+			/* Past the limit the flood is delayed, not logged. */
+			log_msg(delay > 0 ? LOG_DEBUG : LOG_WARNING, NULL,
+			    "refused %s %s from %s: %s API key", rq->method,
+			    rq->path, rq->addr,
+			    key == NULL || key[0] == '\0' ? "no" : "wrong");
 			if (delay > 0)
 				usleep((useconds_t)delay * 1000);
 			return reply_error(conn, rq, 401, "unauthorized",
@@ -640,9 +778,14 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (double)(now.tv_sec - rq->start.tv_sec) * 1e3 +
 	    (double)(now.tv_nsec - rq->start.tv_nsec) / 1e6;
-	/* /health is polled by monitors: keep it out of info logs. */
-	log_msg(strcmp(rq->path, "/health") == 0 ? LOG_DEBUG : LOG_INFO, NULL,
-	    "%s %s %d %.1f ms%s", rq->method, rq->path, rq->status, ms,
+	apimetrics_request(h->m, rq->path, rq->status, ms / 1e3);
+	/* /health and /metrics are polled by monitors: not in info logs. */
+	log_msg(strcmp(rq->path, "/health") == 0 ||
+	            strcmp(rq->path, "/metrics") == 0
+	        ? LOG_DEBUG
+	        : LOG_INFO,
+	    NULL, "%s %s %d %.1f ms from %s%s", rq->method, rq->path,
+	    rq->status, ms, rq->addr,
 	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
 	free(rq->body);
 	free(rq);
@@ -677,6 +820,15 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 		return NULL;
 	h->s = s;
 	h->t = tctx;
+	if ((h->m = apimetrics_new()) == NULL ||
+	    (h->node = node_new(tctx)) == NULL) {
+		log_err("out of memory");
+		apimetrics_free(h->m);
+		free(h);
+		return NULL;
+	}
+	for (size_t i = 0; i < NROUTES; i++)
+		apimetrics_route(h->m, routes[i].path);
 	pthread_mutex_init(&h->auth_mu, NULL);
 	SHA256((const unsigned char *)s->api_key, strlen(s->api_key),
 	    h->key_digest);
@@ -695,6 +847,8 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 	} else {
 		log_err("API_HOST: '%s' is not an IPv4 or IPv6 address",
 		    s->api_host);
+		node_free(h->node);
+		apimetrics_free(h->m);
 		free(h);
 		return NULL;
 	}
@@ -711,6 +865,8 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 	if (h->d == NULL) {
 		log_err("cannot listen on %s port %d: %s", s->api_host,
 		    s->api_port, strerror(errno));
+		node_free(h->node);
+		apimetrics_free(h->m);
 		free(h);
 		return NULL;
 	}
@@ -738,5 +894,7 @@ http_stop(struct http_server *h, int grace_ms)
 	}
 	MHD_stop_daemon(h->d);
 	pthread_mutex_destroy(&h->auth_mu);
+	node_free(h->node);
+	apimetrics_free(h->m);
 	free(h);
 }

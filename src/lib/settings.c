@@ -64,6 +64,7 @@ enum key {
 	K_DATA_DIR,
 	K_LOG_LEVEL,
 	K_DELETE_ORPHANS,
+	K_WATCHER_METRICS,
 	K_COUNT
 };
 
@@ -89,6 +90,7 @@ static const struct {
 	[K_DATA_DIR] = { "ODOO_DATA_DIR", 0 },
 	[K_LOG_LEVEL] = { "LOG_LEVEL", 0 },
 	[K_DELETE_ORPHANS] = { "WATCHER_DELETE_ORPHANS", 0 },
+	[K_WATCHER_METRICS] = { "WATCHER_METRICS_FILE", 0 },
 };
 
 /* The odoo.conf [options] keys we read. */
@@ -1465,6 +1467,15 @@ settings_load(struct settings *s, enum settings_program prog,
 	    val_or(&ld, K_DOMAINS_FILE, SETTINGS_DEFAULT_DOMAINS_FILE, 0));
 	s->odoo_conf = dup_or_fail(&ld,
 	    val_or(&ld, K_ODOO_CONF, SETTINGS_DEFAULT_ODOO_CONF, 0));
+	/* An empty value is kept: no watcher metrics file. */
+	s->watcher_metrics_file = dup_or_fail(&ld,
+	    val_or(&ld, K_WATCHER_METRICS, SETTINGS_DEFAULT_METRICS, 1));
+	if (s->watcher_metrics_file != NULL &&
+	    s->watcher_metrics_file[0] != '\0' &&
+	    s->watcher_metrics_file[0] != '/')
+		val_error(&ld, &ld.v[K_WATCHER_METRICS],
+		    keys[K_WATCHER_METRICS].name,
+		    "must be an absolute path, or empty for none");
 	s->api_host = dup_or_fail(&ld,
 	    val_or(&ld, K_API_HOST, SETTINGS_DEFAULT_API_HOST, 0));
 	if (s->api_host != NULL && !ip_literal(s->api_host))
@@ -1609,6 +1620,7 @@ settings_free(struct settings *s)
 	free(s->api_host);
 	free(s->default_template);
 	free(s->odoo_conf);
+	free(s->watcher_metrics_file);
 	free(s->data_dir);
 	free(s->pg_host);
 	free(s->pg_port);

@@ -684,6 +684,52 @@ ms_since(const struct timespec *a)
 	return ms_between(a, &now);
 }
 
+/*
+ * "clone 310, configure 402, ..." for the steps an operation got through:
+ * step i ran from ts[i] to ts[i + 1], and a zero time is a step not
+ * reached. Always terminated.
+ */
+static void
+steps_text(char *buf, size_t len, const char *const names[],
+    const struct timespec ts[], size_t nsteps)
+{
+	size_t i, o = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < nsteps; i++) {
+		int n;
+
+		if ((ts[i].tv_sec == 0 && ts[i].tv_nsec == 0) ||
+		    (ts[i + 1].tv_sec == 0 && ts[i + 1].tv_nsec == 0))
+			break;
+		n = snprintf(buf + o, len - o, "%s%s %.0f", o ? ", " : "",
+		    names[i], ms_between(&ts[i], &ts[i + 1]));
+		if (n < 0 || (size_t)n >= len - o)
+			break;
+		o += (size_t)n;
+	}
+	if (o == 0)
+		snprintf(buf, len, "no step ran");
+}
+
+/* The one line an operation ends with: outcome, steps, TENANT=. */
+static void
+log_outcome(const char *name, const char *op, enum tenant_err e,
+    const struct tenant_result *res, const struct timespec *start,
+    const char *steps, const char *extra)
+{
+	if (e == TENANT_OK)
+		log_msg(LOG_INFO, name, "tenant %s %s%s in %.0f ms: %s", name,
+		    op, extra, ms_since(start), steps);
+	else
+		log_msg(e == TENANT_INTERNAL || e == TENANT_DB_UNAVAILABLE
+		        ? LOG_ERR
+		        : LOG_WARNING,
+		    name, "tenant %s not %s%s (%s: %s) after %.0f ms: %s", name,
+		    op, extra, tenant_strerror(e), res->detail, ms_since(start),
+		    steps);
+}
+
 enum tenant_err
 tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
     const struct tenant_request *req, struct tenant_result *res,
@@ -696,10 +742,15 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	char tmp[sizeof(NAME_TMP_PREFIX) + TENANT_TMP_HEX], err[512];
 	char sql[TENANT_SQL_MAX], text[512];
 	char fs_src[PATH_MAX], fs_tmp[PATH_MAX], fs_dst[PATH_MAX];
+	static const char *const step_names[] = { "clone", "configure",
+		"filestore", "publish", "dns" };
 	struct hash_job job;
-	struct timespec t0, t1, t2, t3, t4;
+	/* ts[i]: step i starts (clone, configure, filestore, publish, dns) */
+	struct timespec start, ts[6];
+	char steps[256], extra[400];
 	pthread_t th;
 	int joined = 1, created = 0, fs_moved = 0, is_templ = 0, rc;
+	size_t n;
 	PGconn *c = NULL;
 	enum tenant_err e;
 	const struct zone *z;
@@ -712,6 +763,9 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		domain = dz->domain;
 	if ((rc = busy_claim(req->subdomain)) != 0)
 		return busy_fail(res, rc, req->subdomain);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	memset(ts, 0, sizeof(ts));
+	snprintf(extra, sizeof(extra), " from %s (domain %s)", templ, domain);
 	pthread_rwlock_rdlock(&create_lock);
 	snprintf(tmp, sizeof(tmp), "%s", NAME_TMP_PREFIX);
 	if (random_hex(tmp + strlen(NAME_TMP_PREFIX), TENANT_TMP_HEX) != 0 ||
@@ -776,10 +830,10 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		goto out;
 	}
 	joined = 0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_MONOTONIC, &ts[0]);
 	if ((e = clone_template(c, templ, tmp, res)) != TENANT_OK)
 		goto out;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	clock_gettime(CLOCK_MONOTONIC, &ts[1]);
 	created = 1;
 	snprintf(text, sizeof(text),
 	    TENANT_COMMENT_PREFIX "domain=%s;creating=%s", domain,
@@ -794,7 +848,7 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	         &joined, res)) != TENANT_OK)
 		goto out;
 
-	clock_gettime(CLOCK_MONOTONIC, &t2);
+	clock_gettime(CLOCK_MONOTONIC, &ts[2]);
 	switch (fs_exists(fs_src)) {
 	case 1:
 		if (fs_copy_tree(fs_src, fs_tmp, err, sizeof(err)) != 0) {
@@ -827,7 +881,7 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		    fs_src, strerror(errno));
 		goto out;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t3);
+	clock_gettime(CLOCK_MONOTONIC, &ts[3]);
 	if ((e = publish(c, tmp, req->subdomain, domain, res)) != TENANT_OK &&
 	    pg_conn_lost(c)) {
 		switch (publish_outcome(t, tmp, req->subdomain)) {
@@ -846,16 +900,11 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	}
 	if (e != TENANT_OK)
 		goto out;
-	clock_gettime(CLOCK_MONOTONIC, &t4);
+	clock_gettime(CLOCK_MONOTONIC, &ts[4]);
 	created = 0;
 	fs_moved = 0;
 	snprintf(out->name, sizeof(out->name), "%s", req->subdomain);
 	snprintf(out->domain, sizeof(out->domain), "%s", domain);
-	log_msg(LOG_INFO, req->subdomain,
-	    "tenant %s created from %s (domain %s) in %.0f ms: clone %.0f, "
-	    "configure %.0f, filestore %.0f, publish %.0f",
-	    req->subdomain, templ, domain, ms_since(&t0), ms_between(&t0, &t1),
-	    ms_between(&t1, &t2), ms_between(&t2, &t3), ms_between(&t3, &t4));
 
 	/* Step 6: DNS. A failure leaves the tenant, the watcher retries. */
 	snprintf(res->dns.name, sizeof(res->dns.name), "%s.%s", req->subdomain,
@@ -881,6 +930,10 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		    cf_status_str(cr.status), cr.detail[0] ? ": " : "",
 		    cr.detail);
 	}
+	clock_gettime(CLOCK_MONOTONIC, &ts[5]);
+	n = strlen(extra);
+	snprintf(extra + n, sizeof(extra) - n, ", dns %s",
+	    cf_status_str(res->dns.status));
 	e = TENANT_OK;
 out:
 	if (!joined)
@@ -901,6 +954,8 @@ out:
 		pg_pool_put(t->pool, c);
 	pthread_rwlock_unlock(&create_lock);
 	busy_release(req->subdomain);
+	steps_text(steps, sizeof(steps), step_names, ts, 5);
+	log_outcome(req->subdomain, "created", e, res, &start, steps, extra);
 	return e;
 }
 
@@ -913,9 +968,12 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 	    " pg_roles WHERE rolname = current_user),"
 	    " coalesce(shobj_description(oid, 'pg_database'), '')"
 	    " FROM pg_database WHERE datname = $1";
+	static const char *const step_names[] = { "lookup", "drop", "filestore",
+		"dns" };
 	const struct settings *s = t->s;
 	const char *p[1] = { subdomain };
-	char err[512], fs[PATH_MAX], domain[256];
+	char err[512], fs[PATH_MAX], domain[256], steps[256], extra[64] = "";
+	struct timespec start, ts[5];
 	PGconn *c = NULL;
 	PGresult *r;
 	enum tenant_err e;
@@ -942,11 +1000,14 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 		    subdomain);
 	if ((rc = busy_claim(subdomain)) != 0)
 		return busy_fail(res, rc, subdomain);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	memset(ts, 0, sizeof(ts));
 	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
 		e = fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: PostgreSQL is unreachable: %s", err);
 		goto out;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &ts[0]);
 	r = PQexecParams(c, q, 1, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		e = db_fail(res, c, "looking up the tenant",
@@ -984,17 +1045,19 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 		snprintf(domain, sizeof(domain), "%s", s->odoo_domain);
 	PQclear(r);
 
+	clock_gettime(CLOCK_MONOTONIC, &ts[1]);
 	terminate_sessions(c, subdomain);
 	if (drop_database(c, subdomain, err, sizeof(err)) != 0) {
 		e = db_fail(res, c, "DROP DATABASE", err);
 		goto out;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &ts[2]);
 	/* Only once the database is gone, as Odoo's exp_drop(). */
 	if (fs_path(s, subdomain, fs, sizeof(fs)) == 0 &&
 	    fs_remove_tree(fs) != 0)
 		log_msg(LOG_ERR, subdomain, "cannot remove %s: %s", fs,
 		    strerror(errno));
-	log_msg(LOG_INFO, subdomain, "tenant %s deleted", subdomain);
+	clock_gettime(CLOCK_MONOTONIC, &ts[3]);
 
 	snprintf(res->dns.name, sizeof(res->dns.name), "%s.%s", subdomain,
 	    domain);
@@ -1022,11 +1085,16 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 		    cf_status_str(cr.status), cr.detail[0] ? ": " : "",
 		    cr.detail);
 	}
+	clock_gettime(CLOCK_MONOTONIC, &ts[4]);
+	snprintf(extra, sizeof(extra), ", dns %s",
+	    cf_status_str(res->dns.status));
 	e = TENANT_OK;
 out:
 	if (c != NULL)
 		pg_pool_put(t->pool, c);
 	busy_release(subdomain);
+	steps_text(steps, sizeof(steps), step_names, ts, 4);
+	log_outcome(subdomain, "deleted", e, res, &start, steps, extra);
 	return e;
 }
 

@@ -7,6 +7,7 @@ integration tests do) and prints:
     plus one pbkdf2-sha512 600000-round hash, done one after the other;
   * /health and GET /api/tenants (200 tenants) requests/s and p99 with wrk;
   * /health p99 while four creates run;
+  * the cost of one GET /metrics and one GET /api/node (200 tenants);
   * resident memory idle and under load.
 Everything runs on 127.0.0.1. BENCH_CREATES (default 10) sets the sample.
 """
@@ -156,6 +157,27 @@ def main():
         print(f"GET /api/tenants ({n} tenants): {rps:.0f} req/s, p99 "
               f"{p99:.2f} ms, non-2xx {bad}")
         rss_load = mem(pid)
+
+        # 2b. One scrape and one node report, one after the other on one
+        # connection (the first report, which reads the template's Odoo
+        # version, is left out: it is cached for an hour).
+        api.get("/api/node").raise_for_status()
+        for path in ("/metrics", "/api/node"):
+            conn = http.client.HTTPConnection("127.0.0.1", api.port)
+            took = []
+            for _ in range(200):
+                t = time.perf_counter()
+                conn.request("GET", path, headers={"X-API-KEY": h.API_KEY})
+                r = conn.getresponse()
+                body = r.read()
+                took.append(time.perf_counter() - t)
+                assert r.status == 200, body
+            conn.close()
+            took.sort()
+            print(f"GET {path} ({n} tenants): median "
+                  f"{took[len(took) // 2] * 1000:.2f} ms, p99 "
+                  f"{took[int(len(took) * 0.99)] * 1000:.2f} ms, "
+                  f"{len(body)} bytes (200 requests, one connection)")
 
         # 3. /health latency while four creates run.
         stop = threading.Event()

@@ -19,10 +19,13 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import API_KEY, BUILD, ROOT
 
+PROMTOOL = shutil.which("promtool")  # Debian's prometheus (tests/deps.sh)
+DOCS = ROOT / "docs" / "prometheus"
 ROUTES = {"/health", "/api/tenants", "/api/tenant", "/api/domains",
           "/api/node", "/metrics"}
 CTYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -119,7 +122,13 @@ def test_metrics_text_parses_and_counts(api, pg, data_dir):
     assert api.delete("/api/tenant?subdomain=mt-two").status_code == 200
     assert api.get("/nope", key=False).status_code == 404
 
-    text = scrape(api)
+    # A request is counted when its connection is done with it, which may
+    # be a moment after its reply reached us: wait for the last one.
+    def counted():
+        t = scrape(api)
+        return 'nodo_http_requests_total{route="other",code="404"} 1' \
+            in t and t
+    text = wait_for(counted, 10, "the last request counted")
     fams = families(text)
     assert fams["nodo_http_requests"].type == "counter"
     # One /health is the harness' own, waiting for the daemon.
@@ -183,7 +192,8 @@ def test_metrics_text_parses_and_counts(api, pg, data_dir):
                 assert name.endswith("_total"), name
             assert f"# HELP {name} " in text
     # /metrics itself is not logged at info (monitors poll it).
-    assert "GET /metrics 200" not in api.log()
+    assert "<6>GET /metrics" not in api.log()
+    assert "<7>GET /metrics 200" in api.log()
 
 
 def test_metrics_labels_are_bounded(api):
@@ -257,6 +267,18 @@ def test_watcher_metrics_reach_the_scrape(node, pg, cloudflare, tmp_path):
     assert value(fams, "nodo_watcher_pending_records") == 0
     assert oct(prom.stat().st_mode & 0o777) == "0o640"
 
+    # Every series the sample alerts use is in a real scrape.
+    text = scrape(api)
+    names = {s.name for f in fams.values() for s in f.samples}
+    rules = yaml.safe_load((DOCS / "nodo.rules.yml").read_text())
+    used = {n for g in rules["groups"] for r in g["rules"]
+            for n in re.findall(r"\bnodo_[a-z_]+", r["expr"])}
+    assert used and used <= names, used - names
+    # promtool's linter agrees with the names and the HELP lines.
+    lint = subprocess.run([PROMTOOL, "check", "metrics"], input=text,
+                          capture_output=True, text=True, timeout=60)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
     # The watcher stops: its file goes, the scrape says so.
     assert w.stop() == 0
     assert not prom.exists()
@@ -307,6 +329,29 @@ def test_bad_watcher_metrics_file_setting(node):
                        text=True, timeout=60)
     assert r.returncode == 78
     assert "WATCHER_METRICS_FILE" in r.stdout + r.stderr
+
+
+def test_prometheus_samples_pass_promtool(tmp_path):
+    """docs/prometheus: the scrape config, the alert rules and their unit
+    tests (promtool test rules) as Prometheus itself reads them."""
+    assert PROMTOOL, "promtool missing: install Debian's prometheus " \
+        "(tests/deps.sh)"
+    for f in DOCS.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    key = tmp_path / "nodo-api-key"  # the config's credentials_file
+    key.write_text(API_KEY + "\n")
+    key.chmod(0o600)
+    for args in (["check", "config", "prometheus.yml"],
+                 ["check", "rules", "nodo.rules.yml"],
+                 ["test", "rules", "nodo.rules.test.yml"]):
+        r = subprocess.run([PROMTOOL] + args, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        assert "SUCCESS" in r.stdout + r.stderr, (args, r.stdout)
+    alerts = {r["alert"] for g in yaml.safe_load(
+        (DOCS / "nodo.rules.yml").read_text())["groups"] for r in g["rules"]}
+    assert {"NodoNodeDown", "NodoDnsPending", "NodoCreatesFailing",
+            "NodoDiskNearlyFull", "NodoWatcherStalled"} <= alerts
 
 
 # ---- /api/node -------------------------------------------------------------

@@ -685,9 +685,11 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 			apimetrics_auth_refused(h->m);
 			/* Past the limit the flood is delayed, not logged. */
 			log_msg(delay > 0 ? LOG_DEBUG : LOG_WARNING, NULL,
-			    "refused %s %s from %s: %s API key", rq->method,
-			    rq->path, rq->addr,
-			    key == NULL || key[0] == '\0' ? "no" : "wrong");
+			    "refused %s %s from %s: %s", rq->method, rq->path,
+			    rq->addr,
+			    key == NULL || key[0] == '\0'
+			        ? "no API key"
+			        : "the API key does not match");
 			if (delay > 0)
 				usleep((useconds_t)delay * 1000);
 			return reply_error(conn, rq, 401, "unauthorized",

@@ -463,8 +463,8 @@ def test_log_lines_an_operator_can_act_on(api):
     assert api.delete("/api/tenant?subdomain=lg-one").status_code == 200
     log = wait_for(lambda: (t := api.new_log()) and "deleted" in t and t, 10,
                    "the delete's line")
-    assert "<4>refused GET /api/tenants from 127.0.0.1: wrong API key" \
-        in log
+    assert "<4>refused GET /api/tenants from 127.0.0.1: the API key " \
+        "does not match" in log
     assert re.search(r"<6>POST /api/tenant 201 [0-9.]+ ms from 127\.0\.0\.1",
                      log)
     assert re.search(
@@ -478,6 +478,17 @@ def test_log_lines_an_operator_can_act_on(api):
         r"<6>tenant lg-one deleted, dns deleted in \d+ ms: lookup \d+, "
         r"drop \d+, filestore \d+, dns \d+", log), log
     assert API_KEY not in log and "wrong\n" not in log
+
+    # Ten refusals a minute from one address are warnings; past them the
+    # address is slowed down and its refusals go to debug: no log flood.
+    for _ in range(9):
+        assert api.get("/api/domains", key=False).status_code == 401
+    assert api.get("/api/domains", key=False).status_code == 401  # 11th
+    log = wait_for(lambda: (t := api.log()) and t.count("refused ") == 11
+                   and t, 10, "eleven refusals logged")
+    assert log.count("<4>refused ") == 10
+    assert "<4>refused GET /api/domains from 127.0.0.1: no API key" in log
+    assert "<7>refused GET /api/domains from 127.0.0.1: no API key" in log
 
 
 def read_journal_datagram(data):

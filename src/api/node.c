@@ -3,8 +3,9 @@
  * GET /metrics (node.h).
  *
  * One SQL query lists the node's tenants (the rule of tenant_list_sql, so
- * the report and GET /api/tenants always agree) and its templates with
- * pg_database_size() of each. Templates are DEFAULT_TEMPLATE_DB, Odoo's
+ * the report and GET /api/tenants always agree) and its templates; their
+ * pg_database_size() comes from the last measurement, which the measuring
+ * thread renews (the first report measures itself). Templates are DEFAULT_TEMPLATE_DB, Odoo's
  * db_template and the databases of the node's role marked datistemplate.
  * A template's filestore size is a walk (fts, symbolic links not
  * followed) cached NODE_FS_TTL_S; its Odoo version is base's
@@ -42,6 +43,8 @@
 #define NODE_VERSION_MAX 64   /* bytes kept of latest_version */
 #define NODE_EXCL_MAX    512  /* bytes, the text[] of excluded names */
 #define NODE_LINE_MAX    4096 /* bytes, one line of /proc/meminfo */
+#define NODE_SIZE_TTL_S  30   /* s a measurement of sizes is served */
+#define NODE_SIZE_MIN_S  5    /* s at least between two measurements */
 
 struct tmpl_cache {
 	char name[NAME_MAX_LEN + 1];
@@ -53,19 +56,177 @@ struct tmpl_cache {
 	char version[NODE_VERSION_MAX];
 };
 
+struct dbsize {
+	char name[NAME_MAX_LEN + 1];
+	uint64_t bytes;
+};
+
 struct node {
 	const struct tenant_ctx *t;
-	char *sql; /* the report's query, made once */
+	char *sql_sizes; /* the report's query with pg_database_size() */
+	char *sql_list;  /* the same without: names and kinds only */
 	time_t start;
-	pthread_mutex_t mu; /* guards c[] and nc */
+	pthread_mutex_t mu; /* guards everything below */
 	struct tmpl_cache c[NODE_MAX_TEMPLATES];
 	size_t nc;
+	struct dbsize *sz; /* the last measurement, sorted by name */
+	size_t nsz;
+	time_t sz_at; /* when it was taken; 0: never */
+	pthread_cond_t cv;
+	int want; /* a report found the sizes stale */
+	int stop;
+	pthread_t th; /* the measuring thread */
 };
 
 /* The size of a database we may connect to; NULL (0) otherwise. */
-#define NODE_SIZE_SQL                                                          \
-	"CASE WHEN has_database_privilege(%s, 'CONNECT') THEN "                \
-	"pg_database_size(%s) END"
+#define NODE_SIZE_SQL(db)                                                      \
+	"CASE WHEN has_database_privilege(" db ", 'CONNECT') THEN "            \
+	"pg_database_size(" db ") END"
+
+static void excluded(const struct settings *s, char *buf, size_t len);
+
+/* The report's query; the size expressions for tenants and templates. */
+static int
+make_sql(char **out, const char *size_t_sql, const char *size_d_sql)
+{
+	return asprintf(out,
+	           "SELECT kind, name, size FROM ("
+	           "SELECT 'tenant' AS kind, t.datname AS name, %s AS size"
+	           " FROM (%s) AS t(datname, comment)"
+	           " UNION ALL"
+	           " SELECT 'template', d.datname, %s FROM pg_database d"
+	           " WHERE d.datname NOT IN ('postgres', 'template0', "
+	           "'template1')"
+	           " AND left(d.datname, 6) <> '" NAME_TMP_PREFIX "'"
+	           " AND (d.datname = ANY ($1::text[]) OR (d.datistemplate AND"
+	           " d.datdba = (SELECT oid FROM pg_roles"
+	           " WHERE rolname = current_user)))"
+	           ") AS u ORDER BY kind, name COLLATE \"C\"",
+	           size_t_sql, tenant_list_sql, size_d_sql) == -1
+	    ? -1
+	    : 0;
+}
+
+static int
+cmp_dbsize(const void *a, const void *b)
+{
+	return strcmp(((const struct dbsize *)a)->name,
+	    ((const struct dbsize *)b)->name);
+}
+
+/* Keeps the sizes of a result of sql_sizes as the last measurement. */
+static void
+store_sizes(struct node *n, const PGresult *r)
+{
+	struct dbsize *v;
+	size_t k = 0;
+	int i, rows = PQntuples(r);
+
+	if ((v = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*v))) == NULL)
+		return; /* the old one stays; measured again later */
+	for (i = 0; i < rows; i++) {
+		if (nodo_strlcpy(v[k].name, PQgetvalue(r, i, 1),
+		        sizeof(v[k].name)) >= sizeof(v[k].name))
+			continue;
+		v[k++].bytes = PQgetisnull(r, i, 2)
+		    ? 0
+		    : strtoull(PQgetvalue(r, i, 2), NULL, 10);
+	}
+	qsort(v, k, sizeof(*v), cmp_dbsize);
+	pthread_mutex_lock(&n->mu);
+	free(n->sz);
+	n->sz = v;
+	n->nsz = k;
+	n->sz_at = time(NULL);
+	pthread_mutex_unlock(&n->mu);
+}
+
+/* The last measured size of a database; -1 when it was not measured. */
+static int
+size_of(struct node *n, const char *name, uint64_t *out)
+{
+	struct dbsize key, *hit;
+
+	*out = 0;
+	if (nodo_strlcpy(key.name, name, sizeof(key.name)) >= sizeof(key.name))
+		return -1;
+	pthread_mutex_lock(&n->mu);
+	hit = n->nsz > 0
+	    ? bsearch(&key, n->sz, n->nsz, sizeof(*n->sz), cmp_dbsize)
+	    : NULL;
+	if (hit != NULL)
+		*out = hit->bytes;
+	pthread_mutex_unlock(&n->mu);
+	return hit != NULL ? 0 : -1;
+}
+
+/* Runs sql_sizes; the result (or NULL with detail) for the caller. */
+static PGresult *
+run_query(struct node *n, const char *sql, int *status, char *detail,
+    size_t len)
+{
+	char excl[NODE_EXCL_MAX], err[256];
+	const char *params[1] = { excl };
+	PGresult *r;
+	PGconn *c;
+
+	if ((c = pg_pool_get(n->t->pool, err, sizeof(err))) == NULL) {
+		snprintf(detail, len, "database: PostgreSQL is unreachable: %s",
+		    err);
+		*status = 503;
+		return NULL;
+	}
+	excluded(n->t->s, excl, sizeof(excl));
+	r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		*status = pg_conn_lost(c) ? 503 : 500;
+		snprintf(detail, len, "database: %s failed: %s",
+		    "listing the databases", PQresultErrorMessage(r));
+		detail[strcspn(detail, "\n")] = '\0';
+		PQclear(r);
+		r = NULL;
+	}
+	pg_pool_put(n->t->pool, c);
+	return r;
+}
+
+/*
+ * Measures the sizes when a report asked for it, at most every
+ * NODE_SIZE_MIN_S: pg_database_size() stats every file of every database
+ * (seconds for hundreds of tenants), which no report should wait for.
+ */
+static void *
+measurer(void *arg)
+{
+	struct node *n = arg;
+
+	pthread_mutex_lock(&n->mu);
+	while (!n->stop) {
+		struct timespec ts;
+
+		if (n->want && time(NULL) - n->sz_at >= NODE_SIZE_MIN_S) {
+			char detail[256];
+			int st;
+			PGresult *r;
+
+			n->want = 0;
+			pthread_mutex_unlock(&n->mu);
+			if ((r = run_query(n, n->sql_sizes, &st, detail,
+			         sizeof(detail))) != NULL) {
+				store_sizes(n, r);
+				PQclear(r);
+			} else
+				log_debug("node report: %s", detail);
+			pthread_mutex_lock(&n->mu);
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&n->cv, &n->mu, &ts);
+	}
+	pthread_mutex_unlock(&n->mu);
+	return NULL;
+}
 
 struct node *
 node_new(const struct tenant_ctx *t)
@@ -77,22 +238,14 @@ node_new(const struct tenant_ctx *t)
 	n->t = t;
 	n->start = time(NULL);
 	pthread_mutex_init(&n->mu, NULL);
-	if (asprintf(&n->sql,
-	        "SELECT kind, name, size FROM ("
-	        "SELECT 'tenant' AS kind, t.datname AS name, " NODE_SIZE_SQL
-	        " AS size"
-	        " FROM (%s) AS t(datname, comment)"
-	        " UNION ALL"
-	        " SELECT 'template', d.datname, " NODE_SIZE_SQL
-	        " FROM pg_database d"
-	        " WHERE d.datname NOT IN ('postgres', 'template0', 'template1')"
-	        " AND left(d.datname, 6) <> '" NAME_TMP_PREFIX "'"
-	        " AND (d.datname = ANY ($1::text[]) OR (d.datistemplate AND"
-	        " d.datdba = (SELECT oid FROM pg_roles"
-	        " WHERE rolname = current_user)))"
-	        ") AS u ORDER BY kind, name COLLATE \"C\"",
-	        "t.datname", "t.datname", tenant_list_sql, "d.oid",
-	        "d.oid") == -1) {
+	pthread_cond_init(&n->cv, NULL);
+	if (make_sql(&n->sql_sizes, NODE_SIZE_SQL("t.datname"),
+	        NODE_SIZE_SQL("d.oid")) != 0 ||
+	    make_sql(&n->sql_list, "NULL::bigint", "NULL::bigint") != 0 ||
+	    pthread_create(&n->th, NULL, measurer, n) != 0) {
+		free(n->sql_sizes);
+		free(n->sql_list);
+		pthread_cond_destroy(&n->cv);
 		pthread_mutex_destroy(&n->mu);
 		free(n);
 		return NULL;
@@ -105,8 +258,16 @@ node_free(struct node *n)
 {
 	if (n == NULL)
 		return;
+	pthread_mutex_lock(&n->mu);
+	n->stop = 1;
+	pthread_cond_signal(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+	pthread_join(n->th, NULL);
+	pthread_cond_destroy(&n->cv);
 	pthread_mutex_destroy(&n->mu);
-	free(n->sql);
+	free(n->sql_sizes);
+	free(n->sql_list);
+	free(n->sz);
 	free(n);
 }
 
@@ -328,35 +489,24 @@ int
 node_report(struct node *n, cJSON **out, char *detail, size_t len)
 {
 	const struct settings *s = n->t->s;
-	char excl[NODE_EXCL_MAX], err[256];
-	const char *params[1] = { excl };
 	uint64_t dbsum = 0;
 	long tenants = 0;
 	struct host h;
 	PGresult *r;
-	PGconn *c;
 	cJSON *o, *a, *d, *dd, *m, *l;
-	int i;
+	int i, st, never, stale, missing = 0;
 
 	*out = NULL;
-	if ((c = pg_pool_get(n->t->pool, err, sizeof(err))) == NULL) {
-		snprintf(detail, len, "database: PostgreSQL is unreachable: %s",
-		    err);
-		return 503;
-	}
-	excluded(s, excl, sizeof(excl));
-	r = PQexecParams(c, n->sql, 1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		int lost = pg_conn_lost(c);
-
-		snprintf(detail, len, "database: %s failed: %s",
-		    "reading the databases' sizes", PQresultErrorMessage(r));
-		detail[strcspn(detail, "\n")] = '\0';
-		PQclear(r);
-		pg_pool_put(n->t->pool, c);
-		return lost ? 503 : 500;
-	}
-	pg_pool_put(n->t->pool, c);
+	pthread_mutex_lock(&n->mu);
+	never = n->sz_at == 0;
+	stale = time(NULL) - n->sz_at >= NODE_SIZE_TTL_S;
+	pthread_mutex_unlock(&n->mu);
+	/* Sizes are measured here once; later by the measuring thread. */
+	if ((r = run_query(n, never ? n->sql_sizes : n->sql_list, &st, detail,
+	         len)) == NULL)
+		return st;
+	if (never)
+		store_sizes(n, r);
 
 	if ((o = cJSON_CreateObject()) == NULL) {
 		PQclear(r);
@@ -368,9 +518,11 @@ node_report(struct node *n, cJSON **out, char *detail, size_t len)
 	for (i = 0; i < PQntuples(r); i++) {
 		const char *kind = PQgetvalue(r, i, 0);
 		const char *name = PQgetvalue(r, i, 1);
-		uint64_t size = PQgetisnull(r, i, 2)
-		    ? 0
-		    : strtoull(PQgetvalue(r, i, 2), NULL, 10);
+		uint64_t size;
+
+		/* A database newer than the measurement counts 0 till the next. */
+		if (size_of(n, name, &size) != 0)
+			missing = 1;
 
 		if (strcmp(kind, "tenant") == 0) {
 			/* As tenant_list(): no host reaches such a name. */
@@ -397,6 +549,12 @@ node_report(struct node *n, cJSON **out, char *detail, size_t len)
 		}
 	}
 	PQclear(r);
+	if (!never && (stale || missing)) {
+		pthread_mutex_lock(&n->mu);
+		n->want = 1;
+		pthread_cond_signal(&n->cv);
+		pthread_mutex_unlock(&n->mu);
+	}
 	/* Trash and spares do not exist yet: always 0 (CONTRACT 9, 11). */
 	cJSON_AddNumberToObject(o, "tenants", (double)tenants);
 	cJSON_AddNumberToObject(o, "suspended", 0);

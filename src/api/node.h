@@ -3,13 +3,16 @@
  * APP server places tenants with) and for the gauges of GET /metrics
  * (CONTRACT section 12).
  *
- * A report costs one SQL query (the sizes of the node's databases), a
- * statvfs(2), sysinfo-like reads of /proc and, for each template, a
- * cached filestore size (NODE_FS_TTL_S) and a cached Odoo version
- * (NODE_VERSION_TTL_S): reading the version means connecting to the
- * template, and a connection to a template makes CREATE DATABASE ...
- * TEMPLATE fail while it lasts, so it is done rarely and briefly.
- * Thread-safe.
+ * A report costs one cheap SQL query (the node's databases by kind), a
+ * statvfs(2), reads of /proc and cached figures: database sizes
+ * (pg_database_size() stats every file of every database, seconds for
+ * hundreds of tenants, so a thread of its own measures them when a report
+ * finds them older than 30 s or a database unmeasured), each template's
+ * filestore size (NODE_FS_TTL_S) and Odoo version (NODE_VERSION_TTL_S):
+ * reading the version means connecting to the template, and a connection
+ * to a template makes CREATE DATABASE ... TEMPLATE fail while it lasts, so
+ * it is done rarely and briefly. Thread-safe; node_new() starts the
+ * measuring thread, node_free() stops it.
  */
 #ifndef NODO_API_NODE_H
 #define NODO_API_NODE_H

@@ -687,7 +687,8 @@ ms_since(const struct timespec *a)
 /*
  * "clone 310, configure 402, ..." for the steps an operation got through:
  * step i ran from ts[i] to ts[i + 1], and a zero time is a step not
- * reached. Always terminated.
+ * reached; a step that began and never ended is where it stopped:
+ * "configure 12 (stopped here)". Always terminated.
  */
 static void
 steps_text(char *buf, size_t len, const char *const names[],
@@ -697,18 +698,19 @@ steps_text(char *buf, size_t len, const char *const names[],
 
 	buf[0] = '\0';
 	for (i = 0; i < nsteps; i++) {
-		int n;
+		int n, ended = ts[i + 1].tv_sec != 0 || ts[i + 1].tv_nsec != 0;
 
-		if ((ts[i].tv_sec == 0 && ts[i].tv_nsec == 0) ||
-		    (ts[i + 1].tv_sec == 0 && ts[i + 1].tv_nsec == 0))
+		if (ts[i].tv_sec == 0 && ts[i].tv_nsec == 0)
 			break;
-		n = snprintf(buf + o, len - o, "%s%s %.0f", o ? ", " : "",
-		    names[i], ms_between(&ts[i], &ts[i + 1]));
-		if (n < 0 || (size_t)n >= len - o)
+		n = snprintf(buf + o, len - o, "%s%s %.0f%s", o ? ", " : "",
+		    names[i],
+		    ended ? ms_between(&ts[i], &ts[i + 1]) : ms_since(&ts[i]),
+		    ended ? "" : " (stopped here)");
+		if (n < 0 || (size_t)n >= len - o || !ended)
 			break;
 		o += (size_t)n;
 	}
-	if (o == 0)
+	if (buf[0] == '\0')
 		snprintf(buf, len, "no step ran");
 }
 

@@ -463,6 +463,30 @@ def test_node_report_other_templates(api, pg, data_dir):
 
 # ---- logs ------------------------------------------------------------------
 
+def test_failed_create_says_where_it_stopped(api, pg):
+    """A create that fails in a step: the line names the step it stopped
+    in, at error, and the metrics count it as failed (5xx)."""
+    pg.su_exec("CREATE DATABASE mt_noadmin OWNER odoo TEMPLATE tcs")
+    try:
+        pg.su_exec("DELETE FROM ir_model_data WHERE name = 'user_admin'",
+                   db="mt_noadmin")
+        api.new_log()
+        r = api.create("lg-broken", template_db="mt_noadmin")
+        assert r.status_code == 500, r.text
+        log = api.new_log()
+        assert re.search(
+            r"<3>tenant lg-broken not created from mt_noadmin \(domain "
+            r"sajet\.us\) \(internal_error: template_db: the template has "
+            r"no admin user.*\) after \d+ ms: clone \d+, configure \d+ "
+            r"\(stopped here\)", log), log
+        fams = families(scrape(api))
+        assert value(fams, "nodo_tenant_operations",
+                     "nodo_tenant_operations_total", op="create",
+                     outcome="failed") == 1
+    finally:
+        pg.su_exec("DROP DATABASE IF EXISTS mt_noadmin WITH (FORCE)")
+
+
 def test_log_lines_an_operator_can_act_on(api):
     api.new_log()
     assert api.get("/api/tenants", key=False,

@@ -44,7 +44,7 @@ WATCHER_OBJ := $(WATCHER_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all check unit integration install uninstall lint clean deps demo \
-        bench fuzz stress
+        bench fuzz stress deb system-test
 
 all: $(B)/odoo-local-api $(B)/odoo-db-watcher
 
@@ -110,19 +110,42 @@ install: all
 	    $(DESTDIR)$(PREFIX)/systemd $(DESTDIR)$(PREFIX)/docs
 	install -m 0755 $(B)/odoo-local-api $(B)/odoo-db-watcher \
 	    $(DESTDIR)$(PREFIX)/bin/
-	for f in scripts/*.sh; do \
-	    [ -e "$$f" ] && install -m 0755 "$$f" $(DESTDIR)$(PREFIX)/scripts/; \
-	done; true
+	install -m 0755 $(wildcard scripts/*.sh) $(DESTDIR)$(PREFIX)/scripts/
 	install -m 0644 config/nodo.env $(DESTDIR)$(PREFIX)/config/nodo.env
 	[ -e $(DESTDIR)$(PREFIX)/cloudflare/domains.json ] || \
 	    install -m 0644 cloudflare/domains.json \
 	    $(DESTDIR)$(PREFIX)/cloudflare/domains.json
-	for f in systemd/*.service; do \
-	    [ -e "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/systemd/; \
-	done; true
-	for f in docs/*; do \
-	    [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/docs/; \
-	done; true
+	install -m 0644 $(wildcard systemd/*.service) \
+	    $(DESTDIR)$(PREFIX)/systemd/
+	install -m 0644 $(wildcard docs/*.md docs/*.yaml) \
+	    $(DESTDIR)$(PREFIX)/docs/
+
+# The Debian package: DEB_OUT/nodo_<version>_<arch>.deb, built with
+# dpkg-buildpackage from a copy of the tree (debian/ says how). PKG_VERSION
+# builds another version from the same tree (the system test's upgrade).
+# The package build does not inherit this make's command line (MAKEFLAGS).
+DEB_OUT ?= build/deb
+PKG_VERSION ?=
+deb:
+	rm -rf $(DEB_OUT)/src && mkdir -p $(DEB_OUT)/src
+	{ git ls-files -z --cached --others --exclude-standard 2>/dev/null || \
+	    find . -path ./.git -prune -o -path './build*' -prune -o \
+	    -type f -print0; } | \
+	    tar -c --null --ignore-failed-read -T - | tar -x -C $(DEB_OUT)/src
+	if [ -n "$(PKG_VERSION)" ]; then \
+	    { printf 'nodo (%s) bookworm; urgency=medium\n\n  * Rebuilt as %s.\n\n -- %s  %s\n\n' \
+	        '$(PKG_VERSION)' '$(PKG_VERSION)' 'Nodo developers <dev@nodo.local>' \
+	        "$$(date -R)"; cat debian/changelog; } >$(DEB_OUT)/src/debian/changelog; \
+	fi
+	cd $(DEB_OUT)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -b -us -uc
+	rm -rf $(DEB_OUT)/src
+	ls -l $(DEB_OUT)/*.deb
+
+# Boots a Debian 12 container with systemd as PID 1 and runs the node in it
+# as an operator would (tests/system/README.md); root only.
+system-test:
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/system $(PYTEST_ARGS)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/odoo-local-api \

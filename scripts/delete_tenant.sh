@@ -21,8 +21,10 @@ Parameters:
 
 Options:
   -y, --yes      do not ask for confirmation. Without it the script asks
-                 "Delete tenant X and all its data? [y/N]" on a terminal, and
-                 refuses to run when standard input is not a terminal.
+                 "Delete tenant X and all its data? [y/N]" when standard
+                 input is a terminal; from a script, a pipe or the APP
+                 server (standard input not a terminal) it deletes without
+                 asking, as the seed's script did.
   --json         print the API's raw JSON reply instead of the summary
   -h, --help     show this help
 
@@ -35,8 +37,8 @@ Environment:
   NODO_API_TIMEOUT  seconds the whole request may take (default 900)
 
 Exit status: 0 deleted, 1 the API refused (its reason is printed, e.g. an
-unknown tenant) or the confirmation was declined, 64 usage error (including
-no --yes without a terminal), 69 API unreachable, 78 configuration error.
+unknown tenant) or the confirmation was declined, 64 usage error, 69 API
+unreachable, 78 configuration error.
 
 Example:
   /opt/odoo/scripts/delete_tenant.sh nombre_tenant
@@ -75,11 +77,9 @@ name=${args[0]}
 # Read the configuration first: no point asking when we cannot call the API.
 nodo_load_env
 
-if [ "$yes" -eq 0 ]; then
-	if [ ! -t 0 ]; then
-		nodo_die "$NODO_EX_USAGE" "refusing to delete tenant $name without confirmation:" \
-			"standard input is not a terminal; run it with --yes"
-	fi
+# Only a person at a terminal is asked; callers without one (scripts, the
+# APP server) get the seed's behaviour: delete at once.
+if [ "$yes" -eq 0 ] && [ -t 0 ]; then
 	answer=
 	printf 'Delete tenant %s and all its data? [y/N] ' "$name" >&2
 	IFS= read -r answer || answer=

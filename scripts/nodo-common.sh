@@ -101,6 +101,23 @@ nodo_env_value() {
 	printf '%s' "$v"
 }
 
+# The CLI's own environment variables; any other NODO_* one is a typo
+# (NODO_API_ULR) and gets a warning instead of silently doing nothing.
+NODO_CLI_KEYS='NODO_ENV_FILE NODO_API_URL NODO_API_KEY NODO_API_TIMEOUT'
+
+# nodo_check_env_keys: warns about each unknown NODO_* environment variable.
+nodo_check_env_keys() {
+	local k
+	for k in $(compgen -e); do
+		case $k in
+		NODO_ENV_FILE | NODO_API_URL | NODO_API_KEY | NODO_API_TIMEOUT) ;;
+		NODO_BUILD | NODO_CRASH_TRIALS) ;; # the Makefile's, for tests
+		NODO_*) nodo_warn "unknown environment variable $k ignored" \
+			"(the scripts read $NODO_CLI_KEYS)" ;;
+		esac
+	done
+}
+
 # nodo_load_env: sets NODO_KEY and NODO_URL from the env file and the
 # NODO_* overrides. Dies with 78 when the file cannot be read (unless
 # NODO_API_KEY and NODO_API_URL make it unnecessary) or the key is missing.
@@ -109,13 +126,16 @@ nodo_load_env() {
 	local line key val have_file=0
 	local f_key='' f_host='' f_port=''
 
+	nodo_check_env_keys
 	if [ -r "$file" ] && [ -f "$file" ]; then
 		have_file=1
 	elif [ -n "${NODO_API_KEY:-}" ] && [ -n "${NODO_API_URL:-}" ]; then
 		have_file=0 # everything needed comes from the environment
 	elif [ -e "$file" ]; then
 		nodo_die "$NODO_EX_CONFIG" "cannot read the env file $file" \
-			"(it holds the API key and is readable only by its owner: run with sudo," \
+			"(it holds the API key and is readable by root and the group nodo only: run" \
+			"with sudo, or as a member of the group nodo (sudo adduser <your user> nodo," \
+			"then log in again; never Odoo's user, which must not read the key);" \
 			"or set NODO_ENV_FILE)"
 	else
 		nodo_die "$NODO_EX_CONFIG" "env file $file not found" \

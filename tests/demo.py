@@ -4,19 +4,23 @@
 Starts, on 127.0.0.1 only and all inside one temporary folder:
   * a PostgreSQL 15 cluster with the small sample template database `tcs`
     (and its filestore), the same one the integration tests use;
+  * a fake Cloudflare DNS API (tests/fakes/fake_cloudflare.py, the one the
+    tests use) holding the zones sajet.us and otro.dominio;
   * odoo-local-api and odoo-db-watcher from the build directory
-    ($NODO_BUILD, default ./build), with DNS disabled (empty
-    CLOUDFLARE_API_TOKEN), or against a local fake Cloudflare with
-    --with-fake-cloudflare;
-then prints the env file, the API's URL and key and the seed's commands to
-try, and waits. Ctrl-C (SIGINT) or SIGTERM stops everything and removes the
-temporary folder.
+    ($NODO_BUILD, default ./build), both pointed at that fake, so every
+    tenant's CNAME appears there (--no-dns: DNS disabled instead, empty
+    CLOUDFLARE_API_TOKEN);
+then prints the env file, the API's URL and key, the seed's commands to
+try and the curl that lists the fake zone's records (where the CNAME
+appears), and waits. Ctrl-C (SIGINT) or SIGTERM stops everything and
+removes the temporary folder.
 
-  tests/demo.py [--with-fake-cloudflare] [--port PORT] [--smoke]
+  tests/demo.py [--no-dns] [--port PORT] [--smoke]
 
 --smoke starts everything, checks that /health answers 200 and that one
-create + list + delete works (through the API and the CLI wrappers), then
-stops and cleans up: exit 0 when all of that worked, 1 otherwise.
+create + list + delete works (through the API and the CLI wrappers, the
+CNAME appearing in and leaving the fake zone), then stops and cleans up:
+exit 0 when all of that worked, 1 otherwise.
 
 Needs what the integration tests need: postgresql-15, python3-psycopg2,
 python3-requests, python3-passlib, python3-pytest (the harness lives in
@@ -209,6 +213,16 @@ class Demo:
                 problems.append(f"could not remove {self.dir}")
         return problems
 
+    def records_url(self):
+        """The fake Cloudflare's list of the records of zone sajet.us."""
+        return f"{self.cf.url}/zones/{ZONE_SAJET}/dns_records"
+
+    def fake_records(self):
+        r = requests.get(self.records_url(), timeout=10, headers={
+            "Authorization": f"Bearer {DEFAULT_TOKEN}"})
+        assert r.status_code == 200, f"fake Cloudflare: {r.status_code}"
+        return {(x["type"], x["name"]) for x in r.json()["result"]}
+
     # -- what to try ------------------------------------------------------------
 
     def instructions(self):
@@ -223,6 +237,18 @@ class Demo:
         scripts = ROOT / "scripts"
         dns = (f"fake Cloudflare at {self.cf.url} (token {DEFAULT_TOKEN})"
                if self.cf else "disabled (empty CLOUDFLARE_API_TOKEN)")
+        if self.cf:
+            look = [
+                "",
+                "See the DNS record appear (the fake Cloudflare's zone "
+                "sajet.us; the create",
+                "above adds the CNAME nuevo_cliente.sajet.us, the delete "
+                "removes it):",
+                f"  curl -s -H {q('Authorization: Bearer ' + DEFAULT_TOKEN)} "
+                f"{q(self.records_url())}",
+            ]
+        else:
+            look = []
         lines = [
             "",
             "Nodo demo node is running (127.0.0.1 only).",
@@ -246,6 +272,7 @@ class Demo:
             f"  curl -H {hdr} {q(url + '/api/tenants?domain=sajet.us')}",
             f"  curl -X DELETE -H {hdr} '{url}/api/tenant?subdomain=nuevo_cliente'",
             f"  curl -H {hdr} {url}/api/domains",
+        ] + look + [
             "",
             "The CLI wrappers:",
             f"  {ne} {scripts}/create_tenant.sh nuevo_cliente secreto123 sajet.us tcs",
@@ -278,6 +305,10 @@ class Demo:
         assert r.json()["dns"]["status"] == want_dns, r.text
         assert "nuevo_cliente" in self.pg.databases()
         say(f"smoke: POST /api/tenant -> 201 (dns {want_dns})")
+        if self.cf:
+            assert ("CNAME", "nuevo_cliente.sajet.us") in \
+                self.fake_records(), self.fake_records()
+            say("smoke: fake Cloudflare lists CNAME nuevo_cliente.sajet.us")
 
         r = api.get("/api/tenants", params={"domain": "sajet.us"})
         assert r.status_code == 200, r.text
@@ -302,6 +333,10 @@ class Demo:
         r = api.get("/api/tenants")
         assert r.json()["count"] == 0, r.text
         say("smoke: DELETE /api/tenant -> 200, database gone")
+        if self.cf:
+            assert ("CNAME", "nuevo_cliente.sajet.us") not in \
+                self.fake_records(), self.fake_records()
+            say("smoke: fake Cloudflare no longer lists it")
         self.check_alive()
 
 
@@ -310,9 +345,11 @@ def main():
         description="Run a throw-away Nodo node (PostgreSQL with the sample "
                     "template tcs, odoo-local-api, odoo-db-watcher) on "
                     "127.0.0.1 until Ctrl-C.")
+    ap.add_argument("--no-dns", action="store_true",
+                    help="DNS disabled (empty CLOUDFLARE_API_TOKEN) instead "
+                         "of the local fake Cloudflare API")
     ap.add_argument("--with-fake-cloudflare", action="store_true",
-                    help="enable DNS against a local fake Cloudflare API "
-                         "(default: DNS disabled)")
+                    help=argparse.SUPPRESS)  # the default now; kept
     ap.add_argument("--port", type=int, default=0,
                     help="API port (default 8070 when free, else any free "
                          "port; --smoke always uses a free port)")
@@ -324,7 +361,7 @@ def main():
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    demo = Demo(args.with_fake_cloudflare, port)
+    demo = Demo(not args.no_dns, port)
     status = 0
     try:
         demo.start()

@@ -2,7 +2,9 @@
 # test_units.sh - checks the systemd units in systemd/ (CONTRACT section 1,
 # issue "systemd units"): each one passes `systemd-analyze verify`, rates
 # "OK" or better in `systemd-analyze security --offline=true` (overall
-# exposure at most 3.0), and carries the settings the daemons rely on.
+# exposure at most 3.0), and carries the settings the daemons rely on: the
+# users and groups of docs/README.md ("Users, groups, owners and modes")
+# and the Cloudflare token as the systemd credential cloudflare-token.
 #
 # Usage: tests/test_units.sh [UNIT_DIR]   (default: the repository's systemd/)
 # Exit 0 when every check passes, 1 otherwise; 77 (skip) without systemd-analyze.
@@ -89,21 +91,38 @@ for unit in $units; do
 
 	# Settings the daemons and the contract rely on.
 	for want in Type=notify NotifyAccess=main WatchdogSec=30 Restart=on-failure \
-		RestartSec=2 TimeoutStopSec=30 User=odoo Group=odoo UMask=0077 \
+		RestartSec=2 TimeoutStopSec=30 UMask=0077 \
 		NoNewPrivileges=yes ProtectSystem=strict CapabilityBoundingSet= \
 		'SystemCallFilter=@system-service' \
 		'SystemCallFilter=~@privileged @resources' \
 		'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' \
 		'After=network-online.target postgresql.service' \
-		'Wants=network-online.target' 'WantedBy=multi-user.target'; do
+		'Wants=network-online.target' 'WantedBy=multi-user.target' \
+		'LoadCredential=cloudflare-token:/opt/nodo/config/cloudflare-token'; do
 		grep -qxF "$want" "$src" || fail "$unit: missing '$want'"
 	done
+	# Never root (docs/README.md, "Users, groups, owners and modes").
+	if grep -qE '^(User|Group)=(root|0)?$' "$src"; then
+		fail "$unit: runs as root"
+	fi
 	if grep -q '^EnvironmentFile=' "$src"; then
 		fail "$unit: EnvironmentFile= set (the daemon reads --config itself)"
 	fi
 	if grep -q '^IPAddressDeny=' "$src"; then
 		fail "$unit: IPAddressDeny= set (it must reach Cloudflare)"
 	fi
+done
+
+# The API runs as Odoo's user (it writes filestores) with group nodo, which
+# reads the env file; the watcher has its own user in group nodo and cannot
+# see the filestores.
+for want in User=odoo Group=odoo SupplementaryGroups=nodo; do
+	grep -qxF "$want" "$unit_dir/odoo-local-api.service" ||
+		fail "odoo-local-api.service: missing '$want'"
+done
+for want in User=nodo-watcher Group=nodo InaccessiblePaths=-/var/lib/odoo/filestore; do
+	grep -qxF "$want" "$unit_dir/odoo-db-watcher.service" ||
+		fail "odoo-db-watcher.service: missing '$want'"
 done
 
 # Only the API writes (filestores); the watcher has no writable path.

@@ -22,6 +22,15 @@
 #define CF_MAX_PAGES          1000
 #define CF_MAX_ID             64 /* chars of a zone or record id, [0-9a-zA-Z] */
 
+#define CF_ZONE_ID_LEN 32 /* a zone id: 32 lower-case hex digits */
+
+/*
+ * The one zone-id rule (settings check domains.json with it, the client
+ * refuses any other id before a request): 1 when id is CF_ZONE_ID_LEN
+ * characters of 0-9 and a-f.
+ */
+int cf_zone_id_valid(const char *id);
+
 enum cf_status {
 	CF_CREATED,  /* we created the record */
 	CF_EXISTS,   /* our record (same target, ours) was already there */
@@ -73,12 +82,22 @@ void cf_client_set_timeouts(struct cf_client *c, long connect_ms,
     long total_ms);
 
 /*
- * Makes sure fqdn has our CNAME to target in zone_id: looks up by full name
- * (all types), creates when absent, reports CF_EXISTS when ours is there,
- * CF_CONFLICT when another record holds the name. 81053/81057/81058 on create
- * mean a race: it looks again once and decides from what it finds.
+ * Makes sure fqdn has our CNAME to target in zone_id, for a name believed
+ * free (a new tenant, or one a fresh zone listing does not hold): POSTs
+ * first, one request in the common case. Only Cloudflare's "already exists"
+ * refusal (81053/81054/81057/81058) costs a look-up by full name (all
+ * types): CF_EXISTS when ours is there (fixed when it drifted), CF_CONFLICT
+ * when another record holds the name (never touched).
  */
 void cf_ensure_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
+    const char *target, struct cf_result *res);
+
+/*
+ * The same outcome for a name known to hold records (ours drifted, or a
+ * record that may have gone): looks up first, creates when absent; an
+ * "already exists" on that create is a race: it looks again once.
+ */
+void cf_repair_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
     const char *target, struct cf_result *res);
 
 /*

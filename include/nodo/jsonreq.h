@@ -25,6 +25,14 @@ cJSON *jsonreq_parse_object(const char *body, size_t len, int allow_empty,
     char *detail, size_t dlen);
 
 /*
+ * 1 when the string value of the top-level member `field` in body (one
+ * jsonreq_parse_object accepted) holds the escape \u0000, which cJSON
+ * would have cut the value at. A NUL anywhere else is refused by
+ * jsonreq_parse_object already.
+ */
+int jsonreq_has_nul(const char *body, size_t len, const char *field);
+
+/*
  * The string field `field` of root: 0 with *out (NULL when absent or null
  * and not required), or -1 with detail ("invalid_request", 400): missing,
  * not a string, or given more than once.

@@ -23,11 +23,16 @@
 #define SETTINGS_DEFAULT_API_PORT     8070
 #define SETTINGS_DEFAULT_INTERVAL     10 /* seconds */
 #define SETTINGS_DEFAULT_METRICS      "/run/nodo/watcher.prom"
+/* WATCHER_ORPHAN_GRACE_SECONDS: CONTRACT 8's 10 minutes, at most a week. */
+#define SETTINGS_DEFAULT_ORPHAN_GRACE 600    /* seconds */
+#define SETTINGS_MAX_ORPHAN_GRACE     604800 /* seconds */
 
 #define SETTINGS_MAX_FILE   (1024 * 1024) /* bytes, any settings file */
 #define SETTINGS_MAX_LINE   4096          /* bytes, one env/odoo.conf line */
 #define SETTINGS_MAX_ZONES  1000
 #define SETTINGS_MAX_ERRORS 64
+
+#define SETTINGS_MAX_TEMPLATES 32 /* names in TEMPLATE_DBS */
 
 /* Which program loads them: the API needs the key, the watcher does not. */
 enum settings_program { SETTINGS_API, SETTINGS_WATCHER };
@@ -38,6 +43,7 @@ struct zone {
 };
 
 struct settings {
+	enum settings_program program; /* who loaded them (application_name) */
 	char *env_file; /* the file read, or NULL when none was */
 
 	char *odoo_domain; /* ODOO_DOMAIN */
@@ -50,6 +56,7 @@ struct settings {
 	char *domains_file;   /* DOMAINS_FILE */
 	int watcher_interval; /* DB_WATCHER_INTERVAL, seconds, 1..3600 */
 	int watcher_delete_orphans; /* WATCHER_DELETE_ORPHANS, 0/1 */
+	int watcher_orphan_grace;   /* WATCHER_ORPHAN_GRACE_SECONDS, s */
 	char *api_host;             /* API_HOST */
 	int api_port;               /* API_PORT, 1..65535 */
 	char *default_template;     /* DEFAULT_TEMPLATE_DB */
@@ -69,6 +76,15 @@ struct settings {
 	struct zone *zones; /* from domains.json, in file order */
 	size_t nzones;
 	int dns_enabled; /* cf_token set and non-empty */
+
+	/*
+	 * TEMPLATE_DBS, the only databases a create may copy (CONTRACT 8).
+	 * ntemplate_dbs == 0: unset, the default is resolved in SQL at run
+	 * time (DEFAULT_TEMPLATE_DB plus the role's IS_TEMPLATE databases).
+	 * When set, it names default_template.
+	 */
+	char **template_dbs;
+	size_t ntemplate_dbs;
 };
 
 struct settings_error {
@@ -105,6 +121,12 @@ void settings_errors_free(struct settings_errors *errs);
 
 /* Prints each error as "file:line: KEY: message" on stream-like stderr. */
 void settings_errors_print(const struct settings_errors *errs);
+
+/*
+ * 1 with a sentence in buf when z's zone id breaks Cloudflare's rule
+ * (cf_zone_id_valid; an empty id, DNS off for the zone, is fine), else 0.
+ */
+int settings_zone_id_problem(const struct zone *z, char *buf, size_t len);
 
 /* The zone of a domain (case-insensitive), or NULL. */
 const struct zone *settings_zone(const struct settings *s, const char *domain);

@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 
 #include "nodo/cloudflare.h"
+#include "nodo/filestore.h"
 #include "nodo/pg.h"
 #include "nodo/settings.h"
 
@@ -34,6 +35,8 @@ enum tenant_err {
 	TENANT_NOT_FOUND,
 	TENANT_DB_UNAVAILABLE,
 	TENANT_INTERNAL,
+	TENANT_TEMPLATE_NOT_ALLOWED, /* a database, but not on TEMPLATE_DBS */
+	TENANT_FILESTORE_MISSING,    /* files in the template, no folder */
 };
 
 /* A stable machine code: "invalid_subdomain", "tenant_exists", ... */
@@ -60,6 +63,7 @@ struct tenant_dns {
 struct tenant_result {
 	char detail[512];  /* error sentence naming the field or the problem */
 	char warning[512]; /* e.g. the template had no filestore */
+	struct fs_report fs; /* the filestore copy: what it skipped */
 	struct tenant_dns dns;
 };
 
@@ -100,6 +104,20 @@ enum tenant_err tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 
 /* Removes what interrupted creations left (databases and folders). */
 int tenant_cleanup(const struct tenant_ctx *t);
+
+/*
+ * 1 when the database c is connected to has file-backed attachments
+ * (ir_attachment.store_fname set: Odoo keeps their bytes in the
+ * filestore), 0 when it has none or no ir_attachment table, -1 on error
+ * (with err). One short query; thread-safe.
+ */
+int tenant_db_has_files(PGconn *c, char *err, size_t errlen);
+
+/*
+ * 0 when path is a directory this process can read and enter, else -1
+ * with errno (ENOTDIR for anything else). Follows a symbolic link.
+ */
+int tenant_folder_readable(const char *path);
 
 /* Validation alone (also used before any database work). */
 enum tenant_err tenant_validate(const struct tenant_ctx *t,

@@ -124,11 +124,13 @@ outcome_of(enum tenant_err e)
 	case TENANT_UNKNOWN_DOMAIN:
 	case TENANT_INVALID_PASSWORD:
 	case TENANT_TEMPLATE_NOT_FOUND:
+	case TENANT_TEMPLATE_NOT_ALLOWED:
 	case TENANT_EXISTS:
 	case TENANT_NOT_FOUND:
 		return OUT_REJECTED;
 	case TENANT_DB_UNAVAILABLE:
 	case TENANT_INTERNAL:
+	case TENANT_FILESTORE_MISSING:
 		break;
 	}
 	return OUT_FAILED; /* and any error added later until sorted here */

@@ -1,22 +1,39 @@
 /*
  * http.c - routes, authentication and JSON replies of odoo-local-api.
  *
- * libmicrohttpd runs one thread per connection, so a tenant creation (about
- * half a second) never delays /health or a list on another connection. The
- * request pattern is journal-remote's: method, path, key and Content-Length
- * are checked on the first callback before anything is allocated for the
- * body; the body is accumulated up to HTTP_MAX_BODY; the answer is given on
- * the final callback; the request is logged and freed on completion.
+ * The request pattern is journal-remote's: method, path, key and
+ * Content-Length are checked on the first callback before anything is
+ * allocated for the body; the body is accumulated up to HTTP_MAX_BODY; the
+ * answer is given on the final callback; the request is logged and freed
+ * on completion.
+ *
+ * The connection model (docs/DESIGN.md, "Connections"): libmicrohttpd's
+ * internal epoll, HTTP_POLL_THREADS threads for every connection, so an
+ * idle socket costs no thread. Quick routes (/health, /api/domains, every
+ * refusal) are answered on the poll thread; the others are handed to the
+ * job pool with the connection suspended and are answered when it resumes.
+ * Nothing on a poll thread waits for a lock held across I/O, the pool or
+ * PostgreSQL: /health reports the probe's state (probe.h). A sweeper thread
+ * enforces the deadlines (a request complete within HTTP_HEADER_S, its body
+ * within HTTP_BODY_S plus its size at HTTP_BODY_RATE: an absolute bound,
+ * not libmicrohttpd's idle timeout) and resumes timed suspensions (the
+ * delayed 401, /health waiting for a probe). The accept policy keeps the
+ * per-address limit, so that refusals can name the address in the log.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,8 +51,41 @@
 #include "apimetrics.h"
 #include "http.h"
 #include "node.h"
+#include "jobs.h"
+#include "probe.h"
 
-#define AUTH_SLOTS 256 /* addresses whose failures we remember */
+#define AUTH_SLOTS          256 /* addresses whose failures we remember */
+#define WARN_SLOTS          256 /* (address, limit) pairs whose warning we remember */
+#define PEND_SLOTS          8 /* accepted, not yet started: one per poll thread */
+#define HTTP_FIRST_PROBE_MS 2000 /* http_start waits this for the first probe */
+
+/* What ends a connection at its deadline (struct conn.phase). */
+enum phase {
+	PH_REQUEST, /* headers or body under way: 408, then close */
+	PH_IDLE,    /* kept alive after a reply: close */
+	PH_REPLY,   /* a reply being sent: close */
+};
+
+/* The limits whose hits are logged (warn_once). */
+enum limit { L_PER_IP, L_DEADLINE, L_TOTAL, L_JOBS };
+
+/*
+ * One open connection (MHD_OPTION_NOTIFY_CONNECTION), on h->conns under
+ * h->conn_mu. Its socket stays open while it is on the list: libmicrohttpd
+ * tells us it closed before it closes the socket.
+ */
+struct conn {
+	struct conn *prev, *next;
+	struct MHD_Connection *mc;
+	int fd;
+	struct in6_addr addr;
+	atomic_llong deadline; /* ms, monotonic; 0: none (a request runs) */
+	atomic_int phase;
+	/* A timed suspension the sweeper resumes (under conn_mu): */
+	int waiting;
+	long long wake;            /* ms: at the latest */
+	unsigned long probe_until; /* or once this many probes ended (0: no) */
+};
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -45,6 +95,8 @@ struct http_server {
 	atomic_int inflight;
 	struct apimetrics *m; /* GET /metrics: lock-free counters */
 	struct node *node;    /* GET /api/node and /metrics' gauges */
+	struct job_pool *jobs;
+	struct probe *probe;
 
 	pthread_mutex_t auth_mu; /* failed keys per address, a minute */
 	struct {
@@ -52,9 +104,33 @@ struct http_server {
 		time_t start;
 		int fails;
 	} auth[AUTH_SLOTS];
+
+	pthread_mutex_t conn_mu; /* the connections, the sweeper */
+	pthread_cond_t conn_cv;  /* a timed wait was added, a probe ended */
+	struct conn *conns;
+	int nconns;
+	struct {
+		struct in6_addr addr;
+		pthread_t tid;
+		long long ms;
+		int used;
+	} pend[PEND_SLOTS];
+	int sweep_stop;
+	int sweeper_started;
+	pthread_t sweeper;
+
+	pthread_mutex_t warn_mu; /* limits logged, per address, a minute */
+	struct {
+		struct in6_addr addr;
+		int limit;
+		time_t last;
+	} warned[WARN_SLOTS];
 };
 
 enum route_id { R_HEALTH, R_TENANTS, R_TENANT, R_DOMAINS };
+
+/* Where a route runs (struct route.run); 0, the default, is the safe one. */
+enum run { RUN_JOB, RUN_INLINE, RUN_HEAVY };
 
 struct request {
 	struct timespec start;
@@ -64,8 +140,17 @@ struct request {
 	char path[64];               /* known routes only: never user text */
 	char addr[INET6_ADDRSTRLEN]; /* the client's address, for the log */
 	char *body;
-	size_t len;
+	size_t len, cap;
 	int too_large;
+
+	struct conn *c;        /* its connection's record, or NULL */
+	struct http_server *h; /* for a job */
+	struct MHD_Connection *mc;
+	struct job job;
+	int deferred;              /* replies go to resp, not queued */
+	struct MHD_Response *resp; /* made off the poll thread or delayed */
+	int job_done;              /* the job ran: resp, or close */
+	int probed;                /* /health waited for a probe once */
 };
 
 typedef int (
@@ -86,31 +171,113 @@ static int do_node(struct http_server *, struct MHD_Connection *,
 static int do_metrics(struct http_server *, struct MHD_Connection *,
     struct request *);
 
+/*
+ * run: RUN_INLINE only for routes that never wait (no PostgreSQL, no pool,
+ * no lock held across I/O): they run on a poll thread. RUN_HEAVY routes
+ * (creates, deletes) count against JOBS_HEAVY.
+ */
 static const struct route {
 	const char *path;
 	const char *method;
 	route_fn fn;
 	int needs_key;
 	int has_body;
+	int run;
 } routes[] = {
-	{ "/health", "GET", do_health, 0, 0 },
-	{ "/api/tenants", "GET", do_list, 1, 0 },
-	{ "/api/tenant", "POST", do_create, 1, 1 },
-	{ "/api/tenant", "DELETE", do_delete, 1, 1 },
-	{ "/api/domains", "GET", do_domains, 1, 0 },
-	{ "/api/node", "GET", do_node, 1, 0 },
-	{ "/metrics", "GET", do_metrics, 1, 0 },
+	{ "/health", "GET", do_health, 0, 0, RUN_INLINE },
+	{ "/api/tenants", "GET", do_list, 1, 0, RUN_JOB },
+	{ "/api/tenant", "POST", do_create, 1, 1, RUN_HEAVY },
+	{ "/api/tenant", "DELETE", do_delete, 1, 1, RUN_HEAVY },
+	{ "/api/domains", "GET", do_domains, 1, 0, RUN_INLINE },
+	{ "/api/node", "GET", do_node, 1, 0, RUN_JOB },
+	{ "/metrics", "GET", do_metrics, 1, 0, RUN_JOB },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
-/* Takes ownership of root. Returns MHD_YES/MHD_NO. */
+static long long
+now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Sets what ends c, and when (ms from now; 0: nothing, a request runs). */
+static void
+arm(struct conn *c, enum phase ph, long long ms)
+{
+	if (c == NULL)
+		return;
+	atomic_store(&c->phase, (int)ph);
+	atomic_store(&c->deadline, ms > 0 ? now_ms() + ms : 0);
+}
+
+/*
+ * A 503 says why in the log once per outage, at err, not once per request
+ * (each request still gets its info line); the first reply that needed
+ * PostgreSQL and got it ends the outage.
+ */
+static pthread_mutex_t outage_mu = PTHREAD_MUTEX_INITIALIZER;
+static int outage; /* 1 from the first 503 until a success */
+
+static void
+outage_note(int status, int route, const char *why)
+{
+	pthread_mutex_lock(&outage_mu);
+	if (status == 503 && !outage) {
+		outage = 1;
+		log_err("answering 503 until PostgreSQL is usable: %s",
+		    why != NULL ? why : "database unavailable");
+	} else if (status >= 200 && status < 300 && route != R_DOMAINS &&
+	    outage) {
+		outage = 0;
+		log_notice("PostgreSQL usable again: no more 503");
+	}
+	pthread_mutex_unlock(&outage_mu);
+}
+
+/* Queues resp (consumed) on the poll thread. MHD_YES/MHD_NO. */
 static int
-reply_json(struct MHD_Connection *conn, struct request *rq, int status,
-    cJSON *root, const char *allow)
+queue_reply(struct MHD_Connection *conn, struct request *rq,
+    struct MHD_Response *resp)
+{
+	int ret;
+
+	if (resp == NULL)
+		return MHD_NO;
+	arm(rq->c, PH_REPLY, HTTP_REPLY_S * 1000LL);
+	ret = MHD_queue_response(conn, (unsigned)rq->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/*
+ * Queues resp now, or, on a job thread (rq->deferred), keeps it in rq->resp
+ * for the poll thread to queue when the connection resumes.
+ */
+static int
+finish_reply(struct MHD_Connection *conn, struct request *rq, int status,
+    struct MHD_Response *resp)
+{
+	if (resp == NULL)
+		return MHD_NO;
+	rq->status = status;
+	if (rq->deferred) {
+		if (rq->resp != NULL)
+			MHD_destroy_response(rq->resp);
+		rq->resp = resp;
+		return MHD_YES;
+	}
+	return queue_reply(conn, rq, resp);
+}
+
+/* The JSON body of root (consumed); *status becomes 500 on OOM. */
+static struct MHD_Response *
+json_response(cJSON *root, int *status)
 {
 	struct MHD_Response *resp;
 	char *text;
-	int ret;
 
 	text = root != NULL ? cJSON_PrintUnformatted(root) : NULL;
 	cJSON_Delete(root);
@@ -118,7 +285,7 @@ reply_json(struct MHD_Connection *conn, struct request *rq, int status,
 		static char oom[] = "{\"detail\":\"out of memory\","
 		                    "\"code\":\"internal_error\"}";
 
-		status = 500;
+		*status = 500;
 		resp = MHD_create_response_from_buffer(strlen(oom), oom,
 		    MHD_RESPMEM_PERSISTENT);
 	} else {
@@ -130,15 +297,24 @@ reply_json(struct MHD_Connection *conn, struct request *rq, int status,
 			cJSON_free(text);
 	}
 	if (resp == NULL)
-		return MHD_NO;
+		return NULL;
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	if (allow != NULL)
+	return resp;
+}
+
+/* Takes ownership of root. Returns MHD_YES/MHD_NO. */
+static int
+reply_json(struct MHD_Connection *conn, struct request *rq, int status,
+    cJSON *root, const char *allow)
+{
+	struct MHD_Response *resp = json_response(root, &status);
+
+	if (resp != NULL && allow != NULL)
 		MHD_add_response_header(resp, "Allow", allow);
-	rq->status = status;
-	ret = MHD_queue_response(conn, (unsigned)status, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	if (status != 503) /* a 503's reason is noted by its caller */
+		outage_note(status, rq->route, NULL);
+	return finish_reply(conn, rq, status, resp);
 }
 
 static int
@@ -149,6 +325,8 @@ reply_error(struct MHD_Connection *conn, struct request *rq, int status,
 
 	cJSON_AddStringToObject(o, "detail", detail);
 	cJSON_AddStringToObject(o, "code", code);
+	if (status == 503)
+		outage_note(status, rq->route, detail);
 	return reply_json(conn, rq, status, o, NULL);
 }
 
@@ -162,6 +340,7 @@ tenant_status(enum tenant_err e)
 	case TENANT_RESERVED:
 	case TENANT_UNKNOWN_DOMAIN:
 	case TENANT_INVALID_PASSWORD:
+	case TENANT_TEMPLATE_NOT_ALLOWED:
 		return 422;
 	case TENANT_TEMPLATE_NOT_FOUND:
 	case TENANT_NOT_FOUND:
@@ -171,6 +350,7 @@ tenant_status(enum tenant_err e)
 	case TENANT_DB_UNAVAILABLE:
 		return 503;
 	case TENANT_INTERNAL:
+	case TENANT_FILESTORE_MISSING:
 		break;
 	}
 	return 500;
@@ -203,22 +383,140 @@ add_url(cJSON *o, const char *sub, const char *domain)
 	cJSON_AddStringToObject(o, "url", url);
 }
 
+static int wait_timed(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq, int ms, unsigned long probe_until);
+
+/*
+ * Runs on a poll thread: the probe's state, no lock, no pool. While the
+ * last probe failed (or none ended yet), the request waits, suspended, for
+ * a probe that starts after it (at most HTTP_HEALTH_WAIT_MS): a 503 is
+ * never stale, and PostgreSQL back is seen at once.
+ */
 static int
 do_health(struct http_server *h, struct MHD_Connection *conn,
     struct request *rq)
 {
-	char err[256];
-	PGconn *c = pg_pool_get(h->t->pool, err, sizeof(err));
-	cJSON *o = cJSON_CreateObject();
+	int up = probe_state(h->probe) == 1;
+	cJSON *o;
 
-	cJSON_AddStringToObject(o, "status", c != NULL ? "ok" : "degraded");
-	cJSON_AddStringToObject(o, "postgres",
-	    c != NULL ? "ok" : "unreachable");
+	if (!up && !rq->probed) {
+		rq->probed = 1;
+		if (wait_timed(h, conn, rq, HTTP_HEALTH_WAIT_MS,
+		        probe_kick(h->probe)) == 0)
+			return MHD_YES;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "status", up ? "ok" : "degraded");
+	cJSON_AddStringToObject(o, "postgres", up ? "ok" : "unreachable");
 	cJSON_AddStringToObject(o, "version", NODO_VERSION);
 	cJSON_AddStringToObject(o, "dns",
 	    h->s->dns_enabled ? "enabled" : "disabled");
-	pg_pool_put(h->t->pool, c);
-	return reply_json(conn, rq, c != NULL ? 200 : 503, o, NULL);
+	if (!up)
+		outage_note(503, rq->route,
+		    "PostgreSQL is unreachable (/health's probe failed)");
+	return reply_json(conn, rq, up ? 200 : 503, o, NULL);
+}
+
+/*
+ * ---- NUL characters in arguments -------------------------------------------
+ * A value is a string of known length; C code that cuts it at a NUL would
+ * act on a shorter, different value ("victima%00" -> "victima"). Every
+ * query parameter, the key header and every JSON string field is checked
+ * against its length, and a NUL is that field's invalid value.
+ */
+
+/* The status and code of an invalid value of each field. */
+static enum tenant_err
+field_err(const char *field)
+{
+	if (strcmp(field, "subdomain") == 0)
+		return TENANT_INVALID_SUBDOMAIN;
+	if (strcmp(field, "admin_password") == 0)
+		return TENANT_INVALID_PASSWORD;
+	if (strcmp(field, "domain") == 0)
+		return TENANT_UNKNOWN_DOMAIN;
+	if (strcmp(field, "template_db") == 0)
+		return TENANT_TEMPLATE_NOT_FOUND;
+	return TENANT_OK; /* no field code: 400 invalid_request */
+}
+
+static int
+reply_nul(struct MHD_Connection *conn, struct request *rq, const char *field)
+{
+	enum tenant_err e = field_err(field);
+	char detail[160];
+
+	snprintf(detail, sizeof(detail), "%.64s: contains a NUL character",
+	    field);
+	if (e == TENANT_OK)
+		return reply_error(conn, rq, 400, "invalid_request", detail);
+	return reply_error(conn, rq, tenant_status(e), tenant_strerror(e),
+	    detail);
+}
+
+struct nul_find {
+	char key[65]; /* the first parameter holding a NUL */
+	int found;
+};
+
+static enum MHD_Result
+nul_arg_cb(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+    const char *value, size_t value_size)
+{
+	struct nul_find *f = cls;
+
+	(void)kind;
+	if ((key != NULL && strlen(key) != key_size) ||
+	    (value != NULL && strlen(value) != value_size)) {
+		size_t i;
+
+		/*
+		 * The name as far as its NUL, and only name characters: it is
+		 * the client's text going into the reply.
+		 */
+		for (i = 0;
+		     key != NULL && key[i] != '\0' && i < sizeof(f->key) - 1;
+		     i++) {
+			unsigned char c = (unsigned char)key[i];
+
+			f->key[i] =
+			    (isalnum(c) || c == '_' || c == '-' || c == '.')
+			    ? (char)c
+			    : '?';
+		}
+		f->key[i] = '\0';
+		f->found = 1;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* 0, or -1 after replying when a query parameter holds a NUL. */
+static int
+check_query_nul(struct MHD_Connection *conn, struct request *rq)
+{
+	struct nul_find f = { .found = 0 };
+
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, nul_arg_cb,
+	    &f);
+	if (!f.found)
+		return 0;
+	reply_nul(conn, rq, f.key);
+	return -1;
+}
+
+/* A header's value, or NULL when absent or holding a NUL. */
+static const char *
+header_value(struct MHD_Connection *conn, const char *name)
+{
+	const char *v = NULL;
+	size_t n = 0;
+
+	if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, name,
+	        strlen(name), &v, &n) != MHD_YES ||
+	    v == NULL || strlen(v) != n)
+		return NULL;
+	return v;
 }
 
 static int
@@ -250,6 +548,8 @@ do_list(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
 	enum tenant_err e;
 	cJSON *o, *a;
 
+	if (check_query_nul(conn, rq) != 0)
+		return MHD_YES;
 	if (domain != NULL && domain[0] == '\0')
 		domain = NULL;
 	if (check_domain_arg(h, conn, rq, domain) != 0)
@@ -307,10 +607,15 @@ get_string(struct MHD_Connection *conn, struct request *rq, cJSON *root,
 	char detail[160];
 
 	if (jsonreq_string(root, field, required, out, detail,
-	        sizeof(detail)) == 0)
-		return 0;
-	reply_error(conn, rq, 400, "invalid_request", detail);
-	return -1;
+	        sizeof(detail)) != 0) {
+		reply_error(conn, rq, 400, "invalid_request", detail);
+		return -1;
+	}
+	if (*out != NULL && jsonreq_has_nul(rq->body, rq->len, field)) {
+		reply_nul(conn, rq, field);
+		return -1;
+	}
+	return 0;
 }
 
 static struct cf_client *
@@ -332,6 +637,28 @@ add_dns(cJSON *o, const struct tenant_dns *dns)
 	cJSON_AddStringToObject(d, "name", dns->name);
 	if (dns->detail[0] != '\0')
 		cJSON_AddStringToObject(d, "detail", dns->detail);
+}
+
+/* What the filestore copy skipped (links, fifos ...): only when anything. */
+static void
+add_filestore(cJSON *o, const struct fs_report *fs)
+{
+	cJSON *f, *a, *e;
+	unsigned int i;
+
+	if (fs->skipped == 0)
+		return;
+	f = cJSON_AddObjectToObject(o, "filestore");
+	cJSON_AddNumberToObject(f, "skipped", (double)fs->skipped);
+	a = cJSON_AddArrayToObject(f, "skipped_entries");
+	for (i = 0; i < fs->shown; i++) {
+		if ((e = cJSON_CreateObject()) == NULL)
+			break;
+		cJSON_AddStringToObject(e, "path", fs->skip[i].path);
+		cJSON_AddStringToObject(e, "type", fs->skip[i].type);
+		if (!cJSON_AddItemToArray(a, e))
+			cJSON_Delete(e);
+	}
 }
 
 static int
@@ -383,6 +710,7 @@ do_create(struct http_server *h, struct MHD_Connection *conn,
 	cJSON_AddStringToObject(o, "template_db",
 	    req.template != NULL ? req.template : h->s->default_template);
 	add_dns(o, &res.dns);
+	add_filestore(o, &res.fs);
 	if (res.warning[0] != '\0')
 		cJSON_AddStringToObject(o, "warning", res.warning);
 	cJSON_Delete(root);
@@ -403,6 +731,8 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 	cJSON *root, *o;
 	char name[NAME_MAX_LEN + 1];
 
+	if (check_query_nul(conn, rq) != 0)
+		return MHD_YES;
 	if ((root = parse_body(conn, rq, 1)) == NULL)
 		return MHD_YES;
 	if (get_string(conn, rq, root, "subdomain", 0, &b) != 0) {
@@ -485,7 +815,6 @@ do_metrics(struct http_server *h, struct MHD_Connection *conn,
 {
 	struct MHD_Response *resp;
 	struct metrics_buf b;
-	int ret;
 
 	metrics_buf_init(&b);
 	apimetrics_render(h->m, &b);
@@ -504,26 +833,24 @@ do_metrics(struct http_server *h, struct MHD_Connection *conn,
 	MHD_add_response_header(resp, "Content-Type",
 	    "text/plain; version=0.0.4; charset=utf-8");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	rq->status = 200;
-	ret = MHD_queue_response(conn, 200, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	/* Not through reply_json: a 200 here says nothing of PostgreSQL. */
+	return finish_reply(conn, rq, 200, resp);
 }
 
 /*
  * The key a request carries: X-API-KEY, else "Authorization: Bearer KEY"
- * (the scheme is case-insensitive, RFC 7235). NULL when neither.
+ * (the scheme is case-insensitive, RFC 7235). NULL when neither, or when
+ * the value holds a NUL (header_value).
  */
 static const char *
 request_key(struct MHD_Connection *conn)
 {
-	const char *k =
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-API-KEY");
+	const char *k;
 
-	if (k != NULL)
-		return k;
-	k = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_AUTHORIZATION);
+	if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-API-KEY") !=
+	    NULL)
+		return header_value(conn, "X-API-KEY");
+	k = header_value(conn, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (k == NULL || strncasecmp(k, "Bearer ", 7) != 0)
 		return NULL;
 	for (k += 7; *k == ' '; k++)
@@ -544,36 +871,24 @@ key_ok(const struct http_server *h, const char *key)
 	    key[0] != '\0';
 }
 
-/* The client's address as text (IPv4 without its ::ffff: prefix). */
+/* An address as IPv6 (IPv4 mapped), zero when unknown. */
 static void
-client_text(struct MHD_Connection *conn, char *buf, size_t len)
+sockaddr_in6_of(const struct sockaddr *sa, struct in6_addr *out)
 {
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const void *a = NULL;
-	int af = AF_UNSPEC;
-
-	snprintf(buf, len, "unknown");
-	if (ci == NULL || ci->client_addr == NULL)
+	memset(out, 0, sizeof(*out));
+	if (sa == NULL)
 		return;
-	if (ci->client_addr->sa_family == AF_INET) {
-		af = AF_INET;
-		a = &((const struct sockaddr_in *)(const void *)ci->client_addr)
-		         ->sin_addr;
-	} else if (ci->client_addr->sa_family == AF_INET6) {
-		const struct in6_addr *a6 = &(
-		    (const struct sockaddr_in6 *)(const void *)ci->client_addr)
-		                                 ->sin6_addr;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)sa;
 
-		af = AF_INET6;
-		a = a6;
-		if (IN6_IS_ADDR_V4MAPPED(a6)) {
-			af = AF_INET;
-			a = &a6->s6_addr[12];
-		}
+		out->s6_addr[10] = 0xff;
+		out->s6_addr[11] = 0xff;
+		memcpy(&out->s6_addr[12], &a->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)sa;
+
+		*out = a->sin6_addr;
 	}
-	if (a == NULL || inet_ntop(af, a, buf, (socklen_t)len) == NULL)
-		snprintf(buf, len, "unknown");
 }
 
 static void
@@ -582,26 +897,78 @@ client_addr(struct MHD_Connection *conn, struct in6_addr *out)
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
-	memset(out, 0, sizeof(*out));
-	if (ci == NULL || ci->client_addr == NULL)
+	sockaddr_in6_of(ci != NULL ? ci->client_addr : NULL, out);
+}
+
+static void
+addr_str(const struct in6_addr *a, char *buf, size_t len)
+{
+	if (IN6_IS_ADDR_V4MAPPED(a))
+		inet_ntop(AF_INET, &a->s6_addr[12], buf, (socklen_t)len);
+	else
+		inet_ntop(AF_INET6, a, buf, (socklen_t)len);
+}
+
+/* The client's address as text (IPv4 without its ::ffff: prefix). */
+static void
+client_text(struct MHD_Connection *conn, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct in6_addr a;
+
+	snprintf(buf, len, "unknown");
+	if (ci == NULL || ci->client_addr == NULL ||
+	    (ci->client_addr->sa_family != AF_INET &&
+	        ci->client_addr->sa_family != AF_INET6))
 		return;
-	if (ci->client_addr->sa_family == AF_INET) {
-		const struct sockaddr_in *a = (const void *)ci->client_addr;
-
-		out->s6_addr[10] = 0xff;
-		out->s6_addr[11] = 0xff;
-		memcpy(&out->s6_addr[12], &a->sin_addr, 4);
-	} else if (ci->client_addr->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const void *)ci->client_addr;
-
-		*out = a->sin6_addr;
-	}
+	sockaddr_in6_of(ci->client_addr, &a);
+	addr_str(&a, buf, len);
 }
 
 /*
- * Records a failure; returns the delay (ms) the caller sleeps before its
- * 401 once an address passed HTTP_AUTH_FAILS failures this minute. Other
- * addresses are not affected: each connection has its own thread.
+ * 1 when the hit of limit by a (NULL: the whole server) has not been logged
+ * in the last HTTP_WARN_S seconds; it counts as logged then.
+ */
+static int
+warn_due(struct http_server *h, const struct in6_addr *a, enum limit limit)
+{
+	static const struct in6_addr none;
+	time_t now = time(NULL);
+	int i, slot = -1, oldest = 0, due = 0;
+
+	if (a == NULL)
+		a = &none;
+	pthread_mutex_lock(&h->warn_mu);
+	for (i = 0; i < WARN_SLOTS; i++) {
+		if (h->warned[i].last != 0 &&
+		    h->warned[i].limit == (int)limit &&
+		    memcmp(&h->warned[i].addr, a, sizeof(*a)) == 0) {
+			slot = i;
+			break;
+		}
+		if (h->warned[i].last < h->warned[oldest].last)
+			oldest = i;
+	}
+	if (slot == -1) {
+		slot = oldest;
+		h->warned[slot].addr = *a;
+		h->warned[slot].limit = (int)limit;
+		h->warned[slot].last = 0;
+	}
+	if (h->warned[slot].last == 0 ||
+	    now - h->warned[slot].last >= HTTP_WARN_S) {
+		h->warned[slot].last = now;
+		due = 1;
+	}
+	pthread_mutex_unlock(&h->warn_mu);
+	return due;
+}
+
+/*
+ * Records a failure; returns the delay (ms) before its 401 once an address
+ * passed HTTP_AUTH_FAILS failures this minute. The connection waits
+ * suspended (no thread sleeps): other requests are not affected.
  */
 static int
 auth_failed(struct http_server *h, struct MHD_Connection *conn)
@@ -637,6 +1004,145 @@ auth_failed(struct http_server *h, struct MHD_Connection *conn)
 	return delay;
 }
 
+/* -- suspensions: timed (sweeper) and jobs ------------------------------ */
+
+/*
+ * Suspends the connection until ms have passed or probe_until probes have
+ * ended (0: time only); the handler is called again then. 0, or -1 when it
+ * cannot wait (stopping, untracked): the caller answers now. Poll thread.
+ */
+static int
+wait_timed(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq, int ms, unsigned long probe_until)
+{
+	struct conn *c = rq->c;
+
+	if (c == NULL)
+		return -1;
+	pthread_mutex_lock(&h->conn_mu);
+	if (h->sweep_stop) {
+		pthread_mutex_unlock(&h->conn_mu);
+		return -1;
+	}
+	arm(c, PH_REQUEST, 0);
+	MHD_suspend_connection(conn);
+	c->waiting = 1;
+	c->wake = now_ms() + ms;
+	c->probe_until = probe_until;
+	pthread_cond_signal(&h->conn_cv);
+	pthread_mutex_unlock(&h->conn_mu);
+	return 0;
+}
+
+/* The probe thread, after each probe: waiters may go. */
+static void
+probe_ended_cb(void *arg)
+{
+	struct http_server *h = arg;
+
+	pthread_mutex_lock(&h->conn_mu);
+	pthread_cond_signal(&h->conn_cv);
+	pthread_mutex_unlock(&h->conn_mu);
+}
+
+/* A job thread: the route runs with its reply kept, then resumes. */
+static void
+run_job(struct job *j)
+{
+	struct request *rq = (struct request *)(void *)((char *)j -
+	    offsetof(struct request, job));
+	struct MHD_Connection *mc = rq->mc;
+
+	routes[rq->route].fn(rq->h, mc, rq);
+	rq->job_done = 1;
+	/* From here on rq belongs to the poll thread again. */
+	MHD_resume_connection(mc);
+}
+
+static int
+reply_busy(struct MHD_Connection *conn, struct request *rq)
+{
+	cJSON *o = cJSON_CreateObject();
+	struct MHD_Response *resp;
+	int status = 503;
+
+	cJSON_AddStringToObject(o, "detail",
+	    "server: too many requests waiting; retry in a second");
+	cJSON_AddStringToObject(o, "code", "server_busy");
+	if ((resp = json_response(o, &status)) != NULL)
+		MHD_add_response_header(resp, "Retry-After", "1");
+	return finish_reply(conn, rq, status, resp);
+}
+
+/* Hands a slow route to the job pool; 503 server_busy when it is full. */
+static int
+dispatch(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
+{
+	const struct route *r = &routes[rq->route];
+
+	if (jobs_reserve(h->jobs) != 0) {
+		if (warn_due(h, NULL, L_JOBS))
+			log_warn("job pool full (%d requests waiting or "
+			         "running): answering 503 server_busy",
+			    JOBS_QUEUE);
+		return reply_busy(conn, rq);
+	}
+	rq->h = h;
+	rq->mc = conn;
+	rq->deferred = 1;
+	rq->job.fn = run_job;
+	rq->job.heavy = r->run == RUN_HEAVY;
+	arm(rq->c, PH_REQUEST, 0);
+	MHD_suspend_connection(conn);
+	jobs_submit(h->jobs, &rq->job);
+	return MHD_YES;
+}
+
+/* The reply kept while suspended, queued now. */
+static int
+queue_kept(struct MHD_Connection *conn, struct request *rq)
+{
+	struct MHD_Response *resp = rq->resp;
+
+	rq->resp = NULL;
+	rq->deferred = 0;
+	return queue_reply(conn, rq, resp);
+}
+
+/*
+ * The body so far, copied into a buffer that grows without realloc, so
+ * that no unwiped copy of a password is left behind in freed memory; the
+ * bytes in libmicrohttpd's read buffer are wiped once copied.
+ */
+static int
+body_append(struct request *rq, const char *data, size_t n)
+{
+	if (rq->len + n + 1 > rq->cap) {
+		size_t cap = rq->cap != 0 ? rq->cap : 1024;
+		char *nb;
+
+		while (cap < rq->len + n + 1)
+			cap *= 2;
+		if (cap > HTTP_MAX_BODY + 1)
+			cap = HTTP_MAX_BODY + 1;
+		if ((nb = malloc(cap)) == NULL)
+			return -1;
+		if (rq->body != NULL) {
+			memcpy(nb, rq->body, rq->len);
+			explicit_bzero(rq->body, rq->cap);
+			free(rq->body);
+		}
+		rq->body = nb;
+		rq->cap = cap;
+	}
+	memcpy(rq->body + rq->len, data, n);
+	rq->len += n;
+	rq->body[rq->len] = '\0';
+	/* Handed over and consumed: libmicrohttpd reads it no more. */
+	explicit_bzero((void *)(uintptr_t)data, n);
+	return 0;
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload,
@@ -648,15 +1154,20 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	size_t i;
 
 	if (rq == NULL) {
+		const union MHD_ConnectionInfo *ci;
 		const char *cl, *allow = NULL, *key;
 		int known = 0, keyed = 0, ret;
 		char allowbuf[32] = "";
+		unsigned long long body_max = HTTP_MAX_BODY;
 
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
 			return MHD_NO;
 		*con_cls = rq;
 		atomic_fetch_add(&h->inflight, 1);
 		clock_gettime(CLOCK_MONOTONIC, &rq->start);
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		rq->c = ci != NULL ? ci->socket_context : NULL;
 		rq->route = -1;
 		snprintf(rq->method, sizeof(rq->method), "%s", method);
 		snprintf(rq->path, sizeof(rq->path), "(other)");
@@ -690,10 +1201,13 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 			    key == NULL || key[0] == '\0'
 			        ? "no API key"
 			        : "the API key does not match");
-			if (delay > 0)
-				usleep((useconds_t)delay * 1000);
-			return reply_error(conn, rq, 401, "unauthorized",
+			/* Kept, then queued after the delay (suspended). */
+			rq->deferred = 1;
+			reply_error(conn, rq, 401, "unauthorized",
 			    "X-API-KEY: missing or wrong API key");
+			if (delay > 0 && wait_timed(h, conn, rq, delay, 0) == 0)
+				return MHD_YES;
+			return queue_kept(conn, rq);
 		}
 		if (!known)
 			return reply_error(conn, rq, 404, "not_found",
@@ -731,9 +1245,18 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 				    "payload_too_large",
 				    "body: larger than 65536 bytes");
 			}
+			body_max = n;
 		}
+		/* The headers are in; the body gets a bound by its size. */
+		arm(rq->c, PH_REQUEST,
+		    HTTP_BODY_S * 1000LL +
+		        (long long)(body_max * 1000 / HTTP_BODY_RATE));
 		return MHD_YES;
 	}
+	if (rq->resp != NULL) /* resumed with a reply kept */
+		return queue_kept(conn, rq);
+	if (rq->job_done) /* resumed, the job made no reply (OOM) */
+		return MHD_NO;
 	if (rq->status != 0) {
 		/* Answered already (401, 404, 405, 413): drop the body. */
 		*upload_size = 0;
@@ -742,20 +1265,13 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	if (*upload_size != 0) {
 		if (rq->too_large || rq->len + *upload_size > HTTP_MAX_BODY) {
 			rq->too_large = 1;
-		} else {
-			char *nb =
-			    realloc(rq->body, rq->len + *upload_size + 1);
-
-			if (nb == NULL)
-				return MHD_NO;
-			rq->body = nb;
-			memcpy(rq->body + rq->len, upload, *upload_size);
-			rq->len += *upload_size;
-			rq->body[rq->len] = '\0';
-		}
+		} else if (body_append(rq, upload, *upload_size) != 0)
+			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	/* The request is complete: no deadline while it runs. */
+	arm(rq->c, PH_REQUEST, 0);
 	if (rq->too_large)
 		return reply_error(conn, rq, 413, "payload_too_large",
 		    "body: larger than 65536 bytes");
@@ -763,7 +1279,21 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	if (!r->has_body && rq->len > 0)
 		return reply_error(conn, rq, 400, "invalid_request",
 		    "body: this route takes no body");
-	return r->fn(h, conn, rq);
+	if (r->run == RUN_INLINE)
+		return r->fn(h, conn, rq);
+	return dispatch(h, conn, rq);
+}
+
+/*
+ * Wipes the stack below the caller (as libgcrypt's burn_stack): the frames
+ * that handled a body on this poll thread are gone but their bytes stay.
+ */
+static void __attribute__((noinline)) burn_stack(void)
+{
+	char scrub[32 * 1024];
+
+	explicit_bzero(scrub, sizeof(scrub));
+	__asm__ volatile("" : : "r"(scrub) : "memory");
 }
 
 static void
@@ -789,10 +1319,241 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	    NULL, "%s %s %d %.1f ms from %s%s", rq->method, rq->path,
 	    rq->status, ms, rq->addr,
 	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+	/* Kept alive: the next request is due like a new connection's. */
+	arm(rq->c, PH_IDLE, HTTP_HEADER_S * 1000LL);
+	if (rq->resp != NULL)
+		MHD_destroy_response(rq->resp);
+	if (rq->body != NULL) {
+		explicit_bzero(rq->body, rq->cap);
+		burn_stack();
+	}
 	free(rq->body);
 	free(rq);
 	*con_cls = NULL;
 	atomic_fetch_sub(&h->inflight, 1);
+}
+
+/* -- connections: the per-address limit and the deadlines ---------------- */
+
+/* Connections from a, open or accepted and not yet started. conn_mu held. */
+static int
+count_from(struct http_server *h, const struct in6_addr *a, long long now)
+{
+	struct conn *c;
+	int i, n = 0;
+
+	for (c = h->conns; c != NULL; c = c->next)
+		if (memcmp(&c->addr, a, sizeof(*a)) == 0)
+			n++;
+	for (i = 0; i < PEND_SLOTS; i++) {
+		if (!h->pend[i].used)
+			continue;
+		if (now - h->pend[i].ms > 1000) /* never started (OOM) */
+			h->pend[i].used = 0;
+		else if (memcmp(&h->pend[i].addr, a, sizeof(*a)) == 0)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * The accept policy: at most HTTP_PER_IP_LIMIT connections per address.
+ * Here rather than MHD_OPTION_PER_IP_CONNECTION_LIMIT, which refuses
+ * before this callback and logs no address. An accepted connection is
+ * pending until libmicrohttpd starts it (notify_conn), on the same thread.
+ */
+static enum MHD_Result
+accept_ok(void *cls, const struct sockaddr *sa, socklen_t salen)
+{
+	struct http_server *h = cls;
+	struct in6_addr a;
+	long long now = now_ms();
+	int i, n;
+
+	(void)salen;
+	sockaddr_in6_of(sa, &a);
+	pthread_mutex_lock(&h->conn_mu);
+	n = count_from(h, &a, now);
+	if (n < HTTP_PER_IP_LIMIT) {
+		for (i = 0; i < PEND_SLOTS; i++) {
+			if (!h->pend[i].used) {
+				h->pend[i].used = 1;
+				h->pend[i].addr = a;
+				h->pend[i].tid = pthread_self();
+				h->pend[i].ms = now;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&h->conn_mu);
+	if (n < HTTP_PER_IP_LIMIT)
+		return MHD_YES;
+	if (warn_due(h, &a, L_PER_IP)) {
+		char as[INET6_ADDRSTRLEN];
+
+		addr_str(&a, as, sizeof(as));
+		log_warn("connection limit: %s has %d connections open "
+		         "(HTTP_PER_IP_LIMIT); refusing more (logged once a "
+		         "minute)",
+		    as, n);
+	}
+	return MHD_NO;
+}
+
+static void
+notify_conn(void *cls, struct MHD_Connection *mc, void **sc,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *h = cls;
+	struct conn *c;
+	int i, n;
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if ((c = *sc) == NULL)
+			return;
+		pthread_mutex_lock(&h->conn_mu);
+		if (c->prev != NULL)
+			c->prev->next = c->next;
+		else
+			h->conns = c->next;
+		if (c->next != NULL)
+			c->next->prev = c->prev;
+		h->nconns--;
+		pthread_mutex_unlock(&h->conn_mu);
+		free(c);
+		*sc = NULL;
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	pthread_mutex_lock(&h->conn_mu);
+	for (i = 0; i < PEND_SLOTS; i++) {
+		if (h->pend[i].used &&
+		    pthread_equal(h->pend[i].tid, pthread_self())) {
+			h->pend[i].used = 0;
+			break;
+		}
+	}
+	if (c != NULL) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		c->mc = mc;
+		c->fd = ci != NULL ? ci->connect_fd : -1;
+		client_addr(mc, &c->addr);
+		arm(c, PH_REQUEST, HTTP_HEADER_S * 1000LL);
+		c->next = h->conns;
+		if (h->conns != NULL)
+			h->conns->prev = c;
+		h->conns = c;
+		h->nconns++;
+	}
+	n = h->nconns;
+	pthread_mutex_unlock(&h->conn_mu);
+	*sc = c; /* NULL on OOM: served, but without a deadline */
+	if (n >= HTTP_CONN_LIMIT && warn_due(h, NULL, L_TOTAL))
+		log_warn("connection limit: %d connections open "
+		         "(HTTP_CONN_LIMIT); new ones wait in the listen "
+		         "queue (logged once a minute)",
+		    n);
+}
+
+/* A connection past its deadline: 408 if a request was under way, close. */
+static void
+expire(struct http_server *h, struct conn *c)
+{
+	static const char body[] =
+	    "{\"detail\":\"request: not complete in time (headers within "
+	    "10 s, a body within 5 s plus 1 s per 8 KiB)\","
+	    "\"code\":\"request_timeout\"}";
+	char msg[512];
+	int n;
+
+	if (c->fd < 0)
+		return;
+	if (atomic_load(&c->phase) == PH_REQUEST) {
+		n = snprintf(msg, sizeof(msg),
+		    "HTTP/1.1 408 Request Timeout\r\n"
+		    "Content-Type: application/json\r\n"
+		    "Cache-Control: no-store\r\nConnection: close\r\n"
+		    "Content-Length: %zu\r\n\r\n%s",
+		    sizeof(body) - 1, body);
+		if (send(c->fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) <
+		    0)
+			log_debug("408: %s", strerror(errno));
+		if (warn_due(h, &c->addr, L_DEADLINE)) {
+			char as[INET6_ADDRSTRLEN];
+
+			addr_str(&c->addr, as, sizeof(as));
+			log_warn("request deadline: closing a connection from "
+			         "%s that did not complete its request in time "
+			         "(logged once a minute per address)",
+			    as);
+		}
+	}
+	/* libmicrohttpd sees the end of the stream and closes it. */
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+static void *
+sweep(void *arg)
+{
+	struct http_server *h = arg;
+	struct conn *c;
+
+	pthread_mutex_lock(&h->conn_mu);
+	while (!h->sweep_stop) {
+		long long now = now_ms(), next = now + 1000;
+		unsigned long ended = probe_ended(h->probe);
+		struct timespec ts;
+
+		for (c = h->conns; c != NULL; c = c->next) {
+			long long d;
+
+			if (c->waiting) {
+				if (now >= c->wake ||
+				    (c->probe_until != 0 &&
+				        ended >= c->probe_until)) {
+					c->waiting = 0;
+					MHD_resume_connection(c->mc);
+				} else if (c->wake < next)
+					next = c->wake;
+				continue;
+			}
+			if ((d = atomic_load(&c->deadline)) == 0)
+				continue;
+			if (now < d) {
+				if (d < next)
+					next = d;
+				continue;
+			}
+			if (atomic_compare_exchange_strong(&c->deadline, &d, 0))
+				expire(h, c);
+		}
+		ts.tv_sec = (time_t)(next / 1000);
+		ts.tv_nsec = (long)(next % 1000) * 1000000;
+		pthread_cond_timedwait(&h->conn_cv, &h->conn_mu, &ts);
+	}
+	/* Stopping: nothing stays suspended (MHD_stop_daemon requires it). */
+	for (c = h->conns; c != NULL; c = c->next) {
+		if (c->waiting) {
+			c->waiting = 0;
+			MHD_resume_connection(c->mc);
+		}
+	}
+	pthread_mutex_unlock(&h->conn_mu);
+	return NULL;
+}
+
+/*
+ * cJSON's memory is wiped when freed: request trees hold admin_password,
+ * replies from Cloudflare may echo what we sent.
+ */
+static void
+wipe_free(void *p)
+{
+	if (p != NULL)
+		explicit_bzero(p, malloc_usable_size(p));
+	free(p);
 }
 
 static void
@@ -808,15 +1569,77 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("microhttpd: %s", buf);
 }
 
-struct http_server *
-http_start(const struct settings *s, struct tenant_ctx *tctx)
+/* Enough descriptors for every connection, the pool and the rest. */
+static void
+raise_nofile(void)
 {
+	struct rlimit rl;
+	rlim_t want = HTTP_CONN_LIMIT + PG_POOL_MAX_OPEN + 128;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+		log_warn("only %llu file descriptors (RLIMIT_NOFILE): fewer "
+		         "than %d connections may be served",
+		    (unsigned long long)rl.rlim_cur, HTTP_CONN_LIMIT);
+}
+
+static void
+free_server(struct http_server *h)
+{
+	pthread_cond_destroy(&h->conn_cv);
+	pthread_mutex_destroy(&h->conn_mu);
+	pthread_mutex_destroy(&h->warn_mu);
+	pthread_mutex_destroy(&h->auth_mu);
+	node_free(h->node);
+	apimetrics_free(h->m);
+	free(h);
+}
+
+/*
+ * Stops the threads http_start started, in the order that leaves no
+ * connection suspended (MHD_stop_daemon requires it). Their state stays
+ * readable until free_workers(): poll threads may still ask.
+ */
+static void
+stop_workers(struct http_server *h)
+{
+	if (h->jobs != NULL)
+		jobs_drain(h->jobs); /* every queued job runs and resumes */
+	if (h->sweeper_started) {
+		pthread_mutex_lock(&h->conn_mu);
+		h->sweep_stop = 1;
+		pthread_cond_signal(&h->conn_cv);
+		pthread_mutex_unlock(&h->conn_mu);
+		pthread_join(h->sweeper, NULL);
+		h->sweeper_started = 0;
+	}
+	if (h->probe != NULL)
+		probe_halt(h->probe);
+}
+
+static void
+free_workers(struct http_server *h)
+{
+	jobs_free(h->jobs);
+	probe_free(h->probe);
+	h->jobs = NULL;
+	h->probe = NULL;
+}
+
+struct http_server *
+http_start(const struct settings *s, struct tenant_ctx *tctx, int listen_fd)
+{
+	static cJSON_Hooks hooks = { malloc, wipe_free };
 	struct http_server *h;
 	struct sockaddr_in6 a6;
 	struct sockaddr_in a4;
 	const struct sockaddr *sa;
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	pthread_condattr_t ca;
+	pthread_attr_t attr;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
@@ -832,8 +1655,16 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 	for (size_t i = 0; i < NROUTES; i++)
 		apimetrics_route(h->m, routes[i].path);
 	pthread_mutex_init(&h->auth_mu, NULL);
+	pthread_mutex_init(&h->warn_mu, NULL);
+	pthread_mutex_init(&h->conn_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->conn_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	SHA256((const unsigned char *)s->api_key, strlen(s->api_key),
 	    h->key_digest);
+	cJSON_InitHooks(&hooks);
+	raise_nofile();
 
 	memset(&a4, 0, sizeof(a4));
 	memset(&a6, 0, sizeof(a6));
@@ -849,27 +1680,51 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 	} else {
 		log_err("API_HOST: '%s' is not an IPv4 or IPv6 address",
 		    s->api_host);
-		node_free(h->node);
-		apimetrics_free(h->m);
-		free(h);
+		free_server(h);
 		return NULL;
 	}
+	if ((h->probe = probe_start(s, probe_ended_cb, h)) == NULL ||
+	    (h->jobs = jobs_start(JOBS_THREADS, JOBS_HEAVY, JOBS_QUEUE,
+	         HTTP_THREAD_STACK)) == NULL) {
+		stop_workers(h);
+		free_workers(h);
+		free_server(h);
+		return NULL;
+	}
+	/* /health's first answers should not wait for the first probe. */
+	for (int i = 0;
+	     i < HTTP_FIRST_PROBE_MS / 5 && probe_ended(h->probe) == 0; i++)
+		usleep(5 * 1000);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (pthread_create(&h->sweeper, &attr, sweep, h) != 0) {
+		pthread_attr_destroy(&attr);
+		log_err("cannot start the connection sweeper");
+		stop_workers(h);
+		free_workers(h);
+		free_server(h);
+		return NULL;
+	}
+	pthread_attr_destroy(&attr);
+	pthread_setname_np(h->sweeper, "nodo-sweep");
+	h->sweeper_started = 1;
 	/* The logger first, so that option errors reach it too. */
-	h->d = MHD_start_daemon(flags, (uint16_t)s->api_port, NULL, NULL,
+	h->d = MHD_start_daemon(flags, (uint16_t)s->api_port, accept_ok, h,
 	    handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)HTTP_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned)HTTP_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+	    MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)HTTP_POLL_THREADS, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)HTTP_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)HTTP_CONN_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)HTTP_CONN_MEMORY, MHD_OPTION_THREAD_STACK_SIZE,
 	    (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED, completed,
-	    h, MHD_OPTION_END);
+	    h, MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd, MHD_OPTION_END);
 	if (h->d == NULL) {
 		log_err("cannot listen on %s port %d: %s", s->api_host,
 		    s->api_port, strerror(errno));
-		node_free(h->node);
-		apimetrics_free(h->m);
-		free(h);
+		stop_workers(h);
+		free_workers(h);
+		free_server(h);
 		return NULL;
 	}
 	return h;
@@ -894,9 +1749,8 @@ http_stop(struct http_server *h, int grace_ms)
 		usleep(10 * 1000);
 		waited += 10;
 	}
+	stop_workers(h);
 	MHD_stop_daemon(h->d);
-	pthread_mutex_destroy(&h->auth_mu);
-	node_free(h->node);
-	apimetrics_free(h->m);
-	free(h);
+	free_workers(h);
+	free_server(h);
 }

@@ -177,11 +177,11 @@ run_query(struct node *n, const char *sql, int *status, char *detail,
 		return NULL;
 	}
 	excluded(n->t->s, excl, sizeof(excl));
-	r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
+	r = pg_query(c, sql, 1, params);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		*status = pg_conn_lost(c) ? 503 : 500;
 		snprintf(detail, len, "database: %s failed: %s",
-		    "listing the databases", PQresultErrorMessage(r));
+		    "listing the databases", pg_result_error(c, r));
 		detail[strcspn(detail, "\n")] = '\0';
 		PQclear(r);
 		r = NULL;
@@ -343,14 +343,14 @@ read_version(const struct settings *s, const char *db, char *out, size_t len)
 		    db, err);
 		return -1;
 	}
-	r = PQexec(c, q);
+	r = pg_query(c, q, 0, NULL);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
 	    !PQgetisnull(r, 0, 0)) {
 		nodo_strlcpy(out, PQgetvalue(r, 0, 0), len);
 		rc = 0;
 	} else
 		log_debug("node report: no Odoo version in %s: %s", db,
-		    PQresultErrorMessage(r));
+		    pg_result_error(c, r));
 	PQclear(r);
 	PQfinish(c);
 	return rc;

@@ -130,6 +130,22 @@ cf_valid_id(const char *id)
 	return n > 0;
 }
 
+int
+cf_zone_id_valid(const char *id)
+{
+	size_t n;
+
+	if (id == NULL)
+		return 0;
+	for (n = 0; id[n] != '\0'; n++) {
+		if (n >= CF_ZONE_ID_LEN ||
+		    !((id[n] >= '0' && id[n] <= '9') ||
+		        (id[n] >= 'a' && id[n] <= 'f')))
+			return 0;
+	}
+	return n == CF_ZONE_ID_LEN;
+}
+
 /* Names and targets: the DNS characters, plus '_' which tenants use. */
 static int
 cf_valid_name(const char *s)
@@ -377,8 +393,11 @@ cf_precheck(struct cf_client *c, const char *zone_id, struct cf_result *res)
 		    "cloudflare: API token has invalid characters");
 		return -1;
 	}
-	if (!cf_valid_id(zone_id)) {
-		cf_detail(c, res, "cloudflare: invalid zone id");
+	if (!cf_zone_id_valid(zone_id)) {
+		cf_detail(c, res,
+		    "cloudflare: invalid zone id (%d characters of 0-9 and "
+		    "a-f expected)",
+		    CF_ZONE_ID_LEN);
 		return -1;
 	}
 	return 0;
@@ -886,58 +905,44 @@ cf_decide(struct cf_client *c, const char *zone_id, const char *fqdn,
 	return 0;
 }
 
-void
-cf_ensure_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
-    const char *target, struct cf_result *res)
+/* The refusals of a create that mean "a record already holds the name". */
+static int
+cf_name_taken(int code)
+{
+	return code == CF_ERR_NAME_TAKEN || code == CF_ERR_CNAME_TAKEN ||
+	    code == CF_ERR_OLD_DUP || code == CF_ERR_IDENTICAL;
+}
+
+/*
+ * POSTs our CNAME. Returns 1 when the name was taken (res untouched beyond
+ * the call's detail), 0 when res holds the outcome.
+ */
+static int
+cf_post_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
+    const char *target, int *taken_code, struct cf_result *res)
 {
 	char path[CF_MAX_URL / 4];
-	struct cf_found f;
 	struct cf_reply reply;
 	const char *id;
 	enum cf_outcome out;
 	char *body;
 	int n;
 
-	cf_result_init(res);
-	if (cf_precheck(c, zone_id, res) == -1)
-		return;
-	if (!cf_valid_name(fqdn) || !cf_valid_name(target)) {
-		cf_detail(c, res, "cloudflare: invalid record name or target");
-		return;
-	}
-	if (cf_lookup(c, zone_id, fqdn, target, &f, res) == -1)
-		return;
-	if (cf_decide(c, zone_id, fqdn, target, &f, res))
-		return;
-
 	n = snprintf(path, sizeof(path), "/zones/%s/dns_records", zone_id);
 	if (n < 0 || (size_t)n >= sizeof(path))
-		return;
+		return 0;
 	if ((body = cf_cname_body(fqdn, target, 1)) == NULL) {
 		cf_detail(c, res, "cloudflare: out of memory");
-		return;
+		return 0;
 	}
 	out = cf_call(c, "POST", path, NULL, body, &reply, res);
 	cJSON_free(body);
-	if (out == CF_API_ERROR &&
-	    (reply.err_code == CF_ERR_NAME_TAKEN ||
-	        reply.err_code == CF_ERR_CNAME_TAKEN ||
-	        reply.err_code == CF_ERR_OLD_DUP ||
-	        reply.err_code == CF_ERR_IDENTICAL)) {
-		/* Someone took the name since our GET: look once more. */
-		n = reply.err_code;
-		if (cf_lookup(c, zone_id, fqdn, target, &f, res) == -1)
-			return;
-		if (cf_decide(c, zone_id, fqdn, target, &f, res))
-			return;
-		cf_detail(c, res,
-		    "cloudflare: create of %s refused (error %d) "
-		    "but no record holds the name",
-		    fqdn, n);
-		return;
+	if (out == CF_API_ERROR && cf_name_taken(reply.err_code)) {
+		*taken_code = reply.err_code;
+		return 1;
 	}
 	if (out != CF_OK)
-		return;
+		return 0;
 	id = cf_jstr(cJSON_GetObjectItemCaseSensitive(reply.root, "result"),
 	    "id");
 	if (!cf_valid_id(id)) {
@@ -947,12 +952,80 @@ cf_ensure_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
 		    "record id",
 		    path);
 		cJSON_Delete(reply.root);
-		return;
+		return 0;
 	}
 	res->status = CF_CREATED;
 	res->detail[0] = '\0';
 	cf_copy(res->record_id, sizeof(res->record_id), id);
 	cJSON_Delete(reply.root);
+	return 0;
+}
+
+/* The checks both ensure functions start with; -1 when res is final. */
+static int
+cf_ensure_precheck(struct cf_client *c, const char *zone_id, const char *fqdn,
+    const char *target, struct cf_result *res)
+{
+	cf_result_init(res);
+	if (cf_precheck(c, zone_id, res) == -1)
+		return -1;
+	if (!cf_valid_name(fqdn) || !cf_valid_name(target)) {
+		cf_detail(c, res, "cloudflare: invalid record name or target");
+		return -1;
+	}
+	return 0;
+}
+
+/* After a refused create: look at the name once and decide. */
+static void
+cf_after_taken(struct cf_client *c, const char *zone_id, const char *fqdn,
+    const char *target, int code, struct cf_result *res)
+{
+	struct cf_found f;
+
+	if (cf_lookup(c, zone_id, fqdn, target, &f, res) == -1)
+		return;
+	if (cf_decide(c, zone_id, fqdn, target, &f, res))
+		return;
+	cf_detail(c, res,
+	    "cloudflare: create of %s refused (error %d) "
+	    "but no record holds the name",
+	    fqdn, code);
+}
+
+void
+cf_ensure_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
+    const char *target, struct cf_result *res)
+{
+	int code = 0;
+
+	if (cf_ensure_precheck(c, zone_id, fqdn, target, res) == -1)
+		return;
+	/*
+	 * The common case is a free name: one POST. Only Cloudflare's
+	 * "already exists" answer costs a look-up, which then tells ours
+	 * (settled) from another's (a conflict, never touched).
+	 */
+	if (cf_post_cname(c, zone_id, fqdn, target, &code, res))
+		cf_after_taken(c, zone_id, fqdn, target, code, res);
+}
+
+void
+cf_repair_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
+    const char *target, struct cf_result *res)
+{
+	struct cf_found f;
+	int code = 0;
+
+	if (cf_ensure_precheck(c, zone_id, fqdn, target, res) == -1)
+		return;
+	if (cf_lookup(c, zone_id, fqdn, target, &f, res) == -1)
+		return;
+	if (cf_decide(c, zone_id, fqdn, target, &f, res))
+		return;
+	/* Someone took the name since our GET: look once more. */
+	if (cf_post_cname(c, zone_id, fqdn, target, &code, res))
+		cf_after_taken(c, zone_id, fqdn, target, code, res);
 }
 
 /*

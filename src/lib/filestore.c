@@ -4,10 +4,22 @@
  * Files are hard-linked where possible: Odoo names filestore files by their
  * SHA-1 and never rewrites one (ODOO.md section 3), so a link is a safe and
  * nearly free copy. Across file systems, or where linking is refused, bytes
- * are copied. Directories keep their mode, owner and mtime; symbolic links
- * are followed, as shutil.copytree(symlinks=False) does. Buffers live on
- * the heap: a request thread has a small stack (HTTP_THREAD_STACK) and a
- * looping tree recurses FS_MAX_DEPTH levels before it is refused.
+ * are copied. Directories keep their mode, owner and mtime.
+ *
+ * Both walks go by file descriptor: each entry is looked at with
+ * fstatat(AT_SYMLINK_NOFOLLOW) relative to its directory, opened with
+ * O_NOFOLLOW and checked to be the entry looked at, so a symbolic link
+ * (or a name swapped for one meanwhile) never leads out of the tree. A
+ * copy takes regular files and directories only and reports the rest as
+ * skipped. Durability: a byte-copied file is fsynced before it is closed,
+ * a directory once it is complete (its entries, hard links included, and
+ * its metadata), children before parents.
+ *
+ * The walks keep their stack on the heap, never recurse: a request thread
+ * has a small stack (HTTP_THREAD_STACK). A copy descends FS_MAX_DEPTH
+ * levels at most (two open descriptors a level); a removal has no limit
+ * and keeps FS_RM_OPEN directories open, reopening a parent through ".."
+ * (checked to be the same directory) when it climbs back.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -17,45 +29,173 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "nodo/filestore.h"
 
 #define FS_COPY_BUF 65536 /* bytes per read() in a byte copy */
+#define FS_RM_OPEN  16    /* directories a removal keeps open at once */
+#define FS_RM_STACK 64    /* first size of a removal's stack, frames */
+/* One name per level, separators and the terminator. */
+#define FS_REL_MAX ((FS_MAX_DEPTH + 2) * (NAME_MAX + 1))
 
-static void
-set_err(char *err, size_t errlen, const char *what, const char *path)
-{
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
-}
+#define DIR_OPEN (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+#define STR_(x)  #x
+#define STR(x)   STR_(x)
 
 static int
-copy_file(const char *src, const char *dst, const struct stat *st)
+same_file(const struct stat *a, const struct stat *b)
 {
-	char *buf;
-	int in, out, saved;
-	ssize_t n;
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/*
+ * Splits "a/b/c" into its parent ("a/b", len bytes) and last name ("c").
+ * Returns -1 for a path with no last name ("/", "a/", "a/..") or a parent
+ * that does not fit.
+ */
+static int
+split_path(const char *path, char *parent, size_t len, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	*base = slash != NULL ? slash + 1 : path;
+	if (**base == '\0' || strcmp(*base, ".") == 0 ||
+	    strcmp(*base, "..") == 0)
+		return -1;
+	if (slash == NULL)
+		n = 0;
+	else if ((n = (size_t)(slash - path)) == 0)
+		n = 1; /* "/x": the parent is "/" */
+	if (n + 2 > len)
+		return -1;
+	if (n == 0)
+		memcpy(parent, ".", 2);
+	else {
+		memcpy(parent, path, n);
+		parent[n] = '\0';
+	}
+	return 0;
+}
+
+/* -- copy ----------------------------------------------------------------- */
+
+struct copy_frame {
+	DIR *src;       /* the source directory being read */
+	int dst;        /* the directory made for it */
+	struct stat st; /* the source's mode, owner and times */
+	size_t rel_len; /* strlen(rel) for this directory */
+};
+
+struct copy {
+	const char *root;      /* src as given, for messages */
+	dev_t dev;             /* the tree's file system */
+	char *rel;             /* the entry at hand, relative (FS_REL_MAX) */
+	char *buf;             /* FS_COPY_BUF bytes */
+	struct fs_report *rep; /* never NULL */
+	char *err;
+	size_t errlen;
+};
+
+/* Names the entry at hand in err; reason NULL: strerror(errno). */
+static int
+copy_fail(struct copy *c, const char *what, const char *reason)
+{
+	int saved = errno;
+
+	if (c->err != NULL && c->errlen > 0)
+		snprintf(c->err, c->errlen, "%s %s%s%s: %s", what, c->root,
+		    c->rel != NULL && c->rel[0] != '\0' ? "/" : "",
+		    c->rel != NULL ? c->rel : "",
+		    reason != NULL ? reason : strerror(saved));
+	errno = saved;
+	return -1;
+}
+
+static void
+copy_skip(struct copy *c, const char *type)
+{
+	struct fs_report *r = c->rep;
+	size_t i, n = strlen(c->rel);
+	char *p;
+
+	r->skipped++;
+	if (r->shown >= FS_SKIP_SHOWN)
+		return;
+	p = r->skip[r->shown].path;
+	for (i = 0; i < n && i < FS_SKIP_PATH - 1; i++) {
+		unsigned char ch = (unsigned char)c->rel[i];
+
+		p[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	p[i] = '\0';
+	if (n >= FS_SKIP_PATH)
+		memcpy(p + FS_SKIP_PATH - 4, "...", 4);
+	r->skip[r->shown].type = type;
+	r->shown++;
+}
+
+static const char *
+skip_type(mode_t m)
+{
+	if (S_ISLNK(m))
+		return "symlink";
+	if (S_ISFIFO(m))
+		return "fifo";
+	if (S_ISSOCK(m))
+		return "socket";
+	if (S_ISCHR(m) || S_ISBLK(m))
+		return "device";
+	return "other";
+}
+
+/* Metadata of a copied file or directory: owner (as root), mode, times. */
+static int
+copy_meta(int fd, const struct stat *st)
+{
 	struct timespec ts[2];
 
-	if ((buf = malloc(FS_COPY_BUF)) == NULL)
+	if (geteuid() == 0 && fchown(fd, st->st_uid, st->st_gid) == -1)
 		return -1;
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1) {
-		free(buf);
+	if (fchmod(fd, st->st_mode & 07777) == -1)
 		return -1;
+	ts[0] = st->st_atim;
+	ts[1] = st->st_mtim;
+	return futimens(fd, ts);
+}
+
+/*
+ * Byte-copies the regular file name of sdir (looked at as *st) into ddir,
+ * fsynced. Returns 0, or -1 with errno (and reason for a file that is not
+ * the one looked at); a partial file is removed.
+ */
+static int
+copy_file(struct copy *c, int sdir, int ddir, const char *name,
+    const struct stat *st, const char **reason)
+{
+	struct stat ist;
+	int in, out = -1, saved;
+	ssize_t n;
+
+	/* O_NONBLOCK: a name swapped for a fifo must not hang the copy. */
+	in = openat(sdir, name,
+	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (in == -1)
+		return -1;
+	if (fstat(in, &ist) == -1)
+		goto fail;
+	if (!S_ISREG(ist.st_mode) || !same_file(&ist, st)) {
+		*reason = "changed while it was copied";
+		errno = EAGAIN;
+		goto fail;
 	}
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    st->st_mode & 07777);
-	if (out == -1) {
-		saved = errno;
-		close(in);
-		free(buf);
-		errno = saved;
-		return -1;
-	}
-	while ((n = read(in, buf, FS_COPY_BUF)) != 0) {
-		char *p = buf;
+	out = openat(ddir, name,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out == -1)
+		goto fail;
+	while ((n = read(in, c->buf, FS_COPY_BUF)) != 0) {
+		char *p = c->buf;
 
 		if (n == -1) {
 			if (errno == EINTR)
@@ -74,194 +214,517 @@ copy_file(const char *src, const char *dst, const struct stat *st)
 			n -= w;
 		}
 	}
-	if (geteuid() == 0 && fchown(out, st->st_uid, st->st_gid) == -1)
-		goto fail;
-	ts[0] = st->st_atim;
-	ts[1] = st->st_mtim;
-	if (futimens(out, ts) == -1 || fchmod(out, st->st_mode & 07777) == -1)
+	if (copy_meta(out, &ist) == -1 || fsync(out) == -1)
 		goto fail;
 	if (close(out) == -1) {
 		out = -1;
 		goto fail;
 	}
 	close(in);
-	free(buf);
 	return 0;
 fail:
 	saved = errno;
 	close(in);
-	if (out != -1)
+	if (out != -1) {
 		close(out);
-	unlink(dst);
-	free(buf);
+		unlinkat(ddir, name, 0);
+	}
 	errno = saved;
 	return -1;
 }
 
+/* A regular file: a hard link, else a byte copy. */
 static int
-copy_tree(const char *src, const char *dst, int depth, char *err, size_t errlen)
+copy_regular(struct copy *c, int sdir, int ddir, const char *name,
+    const struct stat *st)
 {
-	DIR *d;
+	const char *reason = NULL;
+	struct stat lst;
+
+	/* Flags 0: a name swapped for a link would link the link itself. */
+	if (linkat(sdir, name, ddir, name, 0) == 0) {
+		if (fstatat(ddir, name, &lst, AT_SYMLINK_NOFOLLOW) == -1)
+			return copy_fail(c, "link", NULL);
+		if (!S_ISREG(lst.st_mode) || !same_file(&lst, st)) {
+			unlinkat(ddir, name, 0);
+			errno = EAGAIN;
+			return copy_fail(c, "link",
+			    "changed while it was copied");
+		}
+		c->rep->linked++;
+		return 0;
+	}
+	if (errno != EXDEV && errno != EPERM && errno != EMLINK &&
+	    errno != ENOTSUP && errno != EOPNOTSUPP)
+		return copy_fail(c, "link", NULL);
+	if (copy_file(c, sdir, ddir, name, st, &reason) == -1)
+		return copy_fail(c, "copy", reason);
+	c->rep->copied++;
+	return 0;
+}
+
+/* Opens the source directory name of f and makes its copy: a new frame. */
+static int
+copy_push(struct copy *c, struct copy_frame *f, struct copy_frame *nf,
+    const char *name, const struct stat *st)
+{
+	int sfd, dfd;
+
+	if ((sfd = openat(dirfd(f->src), name, DIR_OPEN)) == -1)
+		return copy_fail(c, "open", NULL);
+	if (fstat(sfd, &nf->st) == -1 || !same_file(&nf->st, st)) {
+		close(sfd);
+		errno = EAGAIN;
+		return copy_fail(c, "open", "changed while it was copied");
+	}
+	if (mkdirat(f->dst, name, 0700) == -1) {
+		close(sfd);
+		return copy_fail(c, "mkdir", NULL);
+	}
+	if ((dfd = openat(f->dst, name, DIR_OPEN)) == -1) {
+		close(sfd);
+		return copy_fail(c, "open copy of", NULL);
+	}
+	if ((nf->src = fdopendir(sfd)) == NULL) {
+		close(sfd);
+		close(dfd);
+		return copy_fail(c, "open", NULL);
+	}
+	nf->dst = dfd;
+	nf->rel_len = strlen(c->rel);
+	c->rep->dirs++;
+	return 0;
+}
+
+/* The directory is complete: its metadata, then fsync, then close. */
+static int
+copy_pop(struct copy *c, struct copy_frame *f)
+{
+	int rc = 0;
+
+	c->rel[f->rel_len] = '\0';
+	if (copy_meta(f->dst, &f->st) == -1)
+		rc = copy_fail(c, "set owner, mode or times of", NULL);
+	else if (fsync(f->dst) == -1)
+		rc = copy_fail(c, "fsync", NULL);
+	closedir(f->src);
+	close(f->dst);
+	return rc;
+}
+
+/*
+ * Walks the tree open at frames[0] (a heap stack FS_MAX_DEPTH + 1 deep).
+ * Closes every frame it opened, on success and on failure.
+ */
+static int
+copy_walk(struct copy *c, struct copy_frame *frames)
+{
+	struct copy_frame *f;
 	struct dirent *de;
 	struct stat st;
-	struct timespec ts[2];
-	char *s, *t;
-	int rc = -1;
+	size_t n = 1, len;
+	int saved;
 
-	if (depth > FS_MAX_DEPTH) {
-		errno = ELOOP;
-		set_err(err, errlen, "copy", src);
-		return -1;
-	}
-	if (stat(src, &st) == -1) {
-		set_err(err, errlen, "stat", src);
-		return -1;
-	}
-	/* 0700 while filling it, the real mode at the end. */
-	if (mkdir(dst, 0700) == -1) {
-		set_err(err, errlen, "mkdir", dst);
-		return -1;
-	}
-	if ((d = opendir(src)) == NULL) {
-		set_err(err, errlen, "open", src);
-		return -1;
-	}
-	if ((s = malloc(2 * PATH_MAX)) == NULL) {
-		set_err(err, errlen, "copy", src);
-		closedir(d);
-		return -1;
-	}
-	t = s + PATH_MAX;
-	for (;;) {
-		struct stat est;
-
+	while (n > 0) {
+		f = &frames[n - 1];
 		errno = 0;
-		if ((de = readdir(d)) == NULL) {
+		if ((de = readdir(f->src)) == NULL) {
+			c->rel[f->rel_len] = '\0';
 			if (errno != 0) {
-				set_err(err, errlen, "read", src);
-				goto out;
+				copy_fail(c, "read", NULL);
+				goto fail;
 			}
-			break;
+			n--;
+			if (copy_pop(c, f) == -1)
+				goto fail;
+			continue;
 		}
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if ((size_t)snprintf(s, PATH_MAX, "%s/%s", src, de->d_name) >=
-		        PATH_MAX ||
-		    (size_t)snprintf(t, PATH_MAX, "%s/%s", dst, de->d_name) >=
-		        PATH_MAX) {
-			errno = ENAMETOOLONG;
-			set_err(err, errlen, "copy", src);
-			goto out;
-		}
-		if (stat(s, &est) == -1) {
-			set_err(err, errlen, "stat", s);
-			goto out;
-		}
-		if (S_ISDIR(est.st_mode)) {
-			if (copy_tree(s, t, depth + 1, err, errlen) == -1)
-				goto out;
-		} else if (S_ISREG(est.st_mode)) {
-			if (link(s, t) == 0)
+		len = strlen(de->d_name);
+		c->rel[f->rel_len] = '\0';
+		if (f->rel_len > 0)
+			c->rel[f->rel_len] = '/';
+		memcpy(c->rel + f->rel_len + (f->rel_len > 0), de->d_name,
+		    len + 1);
+		if (fstatat(dirfd(f->src), de->d_name, &st,
+		        AT_SYMLINK_NOFOLLOW) == -1) {
+			if (errno == ENOENT) /* removed meanwhile */
 				continue;
-			if (errno != EXDEV && errno != EPERM &&
-			    errno != EMLINK && errno != ENOTSUP) {
-				set_err(err, errlen, "link", t);
-				goto out;
-			}
-			if (copy_file(s, t, &est) == -1) {
-				set_err(err, errlen, "copy", t);
-				goto out;
-			}
+			copy_fail(c, "stat", NULL);
+			goto fail;
 		}
-		/* Sockets, fifos and devices have no place in a filestore. */
+		if (S_ISREG(st.st_mode)) {
+			if (copy_regular(c, dirfd(f->src), f->dst, de->d_name,
+			        &st) == -1)
+				goto fail;
+		} else if (!S_ISDIR(st.st_mode)) {
+			copy_skip(c, skip_type(st.st_mode));
+		} else if (st.st_dev != c->dev) {
+			copy_skip(c, "mount point");
+		} else if (n > FS_MAX_DEPTH) {
+			errno = ELOOP;
+			copy_fail(c, "copy",
+			    "deeper than " STR(FS_MAX_DEPTH) " levels");
+			goto fail;
+		} else {
+			if (copy_push(c, f, &frames[n], de->d_name, &st) == -1)
+				goto fail;
+			n++;
+		}
 	}
-	if (geteuid() == 0 && chown(dst, st.st_uid, st.st_gid) == -1) {
-		set_err(err, errlen, "chown", dst);
+	return 0;
+fail:
+	saved = errno;
+	while (n > 0) {
+		n--;
+		closedir(frames[n].src);
+		close(frames[n].dst);
+	}
+	errno = saved;
+	return -1;
+}
+
+static int remove_at(int pfd, const char *base);
+
+int
+fs_copy_tree(const char *src, const char *dst, struct fs_report *rep, char *err,
+    size_t errlen)
+{
+	struct fs_report scratch;
+	struct copy_frame *frames = NULL;
+	struct copy c;
+	char *parent = NULL;
+	const char *base;
+	int pfd = -1, sfd = -1, dfd = -1, made = 0, rc = -1, saved;
+
+	if (rep == NULL)
+		rep = &scratch;
+	memset(rep, 0, sizeof(*rep));
+	memset(&c, 0, sizeof(c));
+	c.root = src;
+	c.rep = rep;
+	c.err = err;
+	c.errlen = errlen;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	parent = malloc(PATH_MAX);
+	c.rel = malloc(FS_REL_MAX);
+	c.buf = malloc(FS_COPY_BUF);
+	frames = calloc(FS_MAX_DEPTH + 1, sizeof(*frames));
+	if (parent == NULL || c.rel == NULL || c.buf == NULL ||
+	    frames == NULL) {
+		free(c.rel);
+		c.rel = NULL;
+		errno = ENOMEM;
+		copy_fail(&c, "copy", NULL);
 		goto out;
 	}
-	if (chmod(dst, st.st_mode & 07777) == -1) {
-		set_err(err, errlen, "chmod", dst);
+	c.rel[0] = '\0';
+	if (split_path(dst, parent, PATH_MAX, &base) != 0) {
+		errno = EINVAL;
+		c.root = dst;
+		copy_fail(&c, "create", NULL);
 		goto out;
 	}
-	ts[0] = st.st_atim;
-	ts[1] = st.st_mtim;
-	if (utimensat(AT_FDCWD, dst, ts, 0) == -1) {
-		set_err(err, errlen, "utime", dst);
+	/* The template's folder itself may be a link (kept on another disk). */
+	if ((sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fstat(sfd, &frames[0].st) == -1) {
+		copy_fail(&c, "open", NULL);
 		goto out;
 	}
-	rc = 0;
+	c.dev = frames[0].st.st_dev;
+	if ((pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    mkdirat(pfd, base, 0700) == -1) {
+		c.root = dst;
+		copy_fail(&c, pfd == -1 ? "open parent of" : "create", NULL);
+		goto out;
+	}
+	made = 1;
+	if ((dfd = openat(pfd, base, DIR_OPEN)) == -1 ||
+	    (frames[0].src = fdopendir(sfd)) == NULL) {
+		c.root = dst;
+		copy_fail(&c, "open", NULL);
+		goto out;
+	}
+	sfd = -1; /* the DIR owns it */
+	frames[0].dst = dfd;
+	dfd = -1;
+	rep->dirs = 1;
+	rc = copy_walk(&c, frames);
 out:
-	free(s);
-	closedir(d);
+	saved = errno;
+	if (sfd != -1)
+		close(sfd);
+	if (dfd != -1)
+		close(dfd);
+	if (rc != 0 && made)
+		remove_at(pfd, base);
+	if (pfd != -1)
+		close(pfd);
+	free(parent);
+	free(c.rel);
+	free(c.buf);
+	free(frames);
+	errno = saved;
 	return rc;
 }
 
 int
-fs_copy_tree(const char *src, const char *dst, char *err, size_t errlen)
+fs_sync_parent(const char *path, char *err, size_t errlen)
 {
-	int saved;
+	char parent[PATH_MAX];
+	const char *base;
+	int fd, saved;
 
-	if (fs_exists(dst) != 0) {
-		errno = EEXIST;
-		set_err(err, errlen, "create", dst);
-		return -1;
+	if (split_path(path, parent, sizeof(parent), &base) != 0) {
+		errno = EINVAL;
+		goto fail;
 	}
-	if (copy_tree(src, dst, 0, err, errlen) == 0)
-		return 0;
+	if ((fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		goto fail;
+	if (fsync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		goto fail;
+	}
+	close(fd);
+	return 0;
+fail:
 	saved = errno;
-	fs_remove_tree(dst);
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "fsync folder of %s: %s", path,
+		    strerror(saved));
 	errno = saved;
 	return -1;
 }
 
-static int
-remove_tree(const char *path, int depth)
+char *
+fs_report_skipped(const struct fs_report *rep, char *out, size_t len)
 {
+	size_t off;
+	unsigned int i;
+
+	if (len == 0)
+		return out;
+	out[0] = '\0';
+	if (rep->skipped == 0)
+		return out;
+	off = (size_t)snprintf(out, len,
+	    "%lu %s not copied (neither files nor folders, never followed):",
+	    rep->skipped, rep->skipped == 1 ? "entry" : "entries");
+	for (i = 0; i < rep->shown && off < len; i++)
+		off += (size_t)snprintf(out + off, len - off, "%s %s (%s)",
+		    i > 0 ? "," : "", rep->skip[i].path, rep->skip[i].type);
+	if (rep->skipped > rep->shown && off < len)
+		snprintf(out + off, len - off, ", ...");
+	return out;
+}
+
+/* -- removal -------------------------------------------------------------- */
+
+struct rm_frame {
+	DIR *d;    /* NULL while closed (see FS_RM_OPEN) */
+	dev_t dev; /* identity, checked when reopened through ".." */
+	ino_t ino;
+	char *name;  /* its name in its parent (frame 0: NULL) */
+	int removed; /* entries removed in this pass over d */
+};
+
+static void
+rm_free(struct rm_frame *fr, size_t n)
+{
+	while (n > 0) {
+		n--;
+		if (fr[n].d != NULL)
+			closedir(fr[n].d);
+		free(fr[n].name);
+	}
+	free(fr);
+}
+
+/* Opens the child name of dir, checked to be what fstatat saw as *st. */
+static DIR *
+rm_open(int dir, const char *name, const struct stat *st)
+{
+	struct stat ost;
 	DIR *d;
+	int fd;
+
+	if ((fd = openat(dir, name, DIR_OPEN)) == -1)
+		return NULL;
+	if (fstat(fd, &ost) == -1 || !same_file(&ost, st)) {
+		close(fd);
+		errno = EAGAIN; /* swapped meanwhile */
+		return NULL;
+	}
+	if ((d = fdopendir(fd)) == NULL)
+		close(fd);
+	return d;
+}
+
+/*
+ * Removes the entry base of the directory pfd, a tree of any depth: a
+ * stack of frames on the heap, at most FS_RM_OPEN of them open. Each pass
+ * over a directory removes what it reads; a directory is read again until
+ * a pass removes nothing (a removal during readdir may hide entries on
+ * some file systems), then removed from its parent.
+ */
+static int
+remove_at(int pfd, const char *base)
+{
+	struct rm_frame *fr, *f, *p;
 	struct dirent *de;
 	struct stat st;
-	char *p;
-	int rc = 0;
+	size_t n = 1, cap = FS_RM_STACK, open_n = 1;
+	int saved;
 
-	if (lstat(path, &st) == -1)
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == -1)
 		return errno == ENOENT ? 0 : -1;
 	if (!S_ISDIR(st.st_mode))
-		return unlink(path) == -1 && errno != ENOENT ? -1 : 0;
-	if (depth > FS_MAX_DEPTH) {
-		errno = ELOOP;
+		return unlinkat(pfd, base, 0) == -1 && errno != ENOENT ? -1 : 0;
+	if ((fr = calloc(cap, sizeof(*fr))) == NULL)
 		return -1;
+	if ((fr[0].d = rm_open(pfd, base, &st)) == NULL) {
+		free(fr);
+		return errno == ENOENT ? 0 : -1;
 	}
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	if ((p = malloc(PATH_MAX)) == NULL) {
-		closedir(d);
-		return -1;
-	}
-	while ((de = readdir(d)) != NULL) {
+	fr[0].dev = st.st_dev;
+	fr[0].ino = st.st_ino;
+	while (n > 0) {
+		f = &fr[n - 1];
+		errno = 0;
+		if ((de = readdir(f->d)) == NULL) {
+			if (errno != 0)
+				goto fail;
+			if (f->removed) {
+				f->removed = 0;
+				rewinddir(f->d);
+				continue;
+			}
+			if (n == 1) {
+				closedir(f->d);
+				f->d = NULL;
+				n = 0;
+				if (unlinkat(pfd, base, AT_REMOVEDIR) == -1 &&
+				    errno != ENOENT)
+					goto fail;
+				break;
+			}
+			p = &fr[n - 2];
+			if (p->d == NULL) {
+				struct stat pst;
+
+				pst.st_dev = p->dev;
+				pst.st_ino = p->ino;
+				/* Moved meanwhile: EAGAIN, nothing outside. */
+				if ((p->d = rm_open(dirfd(f->d), "..", &pst)) ==
+				    NULL)
+					goto fail;
+				open_n++;
+			}
+			closedir(f->d);
+			f->d = NULL;
+			open_n--;
+			if (unlinkat(dirfd(p->d), f->name, AT_REMOVEDIR) ==
+			        -1 &&
+			    errno != ENOENT)
+				goto fail;
+			free(f->name);
+			f->name = NULL;
+			n--;
+			p->removed = 1;
+			continue;
+		}
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if ((size_t)snprintf(p, PATH_MAX, "%s/%s", path, de->d_name) >=
-		    PATH_MAX) {
-			errno = ENAMETOOLONG;
-			rc = -1;
+		/* The common case costs one call: a file or a link. */
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) {
+			if (unlinkat(dirfd(f->d), de->d_name, 0) == 0 ||
+			    errno == ENOENT) {
+				f->removed = 1;
+				continue;
+			}
+			if (errno != EISDIR)
+				goto fail;
+		}
+		if (fstatat(dirfd(f->d), de->d_name, &st,
+		        AT_SYMLINK_NOFOLLOW) == -1) {
+			if (errno == ENOENT)
+				continue;
+			goto fail;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			if (unlinkat(dirfd(f->d), de->d_name, 0) == -1 &&
+			    errno != ENOENT)
+				goto fail;
+			f->removed = 1;
 			continue;
 		}
-		if (remove_tree(p, depth + 1) == -1)
-			rc = -1;
+		if (st.st_dev != fr[0].dev) {
+			errno = EXDEV; /* a mount point: not ours to empty */
+			goto fail;
+		}
+		if (n == cap) {
+			struct rm_frame *nfr;
+
+			if ((nfr = realloc(fr, 2 * cap * sizeof(*fr))) == NULL)
+				goto fail;
+			fr = nfr;
+			memset(fr + cap, 0, cap * sizeof(*fr));
+			cap *= 2;
+			f = &fr[n - 1];
+		}
+		if ((fr[n].name = strdup(de->d_name)) == NULL)
+			goto fail;
+		if ((fr[n].d = rm_open(dirfd(f->d), de->d_name, &st)) == NULL) {
+			free(fr[n].name);
+			fr[n].name = NULL;
+			if (errno == ENOENT)
+				continue;
+			goto fail;
+		}
+		fr[n].dev = st.st_dev;
+		fr[n].ino = st.st_ino;
+		fr[n].removed = 0;
+		n++;
+		if (++open_n > FS_RM_OPEN) {
+			/* The open frames are the top open_n ones. */
+			closedir(fr[n - open_n].d);
+			fr[n - open_n].d = NULL;
+			open_n--;
+		}
 	}
-	free(p);
-	closedir(d);
-	if (rmdir(path) == -1 && errno != ENOENT)
-		rc = -1;
-	return rc;
+	free(fr);
+	return 0;
+fail:
+	saved = errno;
+	rm_free(fr, n);
+	errno = saved;
+	return -1;
 }
 
 int
 fs_remove_tree(const char *path)
 {
-	return remove_tree(path, 0);
+	char parent[PATH_MAX];
+	const char *base;
+	int pfd, rc, saved;
+
+	if (split_path(path, parent, sizeof(parent), &base) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	rc = remove_at(pfd, base);
+	saved = errno;
+	close(pfd);
+	errno = saved;
+	return rc;
 }
 
 int

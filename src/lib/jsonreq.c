@@ -73,27 +73,87 @@ too_deep(const char *s, size_t len)
 }
 
 /*
- * 1 when a string holds the escape \u0000: cJSON decodes it into a NUL
- * that ends the C string, so "pw\u0000secret" would silently become "pw".
- * A backslash outside a string is invalid JSON anyway, so only the parity
- * of a run of backslashes matters.
+ * Walks a body cJSON accepted, looking for the escape \u0000 (cJSON decodes
+ * it into a NUL that ends the C string, so "pw\u0000secret" would silently
+ * become "pw"). Returns -1 when one is anywhere but in the string value of
+ * a top-level member named without escapes (a key, a nested value: the
+ * body is refused as a whole), else 0; *hit is 1 when `field`'s value holds
+ * one (field may be NULL).
  */
 static int
-has_nul_escape(const char *s, size_t len)
+nul_scan(const char *s, size_t len, const char *field, int *hit)
 {
-	size_t i, run = 0;
+	const char *key = "";
+	size_t i, start = 0, keylen = 0;
+	int depth = 0, in_str = 0, expect_key = 0, is_key = 0, nul = 0;
+	int esc = 0, key_esc = 0;
 
+	if (hit != NULL)
+		*hit = 0;
 	for (i = 0; i < len; i++) {
-		if (s[i] == '\\') {
-			run++;
+		char c = s[i];
+
+		if (in_str) {
+			if (c == '\\') {
+				esc = 1;
+				if (len - i > 5 &&
+				    memcmp(s + i + 1, "u0000", 5) == 0)
+					nul = 1;
+				i++; /* the escaped character */
+			} else if (c == '"') {
+				in_str = 0;
+				if (is_key) {
+					if (nul)
+						return -1;
+					key = s + start;
+					keylen = i - start;
+					key_esc = esc;
+				} else if (nul) {
+					if (depth != 1 || key_esc)
+						return -1;
+					if (hit != NULL && field != NULL &&
+					    keylen == strlen(field) &&
+					    memcmp(key, field, keylen) == 0)
+						*hit = 1;
+				}
+			}
 			continue;
 		}
-		if (run % 2 == 1 && len - i >= 5 &&
-		    memcmp(s + i, "u0000", 5) == 0)
-			return 1;
-		run = 0;
+		switch (c) {
+		case '"':
+			in_str = 1;
+			start = i + 1;
+			nul = esc = 0;
+			is_key = depth == 1 && expect_key;
+			expect_key = 0;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			expect_key = c == '{' && depth == 1;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			break;
+		case ',':
+			expect_key = depth == 1;
+			break;
+		default:
+			break;
+		}
 	}
 	return 0;
+}
+
+int
+jsonreq_has_nul(const char *body, size_t len, const char *field)
+{
+	int hit;
+
+	if (body == NULL || nul_scan(body, len, field, &hit) == -1)
+		return 0;
+	return hit;
 }
 
 cJSON *
@@ -120,12 +180,6 @@ jsonreq_parse_object(const char *body, size_t len, int allow_empty,
 		snprintf(detail, dlen, "body: contains a NUL byte");
 		return NULL;
 	}
-	if (has_nul_escape(body, len)) {
-		snprintf(detail, dlen,
-		    "body: contains a NUL character "
-		    "(\\u0000)");
-		return NULL;
-	}
 	if (too_deep(body, len)) {
 		snprintf(detail, dlen,
 		    "body: JSON nested deeper than %d levels",
@@ -150,6 +204,14 @@ jsonreq_parse_object(const char *body, size_t len, int allow_empty,
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		snprintf(detail, dlen, "body: must be a JSON object");
+		return NULL;
+	}
+	/* A field's own NUL is that field's error (jsonreq_has_nul). */
+	if (nul_scan(body, len, NULL, NULL) == -1) {
+		cJSON_Delete(root);
+		snprintf(detail, dlen,
+		    "body: contains a NUL character (\\u0000) outside a "
+		    "field's value");
 		return NULL;
 	}
 	return root;

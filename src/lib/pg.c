@@ -3,13 +3,17 @@
  *
  * The API keeps a few idle connections to the maintenance database so that
  * a list or a health check costs one round trip, not a connection set-up.
+ * Statements are sent with libpq's asynchronous calls and waited for with
+ * poll() and a deadline, so that a hung server (pg.h) costs a bounded wait.
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "nodo/log.h"
@@ -18,15 +22,37 @@
 #define STR2(x) #x
 #define STR(x)  STR2(x)
 
+/* Every session's limits (pg.h), as libpq's "options" keyword. */
+#define PG_SESSION_OPTIONS                                                     \
+	"-c statement_timeout=" STR(                                           \
+	    PG_STATEMENT_TIMEOUT_MS) " -c lock_timeout=" STR(PG_LOCK_TIMEOUT_MS)
+
 struct pg_pool {
 	const struct settings *s;
 	pthread_mutex_t mu;
 	pthread_cond_t freed; /* a connection went back or was closed */
 	PGconn *idle[PG_POOL_MAX_IDLE]; /* a stack: the newest on top */
 	time_t since[PG_POOL_MAX_IDLE]; /* when each went idle (monotonic) */
+	unsigned gen[PG_POOL_MAX_IDLE]; /* hung_gen when each went idle */
 	size_t nidle;
 	size_t nopen; /* idle plus handed out */
 };
+
+/*
+ * Counts the times a server was found hung (a reply overdue). The only
+ * process-wide state here: an idle connection parked before the last such
+ * time is retired rather than tried, as it most likely talks to the same
+ * server.
+ */
+static atomic_uint hung_gen;
+
+/* When some connection last got a reply (monotonic ms): pg_ping(). */
+static atomic_llong last_reply_ms;
+
+/* The connection this thread last gave up waiting on (pg_result_error). */
+static _Thread_local const PGconn *gave_up_on;
+static _Thread_local int gave_up_ms;
+static _Thread_local int timed_out; /* pg_timed_out() */
 
 /* libpq's message without its trailing newline. */
 static void
@@ -61,7 +87,7 @@ PGconn *
 pg_connect(const struct settings *s, const char *dbname, char *err,
     size_t errlen)
 {
-	const char *keys[8], *vals[8];
+	const char *keys[16], *vals[16];
 	char timeout[16];
 	int n = 0;
 	PGconn *c;
@@ -87,8 +113,21 @@ pg_connect(const struct settings *s, const char *dbname, char *err,
 	vals[n++] = dbname;
 	keys[n] = "connect_timeout";
 	vals[n++] = timeout;
+	keys[n] = "keepalives";
+	vals[n++] = "1";
+	keys[n] = "keepalives_idle";
+	vals[n++] = STR(PG_KEEPALIVES_IDLE);
+	keys[n] = "keepalives_interval";
+	vals[n++] = STR(PG_KEEPALIVES_INTERVAL);
+	keys[n] = "keepalives_count";
+	vals[n++] = STR(PG_KEEPALIVES_COUNT);
+	keys[n] = "tcp_user_timeout";
+	vals[n++] = STR(PG_TCP_USER_TIMEOUT_MS);
+	keys[n] = "options";
+	vals[n++] = PG_SESSION_OPTIONS;
+	/* The clean-up ends only the API's own sessions: it names them. */
 	keys[n] = "application_name";
-	vals[n++] = "nodo";
+	vals[n++] = s->program == SETTINGS_API ? PG_APP_API : PG_APP_WATCHER;
 	keys[n] = NULL;
 	vals[n] = NULL;
 
@@ -175,7 +214,8 @@ pg_pool_get(struct pg_pool *p, char *err, size_t errlen)
 	for (;;) {
 		if (p->nidle > 0) {
 			c = p->idle[--p->nidle];
-			if (idle_alive(c)) {
+			if (p->gen[p->nidle] == atomic_load(&hung_gen) &&
+			    idle_alive(c)) {
 				pthread_mutex_unlock(&p->mu);
 				return c;
 			}
@@ -220,6 +260,7 @@ pg_pool_put(struct pg_pool *p, PGconn *c)
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		p->since[p->nidle] = now.tv_sec;
+		p->gen[p->nidle] = atomic_load(&hung_gen);
 		p->idle[p->nidle++] = c;
 		pthread_cond_signal(&p->freed);
 		c = NULL;
@@ -230,29 +271,209 @@ pg_pool_put(struct pg_pool *p, PGconn *c)
 		PQfinish(c);
 }
 
-int
-pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
-    char *err, size_t errlen, char sqlstate[6])
+static long long
+mono_ms(void)
 {
-	PGresult *r;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The reply is overdue: the server is hung. Shutting the socket down makes
+ * libpq read end-of-file at once, so the connection ends up lost
+ * (CONNECTION_BAD) through libpq's own paths.
+ */
+static void
+give_up(PGconn *c, int timeout_ms)
+{
+	int fd = PQsocket(c);
+
+	if (fd >= 0)
+		(void)shutdown(fd, SHUT_RDWR);
+	gave_up_on = c;
+	gave_up_ms = timeout_ms;
+	timed_out = 1;
+	atomic_fetch_add(&hung_gen, 1);
+	log_warn("PostgreSQL sent no reply in %d ms (is the server hung?): "
+	         "connection closed",
+	    timeout_ms);
+}
+
+/*
+ * Until libpq holds a whole result or the connection failed; gives up at
+ * deadline (monotonic ms; 0: never). 0, or -1 when it gave up.
+ */
+static int
+wait_input(PGconn *c, long long deadline, int timeout_ms)
+{
+	struct pollfd pfd;
+	long long left;
+
+	while (PQisBusy(c)) {
+		if ((pfd.fd = PQsocket(c)) < 0)
+			return 0;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		left = -1;
+		if (deadline > 0 && (left = deadline - mono_ms()) <= 0) {
+			give_up(c, timeout_ms);
+			return -1;
+		}
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
+			give_up(c, timeout_ms);
+			return -1;
+		}
+		if (!PQconsumeInput(c))
+			return 0; /* lost: PQgetResult() has the error */
+	}
+	return 0;
+}
+
+/*
+ * What was sent on c, collected as PQexec() does (the last result), at
+ * most timeout_ms (-1: no limit). NULL only when out of memory.
+ */
+static PGresult *
+collect(PGconn *c, int timeout_ms)
+{
+	long long deadline = timeout_ms >= 0 ? mono_ms() + timeout_ms : 0;
+	PGresult *r, *last = NULL;
 	ExecStatusType st;
 	const char *code;
+	int waiting = 1;
 
-	if (sqlstate != NULL)
-		sqlstate[0] = '\0';
-	r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
-	st = PQresultStatus(r);
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+	for (;;) {
+		/* Once given up, the socket reads EOF: nothing blocks. */
+		if (waiting && wait_input(c, deadline, timeout_ms) != 0)
+			waiting = 0;
+		if ((r = PQgetResult(c)) == NULL)
+			break;
+		PQclear(last);
+		last = r;
+		st = PQresultStatus(r);
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT ||
+		    st == PGRES_COPY_BOTH || PQstatus(c) == CONNECTION_BAD)
+			break;
+	}
+	if (waiting && last != NULL && PQstatus(c) == CONNECTION_OK)
+		atomic_store(&last_reply_ms,
+		    mono_ms()); /* the server answers */
+	if (last != NULL &&
+	    (code = PQresultErrorField(last, PG_DIAG_SQLSTATE)) != NULL &&
+	    (strcmp(code, "57014") == 0 || strcmp(code, "55P03") == 0))
+		timed_out = 1;
+	return last != NULL ? last : PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+}
+
+int
+pg_timed_out(void)
+{
+	return timed_out;
+}
+
+static PGresult *
+run(PGconn *c, const char *sql, int nparams, const char *const *params,
+    int timeout_ms)
+{
+	gave_up_on = NULL;
+	timed_out = 0;
+	if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0))
+		return PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR);
+	return collect(c, timeout_ms);
+}
+
+PGresult *
+pg_query(PGconn *c, const char *sql, int nparams, const char *const *params)
+{
+	return run(c, sql, nparams, params, PG_REPLY_TIMEOUT_MS);
+}
+
+const char *
+pg_result_error(PGconn *c, const PGresult *r)
+{
+	static _Thread_local char buf[160];
+	const char *m;
+
+	if (c != NULL && gave_up_on == c) {
+		snprintf(buf, sizeof(buf),
+		    "PostgreSQL sent no reply in %d ms (is the server hung?); "
+		    "the connection was closed",
+		    gave_up_ms);
+		return buf;
+	}
+	if (r != NULL && *(m = PQresultErrorMessage(r)) != '\0')
+		return m;
+	return c != NULL ? PQerrorMessage(c) : "out of memory";
+}
+
+/* 0 when r is a success, else -1 with err and *sqlstate; clears r. */
+static int
+result_rc(PGconn *c, PGresult *r, char *err, size_t errlen, char sqlstate[6])
+{
+	ExecStatusType st = PQresultStatus(r);
+	const char *code;
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ||
+	    st == PGRES_EMPTY_QUERY) {
 		PQclear(r);
 		return 0;
 	}
 	if (sqlstate != NULL && r != NULL &&
 	    (code = PQresultErrorField(r, PG_DIAG_SQLSTATE)) != NULL)
 		snprintf(sqlstate, 6, "%s", code);
-	copy_msg(err, errlen, "",
-	    r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c));
+	copy_msg(err, errlen, "", pg_result_error(c, r));
 	PQclear(r);
 	return -1;
+}
+
+int
+pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
+    char *err, size_t errlen, char sqlstate[6])
+{
+	if (sqlstate != NULL)
+		sqlstate[0] = '\0';
+	return result_rc(c, pg_query(c, sql, nparams, params), err, errlen,
+	    sqlstate);
+}
+
+int
+pg_exec_long(PGconn *c, const char *sql, char *err, size_t errlen,
+    char sqlstate[6])
+{
+	char rerr[256];
+	int rc, was_timeout;
+
+	if (pg_exec(c, "SET statement_timeout = 0", 0, NULL, err, errlen,
+	        sqlstate) != 0)
+		return -1;
+	if (sqlstate != NULL)
+		sqlstate[0] = '\0';
+	rc = result_rc(c, run(c, sql, 0, NULL, -1), err, errlen, sqlstate);
+	was_timeout = timed_out;
+	/* A lost connection is closed by its owner: nothing to reset. */
+	if (!pg_conn_lost(c) &&
+	    pg_exec(c, "RESET statement_timeout", 0, NULL, rerr, sizeof(rerr),
+	        NULL) != 0)
+		log_warn("RESET statement_timeout failed: %s", rerr);
+	timed_out = was_timeout; /* the statement's, not RESET's */
+	return rc;
+}
+
+int
+pg_ping(PGconn *c, char *err, size_t errlen)
+{
+	gave_up_on = NULL;
+	timed_out = 0;
+	/* The server answered a moment ago: that is the round trip. */
+	if (mono_ms() - atomic_load(&last_reply_ms) < PG_PING_FRESH_MS)
+		return 0;
+	if (!PQsendQuery(c, "")) {
+		copy_msg(err, errlen, "", PQerrorMessage(c));
+		return -1;
+	}
+	return result_rc(c, collect(c, PG_PING_TIMEOUT_MS), err, errlen, NULL);
 }
 
 int
@@ -276,6 +497,7 @@ pg_pool_trim(struct pg_pool *p, int max_idle_s)
 	for (i = k; i < p->nidle; i++) {
 		p->idle[i - k] = p->idle[i];
 		p->since[i - k] = p->since[i];
+		p->gen[i - k] = p->gen[i];
 	}
 	p->nidle -= k;
 	p->nopen -= k;

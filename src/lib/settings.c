@@ -31,6 +31,7 @@
 
 #include <cJSON.h>
 
+#include "nodo/cloudflare.h"
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/settings.h"
@@ -40,11 +41,17 @@
 #define SETTINGS_MAX_ZONE_ID   64   /* bytes, a Cloudflare zone or tunnel id */
 #define SETTINGS_MAX_TEMPLATE  63   /* bytes, a PostgreSQL identifier */
 #define SETTINGS_MAX_SHOWN     64   /* bytes of a foreign name quoted back */
-#define SETTINGS_MIN_API_KEY   16   /* bytes; shorter keys get a warning */
+#define SETTINGS_MIN_API_KEY   16   /* bytes; the API refuses shorter keys */
 #define SETTINGS_MAX_INTERVAL  3600 /* seconds, DB_WATCHER_INTERVAL */
 #define SETTINGS_MAX_PORT      65535
+/* The seed's published example key (CONTRACT section 8): refused by the API. */
+#define SETTINGS_EXAMPLE_API_KEY "prov-key-2026-secure"
+/* The systemd credential (LoadCredential=) holding the Cloudflare token. */
+#define SETTINGS_CF_CREDENTIAL "cloudflare-token"
+#define SETTINGS_CF_CREDENTIAL_SHOWN                                           \
+	"$CREDENTIALS_DIRECTORY/" SETTINGS_CF_CREDENTIAL
 
-/* The keys of CONTRACT section 2 (plus WATCHER_DELETE_ORPHANS). */
+/* The keys of CONTRACT section 2 (plus WATCHER_ORPHAN_GRACE_SECONDS). */
 enum key {
 	K_ODOO_DOMAIN,
 	K_API_KEY,
@@ -65,6 +72,8 @@ enum key {
 	K_LOG_LEVEL,
 	K_DELETE_ORPHANS,
 	K_WATCHER_METRICS,
+	K_ORPHAN_GRACE,
+	K_TEMPLATE_DBS,
 	K_COUNT
 };
 
@@ -91,6 +100,8 @@ static const struct {
 	[K_LOG_LEVEL] = { "LOG_LEVEL", 0 },
 	[K_DELETE_ORPHANS] = { "WATCHER_DELETE_ORPHANS", 0 },
 	[K_WATCHER_METRICS] = { "WATCHER_METRICS_FILE", 0 },
+	[K_ORPHAN_GRACE] = { "WATCHER_ORPHAN_GRACE_SECONDS", 0 },
+	[K_TEMPLATE_DBS] = { "TEMPLATE_DBS", 0 },
 };
 
 /* The odoo.conf [options] keys we read. */
@@ -192,17 +203,26 @@ settings_errors_print(const struct settings_errors *errs)
 
 	if (errs == NULL)
 		return;
+	/*
+	 * Each reason is fatal (the daemon exits 78): logged at err, so that
+	 * `journalctl -p err` shows it, not at the stream's default info.
+	 */
 	for (i = 0; i < errs->n && i < SETTINGS_MAX_ERRORS; i++) {
+		char where[PATH_MAX + 64] = "";
+		int n = 0;
+
 		e = &errs->e[i];
 		if (e->file != NULL && e->line > 0)
-			fprintf(stderr, "%s:%d: ", e->file, e->line);
+			n = snprintf(where, sizeof(where), "%s:%d: ", e->file,
+			    e->line);
 		else if (e->file != NULL)
-			fprintf(stderr, "%s: ", e->file);
-		if (e->key != NULL)
-			fprintf(stderr, "%s: ", e->key);
-		fprintf(stderr, "%s\n", e->msg != NULL ? e->msg : "error");
+			n = snprintf(where, sizeof(where), "%s: ", e->file);
+		if (n < 0)
+			where[0] = '\0';
+		log_msg(LOG_ERR, NULL, "%s%s%s%s", where,
+		    e->key != NULL ? e->key : "", e->key != NULL ? ": " : "",
+		    e->msg != NULL ? e->msg : "error");
 	}
-	fflush(stderr);
 }
 
 /*
@@ -1089,6 +1109,28 @@ val_error(struct loader *ld, const struct val *v, const char *key,
 		    v != NULL ? v->line : 0, key, "%s", msg);
 }
 
+/*
+ * The CLI wrappers' own keys (scripts/nodo-common.sh): they may sit in the
+ * env file without a warning; any other NODO_* key is a typo.
+ */
+static const char *const cli_keys[] = {
+	"NODO_ENV_FILE",
+	"NODO_API_URL",
+	"NODO_API_KEY",
+	"NODO_API_TIMEOUT",
+};
+
+static int
+cli_key(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cli_keys) / sizeof(cli_keys[0]); i++)
+		if (strcmp(key, cli_keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 env_cb(void *arg, const char *key, const char *val, int line)
 {
@@ -1099,7 +1141,7 @@ env_cb(void *arg, const char *key, const char *val, int line)
 		if (strcmp(key, keys[i].name) == 0)
 			break;
 	if (i == K_COUNT) {
-		if (strncmp(key, "NODO_", 5) != 0)
+		if (!cli_key(key))
 			log_warn("%s:%d: unknown key %s ignored",
 			    ld->s->env_file, line, key);
 		return;
@@ -1130,10 +1172,15 @@ odoo_cb(void *arg, const char *key, const char *val, int line)
 }
 
 /*
- * The env file is refused when group or others may read or write it
- * (OpenBSD's check_file_secrecy). For the API it is always an error: the
- * file is where PROVISIONING_API_KEY lives. For the watcher it is an error
- * when the file sets a secret (CLOUDFLARE_API_TOKEN, PROVISIONING_API_KEY or
+ * The env file must not be open to others (OpenBSD's check_file_secrecy).
+ * Accepted: mode 0600/0400 (any owner: the seed's layout), or 0640/0440
+ * owned by root (install.sh's root:nodo layout: the daemons and the
+ * operators of group nodo read it, nobody but root writes it). Refused:
+ * any access for others, a group that may write or execute it, and a
+ * group-readable file owned by someone else than root (that owner could
+ * open it further). For the API a refusal is always an error: the file is
+ * where PROVISIONING_API_KEY lives. For the watcher it is an error when the
+ * file sets a secret (CLOUDFLARE_API_TOKEN, PROVISIONING_API_KEY or
  * PGPASSWORD) to a non-empty value, because that secret is leaked whichever
  * daemon reads it; a file holding no secret only gets a warning.
  */
@@ -1146,19 +1193,30 @@ check_secrecy(struct loader *ld, const struct stat *st, const char *path,
 
 	if ((st->st_mode & 077) == 0)
 		return;
-	if (st->st_mode & 044)
+	if ((st->st_mode & 077) == 040 && st->st_uid == 0)
+		return;
+	if (st->st_mode & 04)
 		how = "readable by others";
-	else if (st->st_mode & 022)
+	else if (st->st_mode & 02)
 		how = "writable by others";
-	else
+	else if (st->st_mode & 01)
 		how = "accessible to others";
+	else if (st->st_mode & 020)
+		how = "writable by its group";
+	else if (st->st_mode & 010)
+		how = "accessible to its group";
+	else
+		how = "readable by its group but not owned by root";
 	if (prog == SETTINGS_API || ld->file_has_secret) {
 		ld->failed = 1;
 		settings_error_add(ld->errs, path, 0, NULL,
-		    "is %s (mode 0%03o); run chmod 600 %s", how, mode, path);
+		    "is %s (mode 0%03o); run chmod 600 %s (or chown "
+		    "root:nodo and chmod 640 it)",
+		    how, mode, path);
 	} else
-		log_warn("%s is %s (mode 0%03o); run chmod 600 %s", path, how,
-		    mode, path);
+		log_warn("%s is %s (mode 0%03o); run chmod 600 %s (or chown "
+		         "root:nodo and chmod 640 it)",
+		    path, how, mode, path);
 }
 
 static char *
@@ -1278,6 +1336,68 @@ load_environment(struct loader *ld)
 			val_set(&ld->v[i], e, NULL, 0, ld);
 }
 
+/*
+ * The Cloudflare token from the systemd credential cloudflare-token
+ * (LoadCredential=, in $CREDENTIALS_DIRECTORY): when that file exists and
+ * is not empty (white space around it ignored) it wins over
+ * CLOUDFLARE_API_TOKEN of the environment and of the env file, with a
+ * warning naming where the ignored token was set.
+ */
+static void
+load_credential(struct loader *ld)
+{
+	struct stat st;
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	const struct val *old = &ld->v[K_CF_TOKEN];
+	char *path, *buf, *b, *e;
+	size_t len;
+	int r;
+
+	if (dir == NULL || *dir == '\0')
+		return;
+	if (asprintf(&path, "%s/%s", dir, SETTINGS_CF_CREDENTIAL) == -1) {
+		ld->failed = 1;
+		settings_error_add(ld->errs, NULL, 0, NULL, "out of memory");
+		return;
+	}
+	r = read_file(path, keys[K_CF_TOKEN].name, 1, &buf, &len, &st,
+	    ld->errs);
+	free(path);
+	if (r == -1) {
+		ld->failed = 1;
+		return;
+	}
+	if (r == 1)
+		return;
+	b = buf;
+	e = buf + len;
+	while (
+	    b < e && (is_blank((unsigned char)*b) || *b == '\n' || *b == '\r'))
+		b++;
+	while (e > b &&
+	    (is_blank((unsigned char)e[-1]) || e[-1] == '\n' || e[-1] == '\r'))
+		e--;
+	if (b == e) {
+		log_debug("%s is empty; the token comes from the settings",
+		    SETTINGS_CF_CREDENTIAL_SHOWN);
+	} else if (memchr(b, '\0', (size_t)(e - b)) != NULL) {
+		ld->failed = 1;
+		settings_error_add(ld->errs, SETTINGS_CF_CREDENTIAL_SHOWN, 0,
+		    keys[K_CF_TOKEN].name, "contains a NUL byte");
+	} else {
+		*e = '\0';
+		if (old->v != NULL && *old->v != '\0')
+			log_warn("CLOUDFLARE_API_TOKEN of %s is ignored: the "
+			         "token of the credential %s is used",
+			    old->file != NULL ? old->file : "the environment",
+			    SETTINGS_CF_CREDENTIAL);
+		val_set(&ld->v[K_CF_TOKEN], b, SETTINGS_CF_CREDENTIAL_SHOWN, 0,
+		    ld);
+	}
+	explicit_bzero(buf, len);
+	free(buf);
+}
+
 static void
 load_odoo_conf(struct loader *ld)
 {
@@ -1367,6 +1487,134 @@ load_domains(struct loader *ld)
 		free(tunnel);
 }
 
+/*
+ * TEMPLATE_DBS: comma-separated template names (spaces around commas are
+ * ignored, duplicates too). Each follows the DEFAULT_TEMPLATE_DB rule and is
+ * no system database; the list must name DEFAULT_TEMPLATE_DB, which a
+ * create without template_db copies. Unset or empty: the run-time default.
+ */
+static void
+load_template_dbs(struct loader *ld)
+{
+	static const char *const system_dbs[] = { "postgres", "template0",
+		"template1" };
+	struct val *tv = &ld->v[K_TEMPLATE_DBS];
+	const char *key = keys[K_TEMPLATE_DBS].name, *p = tv->v, *e;
+	char name[SETTINGS_MAX_TEMPLATE + 1], sh[SETTINGS_MAX_SHOWN + 4];
+	struct settings *s = ld->s;
+	int has_default = 0, bad = 0;
+	size_t n, i;
+
+	if (p == NULL || p[strspn(p, " \t")] == '\0')
+		return;
+	if ((s->template_dbs = calloc(SETTINGS_MAX_TEMPLATES,
+	         sizeof(*s->template_dbs))) == NULL) {
+		ld->failed = 1;
+		settings_error_add(ld->errs, NULL, 0, NULL, "out of memory");
+		return;
+	}
+	for (;; p = e + 1) {
+		p += strspn(p, " \t");
+		e = strchr(p, ',');
+		n = e != NULL ? (size_t)(e - p) : strlen(p);
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 0 || n > SETTINGS_MAX_TEMPLATE) {
+			val_error(ld, tv, key,
+			    "has an empty or too long name: a comma-separated "
+			    "list of template database names");
+			bad = 1;
+		} else {
+			memcpy(name, p, n);
+			name[n] = '\0';
+			for (i = 0;
+			     i < sizeof(system_dbs) / sizeof(*system_dbs); i++)
+				if (strcmp(name, system_dbs[i]) == 0)
+					break;
+			if (!template_ok(name) ||
+			    i < sizeof(system_dbs) / sizeof(*system_dbs)) {
+				val_error(ld, tv, key,
+				    "\"%s\" is not a template name: 1 to %d "
+				    "characters of a-z, 0-9, '_' and '-', not "
+				    "a "
+				    "system database",
+				    shown(name, n, sh), SETTINGS_MAX_TEMPLATE);
+				bad = 1;
+			}
+			for (i = 0; i < s->ntemplate_dbs; i++)
+				if (strcmp(s->template_dbs[i], name) == 0)
+					break;
+			if (!bad && i == s->ntemplate_dbs) {
+				if (s->ntemplate_dbs ==
+				    SETTINGS_MAX_TEMPLATES) {
+					val_error(ld, tv, key,
+					    "names more than %d templates",
+					    SETTINGS_MAX_TEMPLATES);
+					bad = 1;
+				} else if ((s->template_dbs[s->ntemplate_dbs] =
+				                   dup_or_fail(ld, name)) !=
+				    NULL)
+					s->ntemplate_dbs++;
+			}
+			if (s->default_template != NULL &&
+			    strcmp(name, s->default_template) == 0)
+				has_default = 1;
+		}
+		if (e == NULL || bad)
+			break;
+	}
+	if (!bad && s->default_template != NULL && !has_default)
+		val_error(ld, tv, key,
+		    "does not name DEFAULT_TEMPLATE_DB (%s), which a create "
+		    "without template_db copies",
+		    s->default_template);
+}
+
+int
+settings_zone_id_problem(const struct zone *z, char *buf, size_t len)
+{
+	char sh[SETTINGS_MAX_SHOWN + 4], id[SETTINGS_MAX_SHOWN + 4];
+
+	if (z->zone_id == NULL || z->zone_id[0] == '\0' ||
+	    cf_zone_id_valid(z->zone_id))
+		return 0;
+	shown(z->domain, strlen(z->domain), sh);
+	shown(z->zone_id, strlen(z->zone_id), id);
+	snprintf(buf, len,
+	    "zones.%s: zone id '%s' is not a Cloudflare zone id "
+	    "(%d characters of 0-9 and a-f, shown on the zone's Overview "
+	    "page of the dashboard under API)",
+	    sh, id, CF_ZONE_ID_LEN);
+	return 1;
+}
+
+/*
+ * The zone-id rule is the Cloudflare client's (cf_zone_id_valid): an id
+ * every DNS call would refuse is an error when DNS is enabled, a warning
+ * when it is not (the seed's example file still lets the node start; its
+ * --check reports it).
+ */
+static void
+check_zone_ids(struct loader *ld)
+{
+	struct settings *s = ld->s;
+	char why[512];
+	size_t i;
+
+	for (i = 0; i < s->nzones; i++) {
+		if (!settings_zone_id_problem(&s->zones[i], why, sizeof(why)))
+			continue;
+		if (s->dns_enabled) {
+			ld->failed = 1;
+			settings_error_add(ld->errs, s->domains_file, 0, NULL,
+			    "%s", why);
+		} else
+			log_warn("%s: %s; DNS is disabled, so it is not "
+			         "used yet",
+			    s->domains_file, why);
+	}
+}
+
 int
 settings_load(struct settings *s, enum settings_program prog,
     const char *config, int explicit, struct settings_errors *errs)
@@ -1382,6 +1630,7 @@ settings_load(struct settings *s, enum settings_program prog,
 	memset(&ld, 0, sizeof(ld));
 	ld.s = s;
 	ld.errs = errs;
+	s->program = prog;
 
 	if (config == NULL || *config == '\0') {
 		config = SETTINGS_DEFAULT_ENV_FILE;
@@ -1389,6 +1638,7 @@ settings_load(struct settings *s, enum settings_program prog,
 	}
 	load_env_file(&ld, prog, config, explicit);
 	load_environment(&ld);
+	load_credential(&ld);
 
 	/* ODOO_DOMAIN */
 	v = ld.v[K_ODOO_DOMAIN].v;
@@ -1413,9 +1663,17 @@ settings_load(struct settings *s, enum settings_program prog,
 		s->api_key = dup_or_fail(&ld, v);
 		s->api_key_len = strlen(v);
 		if (prog == SETTINGS_API &&
+		    strcmp(v, SETTINGS_EXAMPLE_API_KEY) == 0)
+			val_error(&ld, &ld.v[K_API_KEY], keys[K_API_KEY].name,
+			    "is the seed's published example key: anyone who "
+			    "read the docs could use it. Put a random key "
+			    "there (od -An -tx1 -N32 /dev/urandom | tr -d "
+			    "' \\n') and give it to the APP server");
+		else if (prog == SETTINGS_API &&
 		    s->api_key_len < SETTINGS_MIN_API_KEY)
-			log_warn("PROVISIONING_API_KEY is shorter than %d "
-			         "characters; consider a longer random key",
+			val_error(&ld, &ld.v[K_API_KEY], keys[K_API_KEY].name,
+			    "is shorter than %d bytes: put a random key there "
+			    "(od -An -tx1 -N32 /dev/urandom | tr -d ' \\n')",
 			    SETTINGS_MIN_API_KEY);
 	} else if (prog == SETTINGS_API)
 		val_error(&ld, &ld.v[K_API_KEY], keys[K_API_KEY].name,
@@ -1487,6 +1745,9 @@ settings_load(struct settings *s, enum settings_program prog,
 	    SETTINGS_MAX_INTERVAL, SETTINGS_DEFAULT_INTERVAL);
 	s->api_port = int_setting(&ld, K_API_PORT, 1, SETTINGS_MAX_PORT,
 	    SETTINGS_DEFAULT_API_PORT);
+	/* Under the default only for tests: the watcher warns at start. */
+	s->watcher_orphan_grace = int_setting(&ld, K_ORPHAN_GRACE, 1,
+	    SETTINGS_MAX_ORPHAN_GRACE, SETTINGS_DEFAULT_ORPHAN_GRACE);
 
 	v = ld.v[K_DELETE_ORPHANS].v;
 	if (v != NULL && *v != '\0') {
@@ -1507,6 +1768,7 @@ settings_load(struct settings *s, enum settings_program prog,
 		    SETTINGS_MAX_TEMPLATE);
 	else
 		s->default_template = dup_or_fail(&ld, v);
+	load_template_dbs(&ld);
 
 	v = val_or(&ld, K_LOG_LEVEL, "info", 0);
 	if ((lvl = log_level_parse(v)) == -1) {
@@ -1559,6 +1821,7 @@ settings_load(struct settings *s, enum settings_program prog,
 	/* domains.json */
 	if (s->domains_file != NULL)
 		load_domains(&ld);
+	check_zone_ids(&ld);
 	if (s->dns_enabled) {
 		if (s->odoo_domain != NULL && s->domains_file != NULL &&
 		    s->zones != NULL &&
@@ -1601,6 +1864,8 @@ settings_load(struct settings *s, enum settings_program prog,
 void
 settings_free(struct settings *s)
 {
+	size_t i;
+
 	if (s == NULL)
 		return;
 	free(s->env_file);
@@ -1619,6 +1884,9 @@ settings_free(struct settings *s)
 	free(s->domains_file);
 	free(s->api_host);
 	free(s->default_template);
+	for (i = 0; i < s->ntemplate_dbs; i++)
+		free(s->template_dbs[i]);
+	free(s->template_dbs);
 	free(s->odoo_conf);
 	free(s->watcher_metrics_file);
 	free(s->data_dir);

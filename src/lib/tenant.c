@@ -8,9 +8,12 @@
  *   1. end other sessions on the template, CREATE DATABASE tmp TEMPLATE t
  *      (the admin password hash is computed meanwhile on another thread);
  *   2. COMMENT ON DATABASE tmp 'nodo:domain=D;creating=NAME' (for clean-up);
+ *      then, asked of the clone: file-backed attachments need the
+ *      template's folder (else filestore_missing, and nothing is left);
  *   3. in tmp, in one transaction: Odoo's ir_config_parameter init(force)
  *      keys, web.base.url (frozen) and the admin password;
- *   4. copy filestore/t to filestore/tmp, rename it to filestore/NAME;
+ *   4. copy filestore/t to filestore/tmp (files and folders fsynced),
+ *      rename it to filestore/NAME, fsync filestore/;
  *   5. in one transaction: ALTER DATABASE tmp RENAME TO NAME and
  *      COMMENT ON DATABASE NAME 'nodo:domain=D'. The tenant now exists.
  *   6. the DNS record (a failure there never undoes the tenant).
@@ -51,6 +54,9 @@
 #define TENANT_HASH_NICE    10   /* nice of the password-hash thread */
 #define TENANT_SQL_MAX      1024 /* bytes of one statement we format */
 #define TENANT_STALE_TRIES  500  /* x 20 ms: a dead creation's backends end */
+/* Bytes of the text[] of names never listed: every one quoted, escaped. */
+#define TENANT_EXCL_MAX                                                        \
+	((SETTINGS_MAX_TEMPLATES + 2) * (2 * NAME_MAX_LEN + 3) + 3)
 
 const char *const tenant_list_sql =
     "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '')"
@@ -73,6 +79,8 @@ static const char *const err_codes[] = {
 	[TENANT_NOT_FOUND] = "tenant_not_found",
 	[TENANT_DB_UNAVAILABLE] = "database_unavailable",
 	[TENANT_INTERNAL] = "internal_error",
+	[TENANT_TEMPLATE_NOT_ALLOWED] = "template_not_allowed",
+	[TENANT_FILESTORE_MISSING] = "filestore_missing",
 };
 
 const char *
@@ -162,6 +170,10 @@ db_fail(struct tenant_result *res, PGconn *c, const char *what, const char *msg)
 	if (pg_conn_lost(c))
 		return fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: PostgreSQL is unreachable (%s): %s", what, msg);
+	if (pg_timed_out()) /* statement_timeout, lock_timeout: try later */
+		return fail(res, TENANT_DB_UNAVAILABLE,
+		    "database: PostgreSQL did not finish in time (%s): %s",
+		    what, msg);
 	return fail(res, TENANT_INTERNAL, "database: %s failed: %s", what, msg);
 }
 
@@ -193,31 +205,54 @@ tenant_comment_domain(const char *comment, char *out, size_t outlen)
 	}
 }
 
-/* A text[] literal {"a","b"} of the names that are never tenants. */
+/* DEFAULT_TEMPLATE_DB or a TEMPLATE_DBS entry: 1, else 0. */
+static int
+template_listed(const struct settings *s, const char *name)
+{
+	size_t i;
+
+	if (s->default_template != NULL &&
+	    strcmp(name, s->default_template) == 0)
+		return 1;
+	for (i = 0; i < s->ntemplate_dbs; i++)
+		if (strcmp(name, s->template_dbs[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Appends one quoted element to a text[] literal being built in buf. */
+static void
+array_add(char *buf, size_t len, size_t *o, const char *p)
+{
+	if (p == NULL || *p == '\0')
+		return;
+	if (*o > 1 && *o + 1 < len)
+		buf[(*o)++] = ',';
+	if (*o + 1 < len)
+		buf[(*o)++] = '"';
+	for (; *p != '\0' && *o + 4 < len; p++) {
+		if (*p == '"' || *p == '\\')
+			buf[(*o)++] = '\\';
+		buf[(*o)++] = *p;
+	}
+	if (*o + 1 < len)
+		buf[(*o)++] = '"';
+}
+
+/*
+ * A text[] literal {"a","b"} of the names that are never tenants: the
+ * templates (DEFAULT_TEMPLATE_DB, TEMPLATE_DBS) and Odoo's db_template.
+ */
 static void
 excluded_names(const struct settings *s, char *buf, size_t len)
 {
-	const char *names[2] = { s->default_template, s->odoo_db_template };
 	size_t o = 0, i;
 
 	buf[o++] = '{';
-	for (i = 0; i < 2; i++) {
-		const char *p = names[i];
-
-		if (p == NULL || *p == '\0')
-			continue;
-		if (o > 1 && o + 1 < len)
-			buf[o++] = ',';
-		if (o + 1 < len)
-			buf[o++] = '"';
-		for (; *p != '\0' && o + 4 < len; p++) {
-			if (*p == '"' || *p == '\\')
-				buf[o++] = '\\';
-			buf[o++] = *p;
-		}
-		if (o + 1 < len)
-			buf[o++] = '"';
-	}
+	array_add(buf, len, &o, s->default_template);
+	array_add(buf, len, &o, s->odoo_db_template);
+	for (i = 0; i < s->ntemplate_dbs; i++)
+		array_add(buf, len, &o, s->template_dbs[i]);
 	if (o + 1 < len)
 		buf[o++] = '}';
 	buf[o] = '\0';
@@ -227,7 +262,7 @@ enum tenant_err
 tenant_list(const struct tenant_ctx *t, PGconn *c, const char *domain,
     struct tenant **out, size_t *n, struct tenant_result *res)
 {
-	char excl[2 * NAME_MAX_LEN * 2 + 16];
+	char excl[TENANT_EXCL_MAX];
 	const char *params[1] = { excl };
 	PGresult *r;
 	struct tenant *v;
@@ -237,10 +272,10 @@ tenant_list(const struct tenant_ctx *t, PGconn *c, const char *domain,
 	*out = NULL;
 	*n = 0;
 	excluded_names(t->s, excl, sizeof(excl));
-	r = PQexecParams(c, tenant_list_sql, 1, NULL, params, NULL, NULL, 0);
+	r = pg_query(c, tenant_list_sql, 1, params);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		enum tenant_err e = db_fail(res, c, "listing databases",
-		    PQresultErrorMessage(r));
+		enum tenant_err e =
+		    db_fail(res, c, "listing databases", pg_result_error(c, r));
 
 		PQclear(r);
 		return e;
@@ -294,6 +329,7 @@ tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
 		    req->subdomain);
 	}
 	if (strcmp(req->subdomain, templ) == 0 ||
+	    template_listed(t->s, req->subdomain) ||
 	    (t->s->odoo_db_template &&
 	        strcmp(req->subdomain, t->s->odoo_db_template) == 0))
 		return fail(res, TENANT_RESERVED,
@@ -451,7 +487,7 @@ drop_database(PGconn *c, const char *db, char *err, size_t errlen)
 	if (fmt_sql(c, sql, sizeof(sql),
 	        "DROP DATABASE IF EXISTS %s WITH (FORCE)", db, NULL, NULL) != 0)
 		return -1;
-	return pg_exec(c, sql, 0, NULL, err, errlen, NULL);
+	return pg_exec_long(c, sql, err, errlen, NULL);
 }
 
 /* 1 when a database of that name exists, 0 when not, -1 on error. */
@@ -462,10 +498,10 @@ db_exists(PGconn *c, const char *db, int *is_template)
 	PGresult *r;
 	int rc = -1;
 
-	r = PQexecParams(c,
+	r = pg_query(c,
 	    "SELECT datistemplate FROM pg_database"
 	    " WHERE datname = $1",
-	    1, NULL, p, NULL, NULL, 0);
+	    1, p);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
 		rc = PQntuples(r) > 0;
 		if (is_template != NULL)
@@ -473,6 +509,132 @@ db_exists(PGconn *c, const char *db, int *is_template)
 	}
 	PQclear(r);
 	return rc;
+}
+
+/*
+ * The allow-list (CONTRACT 8): templ must be DEFAULT_TEMPLATE_DB, a
+ * TEMPLATE_DBS entry, or, with TEMPLATE_DBS unset, a database marked
+ * IS_TEMPLATE that the node's role owns (resolved here, at run time). It
+ * reads pg_database alone: nothing of templ (no session, no connection, no
+ * row) is touched before it says yes.
+ */
+static enum tenant_err
+template_allowed(PGconn *c, const struct settings *s, const char *templ,
+    struct tenant_result *res)
+{
+	const char *p[1] = { templ };
+	PGresult *r;
+	enum tenant_err e;
+
+	r = pg_query(c,
+	    "SELECT datistemplate AND datdba = (SELECT oid FROM pg_roles"
+	    " WHERE rolname = current_user) FROM pg_database WHERE datname = "
+	    "$1",
+	    1, p);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		e = db_fail(res, c, "looking up the template",
+		    pg_result_error(c, r));
+	else if (PQntuples(r) == 0)
+		e = fail(res, TENANT_TEMPLATE_NOT_FOUND,
+		    "template_db: database '%s' does not exist", templ);
+	else if (template_listed(s, templ) ||
+	    (s->ntemplate_dbs == 0 && PQgetvalue(r, 0, 0)[0] == 't'))
+		e = TENANT_OK;
+	else
+		e = fail(res, TENANT_TEMPLATE_NOT_ALLOWED,
+		    "template_db: database '%s' is not one of this node's "
+		    "templates (TEMPLATE_DBS%s)",
+		    templ,
+		    s->ntemplate_dbs == 0
+		        ? ": DEFAULT_TEMPLATE_DB and the IS_TEMPLATE databases "
+		          "of the node's role"
+		        : "");
+	PQclear(r);
+	return e;
+}
+
+int
+tenant_db_has_files(PGconn *c, char *err, size_t errlen)
+{
+	PGresult *r;
+	int rc = -1;
+
+	/* An Odoo database always has the table; a bare copy may not. */
+	r = pg_query(c,
+	    "SELECT to_regclass('ir_attachment') IS NOT NULL"
+	    " AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid ="
+	    " to_regclass('ir_attachment') AND attname = 'store_fname'"
+	    " AND NOT attisdropped)",
+	    0, NULL);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		rc = PQgetvalue(r, 0, 0)[0] == 't';
+	else
+		snprintf(err, errlen, "%s", pg_result_error(c, r));
+	PQclear(r);
+	if (rc != 1)
+		return rc;
+	r = pg_query(c,
+	    "SELECT 1 FROM ir_attachment WHERE store_fname IS NOT NULL"
+	    " LIMIT 1",
+	    0, NULL);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		rc = PQntuples(r) > 0;
+	else {
+		snprintf(err, errlen, "%s", pg_result_error(c, r));
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int
+tenant_folder_readable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return access(path, R_OK | X_OK);
+}
+
+/*
+ * Step 1b: does the copy need the template's files? Asked of the clone
+ * right after CREATE DATABASE, not of the template: a connection to the
+ * template would block other creations cloning it (55006), be ended by
+ * their terminate_sessions(), and is impossible when the template is
+ * ALLOW_CONNECTIONS false. The clone holds exactly the rows copied.
+ * A file-backed attachment with no readable folder is filestore_missing.
+ */
+static enum tenant_err
+check_files(const struct tenant_ctx *t, const char *tmp, const char *templ,
+    const char *fs_src, int *has_files, struct tenant_result *res)
+{
+	char err[512];
+	PGconn *c;
+
+	if ((c = pg_connect(t->s, tmp, err, sizeof(err))) == NULL)
+		return fail(res, TENANT_DB_UNAVAILABLE,
+		    "database: cannot connect to the new database: %s", err);
+	*has_files = tenant_db_has_files(c, err, sizeof(err));
+	if (*has_files == -1) {
+		enum tenant_err e =
+		    db_fail(res, c, "looking for file-backed attachments", err);
+
+		PQfinish(c);
+		return e;
+	}
+	PQfinish(c);
+	if (*has_files && tenant_folder_readable(fs_src) != 0)
+		return fail(res, TENANT_FILESTORE_MISSING,
+		    "filestore: template '%s' has file-backed attachments "
+		    "(ir_attachment.store_fname) but its folder %s is missing "
+		    "or unreadable (%s); restore it or set ODOO_DATA_DIR",
+		    templ, fs_src, strerror(errno));
+	return TENANT_OK;
 }
 
 /* Step 3: what Odoo's ir.config_parameter init(force=True) does, and more. */
@@ -537,10 +699,10 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 		goto out;
 	}
 	p[0] = job->out;
-	r = PQexecParams(c, pw_sql, 1, NULL, p, NULL, NULL, 0);
+	r = pg_query(c, pw_sql, 1, p);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		e = db_fail(res, c, "setting the admin password",
-		    PQresultErrorMessage(r));
+		    pg_result_error(c, r));
 		PQclear(r);
 		goto out;
 	}
@@ -573,7 +735,8 @@ clone_template(PGconn *c, const char *templ, const char *tmp,
 		return fail(res, TENANT_INTERNAL, "out of memory");
 	for (tries = 0;; tries++) {
 		terminate_sessions(c, templ);
-		if (pg_exec(c, sql, 0, NULL, err, sizeof(err), state) == 0)
+		/* A clone may rightly take minutes: no statement_timeout. */
+		if (pg_exec_long(c, sql, err, sizeof(err), state) == 0)
 			return TENANT_OK;
 		/* 55006: a session (Odoo's cron, a login) came back. */
 		if (strcmp(state, "55006") != 0 ||
@@ -724,7 +887,9 @@ log_outcome(const char *name, const char *op, enum tenant_err e,
 		log_msg(LOG_INFO, name, "tenant %s %s%s in %.0f ms: %s", name,
 		    op, extra, ms_since(start), steps);
 	else
-		log_msg(e == TENANT_INTERNAL || e == TENANT_DB_UNAVAILABLE
+		/* The node's failures (5xx) at err, refusals at warning. */
+		log_msg(e == TENANT_INTERNAL || e == TENANT_DB_UNAVAILABLE ||
+		            e == TENANT_FILESTORE_MISSING
 		        ? LOG_ERR
 		        : LOG_WARNING,
 		    name, "tenant %s not %s%s (%s: %s) after %.0f ms: %s", name,
@@ -732,42 +897,29 @@ log_outcome(const char *name, const char *op, enum tenant_err e,
 		    steps);
 }
 
-enum tenant_err
-tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
-    const struct tenant_request *req, struct tenant_result *res,
-    struct tenant *out)
+/*
+ * Steps 1 to 5: the database and its folder, published. Holds a pool
+ * connection and the create lock (shared) while it runs and releases both
+ * before it returns, so that the DNS step after it holds neither. ts[i]
+ * is when step i began (clone, configure, filestore, publish) and ts[4]
+ * when publishing ended; a step not reached keeps its zero.
+ */
+static enum tenant_err
+create_database(const struct tenant_ctx *t, const struct tenant_request *req,
+    const char *templ, const char *domain, struct tenant_result *res,
+    struct timespec ts[5])
 {
 	const struct settings *s = t->s;
-	const char *templ = req->template ? req->template : s->default_template;
-	const char *domain = req->domain ? req->domain : s->odoo_domain;
-	const struct zone *dz;
 	char tmp[sizeof(NAME_TMP_PREFIX) + TENANT_TMP_HEX], err[512];
 	char sql[TENANT_SQL_MAX], text[512];
 	char fs_src[PATH_MAX], fs_tmp[PATH_MAX], fs_dst[PATH_MAX];
-	static const char *const step_names[] = { "clone", "configure",
-		"filestore", "publish", "dns" };
 	struct hash_job job;
-	/* ts[i]: step i starts (clone, configure, filestore, publish, dns) */
-	struct timespec start, ts[6];
-	char steps[256], extra[400];
 	pthread_t th;
 	int joined = 1, created = 0, fs_moved = 0, is_templ = 0, rc;
-	size_t n;
+	int has_files = 0;
 	PGconn *c = NULL;
 	enum tenant_err e;
-	const struct zone *z;
 
-	memset(res, 0, sizeof(*res));
-	if ((e = tenant_validate(t, req, res)) != TENANT_OK)
-		return e;
-	/* The zone's own spelling: "SAJET.US" is stored as "sajet.us". */
-	if ((dz = settings_zone(s, domain)) != NULL)
-		domain = dz->domain;
-	if ((rc = busy_claim(req->subdomain)) != 0)
-		return busy_fail(res, rc, req->subdomain);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	memset(ts, 0, sizeof(ts));
-	snprintf(extra, sizeof(extra), " from %s (domain %s)", templ, domain);
 	pthread_rwlock_rdlock(&create_lock);
 	snprintf(tmp, sizeof(tmp), "%s", NAME_TMP_PREFIX);
 	if (random_hex(tmp + strlen(NAME_TMP_PREFIX), TENANT_TMP_HEX) != 0 ||
@@ -799,18 +951,8 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		    PQerrorMessage(c));
 		goto out;
 	}
-	switch (db_exists(c, templ, NULL)) {
-	case 1:
-		break;
-	case 0:
-		e = fail(res, TENANT_TEMPLATE_NOT_FOUND,
-		    "template_db: database '%s' does not exist", templ);
+	if ((e = template_allowed(c, s, templ, res)) != TENANT_OK)
 		goto out;
-	default:
-		e = db_fail(res, c, "looking up the template",
-		    PQerrorMessage(c));
-		goto out;
-	}
 	if ((rc = fs_exists(fs_dst)) != 0) {
 		e = rc == 1 ? fail(res, TENANT_EXISTS,
 		                  "subdomain: filestore folder %s already "
@@ -846,17 +988,25 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		e = db_fail(res, c, "COMMENT ON DATABASE", err);
 		goto out;
 	}
-	if ((e = configure_clone(t, tmp, req->subdomain, domain, &job, th,
+	if ((e = check_files(t, tmp, templ, fs_src, &has_files, res)) !=
+	        TENANT_OK ||
+	    (e = configure_clone(t, tmp, req->subdomain, domain, &job, th,
 	         &joined, res)) != TENANT_OK)
 		goto out;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts[2]);
 	switch (fs_exists(fs_src)) {
 	case 1:
-		if (fs_copy_tree(fs_src, fs_tmp, err, sizeof(err)) != 0) {
+		if (fs_copy_tree(fs_src, fs_tmp, &res->fs, err, sizeof(err)) !=
+		    0) {
 			e = fail(res, TENANT_INTERNAL, "filestore: %s", err);
 			goto out;
 		}
+		if (res->fs.skipped > 0)
+			log_msg(LOG_WARNING, req->subdomain, "filestore %s: %s",
+			    fs_src,
+			    fs_report_skipped(&res->fs, res->warning,
+			        sizeof(res->warning)));
 		/* RENAME_NOREPLACE: an empty folder would be replaced. */
 		if (renameat2(AT_FDCWD, fs_tmp, AT_FDCWD, fs_dst,
 		        RENAME_NOREPLACE) != 0) {
@@ -870,8 +1020,20 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 			goto out;
 		}
 		fs_moved = 1;
+		/* Files and folders are fsynced: now their name, then publish. */
+		if (fs_sync_parent(fs_dst, err, sizeof(err)) != 0) {
+			e = fail(res, TENANT_INTERNAL, "filestore: %s", err);
+			goto out;
+		}
 		break;
 	case 0:
+		if (has_files) {
+			e = fail(res, TENANT_FILESTORE_MISSING,
+			    "filestore: template '%s' has file-backed "
+			    "attachments but its folder %s is gone",
+			    templ, fs_src);
+			goto out;
+		}
 		snprintf(res->warning, sizeof(res->warning),
 		    "the template's "
 		    "filestore %.300s does not exist; the tenant has none",
@@ -905,37 +1067,6 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	clock_gettime(CLOCK_MONOTONIC, &ts[4]);
 	created = 0;
 	fs_moved = 0;
-	snprintf(out->name, sizeof(out->name), "%s", req->subdomain);
-	snprintf(out->domain, sizeof(out->domain), "%s", domain);
-
-	/* Step 6: DNS. A failure leaves the tenant, the watcher retries. */
-	snprintf(res->dns.name, sizeof(res->dns.name), "%s.%s", req->subdomain,
-	    domain);
-	z = settings_zone(s, domain);
-	if (!s->dns_enabled || cf == NULL || z == NULL ||
-	    s->cf_target == NULL || z->zone_id[0] == '\0') {
-		res->dns.status = CF_DISABLED;
-	} else {
-		struct cf_result cr;
-
-		cf_ensure_cname(cf, z->zone_id, res->dns.name, s->cf_target,
-		    &cr);
-		res->dns.status = cr.status;
-		nodo_strlcpy(res->dns.record_id, cr.record_id,
-		    sizeof(res->dns.record_id));
-		nodo_strlcpy(res->dns.detail, cr.detail,
-		    sizeof(res->dns.detail));
-		log_msg(cr.status == CF_CREATED || cr.status == CF_EXISTS
-		        ? LOG_INFO
-		        : LOG_WARNING,
-		    req->subdomain, "dns %s: %s%s%s", res->dns.name,
-		    cf_status_str(cr.status), cr.detail[0] ? ": " : "",
-		    cr.detail);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &ts[5]);
-	n = strlen(extra);
-	snprintf(extra + n, sizeof(extra) - n, ", dns %s",
-	    cf_status_str(res->dns.status));
 	e = TENANT_OK;
 out:
 	if (!joined)
@@ -955,65 +1086,114 @@ out:
 	if (c != NULL)
 		pg_pool_put(t->pool, c);
 	pthread_rwlock_unlock(&create_lock);
+	return e;
+}
+
+/*
+ * Step 6: the DNS record. A failure leaves the tenant; the watcher
+ * retries. Holds no database connection and no lock: a slow Cloudflare
+ * cannot starve /health and the lists of connections. Only the name stays
+ * busy, so that a delete of it waits for this record (409 meanwhile)
+ * rather than racing it and leaving a record without a tenant.
+ */
+static void
+dns_create(const struct settings *s, struct cf_client *cf, const char *name,
+    const char *domain, struct tenant_dns *dns)
+{
+	const struct zone *z = settings_zone(s, domain);
+	struct cf_result cr;
+
+	snprintf(dns->name, sizeof(dns->name), "%s.%s", name, domain);
+	if (!s->dns_enabled || cf == NULL || z == NULL ||
+	    s->cf_target == NULL || z->zone_id[0] == '\0') {
+		dns->status = CF_DISABLED;
+		return;
+	}
+	cf_ensure_cname(cf, z->zone_id, dns->name, s->cf_target, &cr);
+	dns->status = cr.status;
+	nodo_strlcpy(dns->record_id, cr.record_id, sizeof(dns->record_id));
+	nodo_strlcpy(dns->detail, cr.detail, sizeof(dns->detail));
+	log_msg(cr.status == CF_CREATED || cr.status == CF_EXISTS ? LOG_INFO
+	                                                          : LOG_WARNING,
+	    name, "dns %s: %s%s%s", dns->name, cf_status_str(cr.status),
+	    cr.detail[0] ? ": " : "", cr.detail);
+}
+
+enum tenant_err
+tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
+    const struct tenant_request *req, struct tenant_result *res,
+    struct tenant *out)
+{
+	const struct settings *s = t->s;
+	const char *templ = req->template ? req->template : s->default_template;
+	const char *domain = req->domain ? req->domain : s->odoo_domain;
+	static const char *const step_names[] = { "clone", "configure",
+		"filestore", "publish", "dns" };
+	/* ts[i]: step i starts (clone, configure, filestore, publish, dns) */
+	struct timespec start, ts[6];
+	char steps[256], extra[400];
+	const struct zone *dz;
+	enum tenant_err e;
+	size_t n;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if ((e = tenant_validate(t, req, res)) != TENANT_OK)
+		return e;
+	/* The zone's own spelling: "SAJET.US" is stored as "sajet.us". */
+	if ((dz = settings_zone(s, domain)) != NULL)
+		domain = dz->domain;
+	if ((rc = busy_claim(req->subdomain)) != 0)
+		return busy_fail(res, rc, req->subdomain);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	memset(ts, 0, sizeof(ts));
+	snprintf(extra, sizeof(extra), " from %s (domain %s)", templ, domain);
+	if ((e = create_database(t, req, templ, domain, res, ts)) ==
+	    TENANT_OK) {
+		snprintf(out->name, sizeof(out->name), "%s", req->subdomain);
+		snprintf(out->domain, sizeof(out->domain), "%s", domain);
+		dns_create(s, cf, req->subdomain, domain, &res->dns);
+		clock_gettime(CLOCK_MONOTONIC, &ts[5]);
+		n = strlen(extra);
+		snprintf(extra + n, sizeof(extra) - n, ", dns %s",
+		    cf_status_str(res->dns.status));
+	}
 	busy_release(req->subdomain);
 	steps_text(steps, sizeof(steps), step_names, ts, 5);
 	log_outcome(req->subdomain, "created", e, res, &start, steps, extra);
 	return e;
 }
 
-enum tenant_err
-tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
-    const char *subdomain, struct tenant_result *res)
+/*
+ * The database and its folder: looks the tenant up (its domain goes into
+ * domain), ends its sessions, drops it, then removes the folder. Holds a
+ * pool connection while it runs, none when it returns. ts[i]: when step i
+ * began (lookup, drop, filestore), ts[3] when the folder was removed.
+ */
+static enum tenant_err
+drop_tenant(const struct tenant_ctx *t, const char *subdomain, char *domain,
+    size_t domainlen, struct tenant_result *res, struct timespec ts[4])
 {
 	static const char q[] =
 	    "SELECT datistemplate, datallowconn, datdba = (SELECT oid FROM"
 	    " pg_roles WHERE rolname = current_user),"
 	    " coalesce(shobj_description(oid, 'pg_database'), '')"
 	    " FROM pg_database WHERE datname = $1";
-	static const char *const step_names[] = { "lookup", "drop", "filestore",
-		"dns" };
 	const struct settings *s = t->s;
 	const char *p[1] = { subdomain };
-	char err[512], fs[PATH_MAX], domain[256], steps[256], extra[64] = "";
-	struct timespec start, ts[5];
-	PGconn *c = NULL;
+	char err[512], fs[PATH_MAX];
+	PGconn *c;
 	PGresult *r;
 	enum tenant_err e;
-	const struct zone *z;
-	int rc;
 
-	memset(res, 0, sizeof(*res));
-	switch (name_check(subdomain, s->default_template)) {
-	case NAME_OK:
-		break;
-	case NAME_INVALID:
-		return fail(res, TENANT_INVALID_SUBDOMAIN,
-		    "subdomain: not a valid tenant name");
-	case NAME_RESERVED:
-		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is a system "
-		    "or template database and cannot be deleted",
-		    subdomain);
-	}
-	if (s->odoo_db_template && strcmp(subdomain, s->odoo_db_template) == 0)
-		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is Odoo's "
-		    "db_template and cannot be deleted",
-		    subdomain);
-	if ((rc = busy_claim(subdomain)) != 0)
-		return busy_fail(res, rc, subdomain);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	memset(ts, 0, sizeof(ts));
-	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
-		e = fail(res, TENANT_DB_UNAVAILABLE,
+	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL)
+		return fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: PostgreSQL is unreachable: %s", err);
-		goto out;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &ts[0]);
-	r = PQexecParams(c, q, 1, NULL, p, NULL, NULL, 0);
+	r = pg_query(c, q, 1, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		e = db_fail(res, c, "looking up the tenant",
-		    PQresultErrorMessage(r));
+		    pg_result_error(c, r));
 		PQclear(r);
 		goto out;
 	}
@@ -1042,9 +1222,9 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 		    subdomain);
 		goto out;
 	}
-	tenant_comment_domain(PQgetvalue(r, 0, 3), domain, sizeof(domain));
+	tenant_comment_domain(PQgetvalue(r, 0, 3), domain, domainlen);
 	if (domain[0] == '\0')
-		snprintf(domain, sizeof(domain), "%s", s->odoo_domain);
+		snprintf(domain, domainlen, "%s", s->odoo_domain);
 	PQclear(r);
 
 	clock_gettime(CLOCK_MONOTONIC, &ts[1]);
@@ -1060,40 +1240,91 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 		log_msg(LOG_ERR, subdomain, "cannot remove %s: %s", fs,
 		    strerror(errno));
 	clock_gettime(CLOCK_MONOTONIC, &ts[3]);
+	e = TENANT_OK;
+out:
+	pg_pool_put(t->pool, c);
+	return e;
+}
 
-	snprintf(res->dns.name, sizeof(res->dns.name), "%s.%s", subdomain,
-	    domain);
-	z = settings_zone(s, domain);
+/* Our record of a deleted tenant; holds no connection (see dns_create). */
+static void
+dns_delete(const struct settings *s, struct cf_client *cf, const char *name,
+    const char *domain, struct tenant_dns *dns)
+{
+	const struct zone *z = settings_zone(s, domain);
+	struct cf_result cr;
+
+	snprintf(dns->name, sizeof(dns->name), "%s.%s", name, domain);
 	if (!s->dns_enabled || cf == NULL || s->cf_target == NULL) {
-		res->dns.status = CF_DISABLED;
-	} else if (z == NULL || z->zone_id[0] == '\0') {
-		res->dns.status = CF_PENDING;
-		snprintf(res->dns.detail, sizeof(res->dns.detail),
+		dns->status = CF_DISABLED;
+		return;
+	}
+	if (z == NULL || z->zone_id[0] == '\0') {
+		dns->status = CF_PENDING;
+		snprintf(dns->detail, sizeof(dns->detail),
 		    "domain %.253s is no longer in domains.json: its record "
 		    "(if any) was not deleted",
 		    domain);
-		log_msg(LOG_WARNING, subdomain, "dns %s: %s", res->dns.name,
-		    res->dns.detail);
-	} else {
-		struct cf_result cr;
-
-		cf_delete_cname(cf, z->zone_id, res->dns.name, s->cf_target,
-		    &cr);
-		res->dns.status = cr.status;
-		nodo_strlcpy(res->dns.detail, cr.detail,
-		    sizeof(res->dns.detail));
-		log_msg(cr.status == CF_PENDING ? LOG_WARNING : LOG_INFO,
-		    subdomain, "dns %s: %s%s%s", res->dns.name,
-		    cf_status_str(cr.status), cr.detail[0] ? ": " : "",
-		    cr.detail);
+		log_msg(LOG_WARNING, name, "dns %s: %s", dns->name,
+		    dns->detail);
+		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts[4]);
-	snprintf(extra, sizeof(extra), ", dns %s",
-	    cf_status_str(res->dns.status));
-	e = TENANT_OK;
-out:
-	if (c != NULL)
-		pg_pool_put(t->pool, c);
+	cf_delete_cname(cf, z->zone_id, dns->name, s->cf_target, &cr);
+	dns->status = cr.status;
+	nodo_strlcpy(dns->detail, cr.detail, sizeof(dns->detail));
+	log_msg(cr.status == CF_PENDING ? LOG_WARNING : LOG_INFO, name,
+	    "dns %s: %s%s%s", dns->name, cf_status_str(cr.status),
+	    cr.detail[0] ? ": " : "", cr.detail);
+}
+
+enum tenant_err
+tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
+    const char *subdomain, struct tenant_result *res)
+{
+	static const char *const step_names[] = { "lookup", "drop", "filestore",
+		"dns" };
+	const struct settings *s = t->s;
+	char domain[256], steps[256], extra[64] = "";
+	/* ts[i]: step i starts (lookup, drop, filestore, dns) */
+	struct timespec start, ts[5];
+	enum tenant_err e;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	switch (name_check(subdomain, s->default_template)) {
+	case NAME_OK:
+		break;
+	case NAME_INVALID:
+		return fail(res, TENANT_INVALID_SUBDOMAIN,
+		    "subdomain: not a valid tenant name");
+	case NAME_RESERVED:
+		return fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is a system "
+		    "or template database and cannot be deleted",
+		    subdomain);
+	}
+	if (s->odoo_db_template && strcmp(subdomain, s->odoo_db_template) == 0)
+		return fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is Odoo's "
+		    "db_template and cannot be deleted",
+		    subdomain);
+	if (template_listed(s, subdomain))
+		return fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is one of the node's templates "
+		    "(TEMPLATE_DBS) and cannot be deleted",
+		    subdomain);
+	if ((rc = busy_claim(subdomain)) != 0)
+		return busy_fail(res, rc, subdomain);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	memset(ts, 0, sizeof(ts));
+	/* The name stays busy during DNS: a create of it waits (409). */
+	if ((e = drop_tenant(t, subdomain, domain, sizeof(domain), res, ts)) ==
+	    TENANT_OK) {
+		dns_delete(s, cf, subdomain, domain, &res->dns);
+		clock_gettime(CLOCK_MONOTONIC, &ts[4]);
+		snprintf(extra, sizeof(extra), ", dns %s",
+		    cf_status_str(res->dns.status));
+	}
 	busy_release(subdomain);
 	steps_text(steps, sizeof(steps), step_names, ts, 4);
 	log_outcome(subdomain, "deleted", e, res, &start, steps, extra);
@@ -1129,7 +1360,9 @@ cleanup_folders(const struct settings *s)
 /*
  * Ends the backends a dead creation left working on internal names (a
  * CREATE DATABASE goes on, and commits, after its client is gone) and
- * waits for them, so that what is listed next stays the truth.
+ * waits for them, so that what is listed next stays the truth. Only the
+ * API's own (application_name PG_APP_API, the node's role): never a
+ * session of anyone else, whatever it is doing.
  */
 static void
 end_stale_sessions(PGconn *c)
@@ -1137,6 +1370,7 @@ end_stale_sessions(PGconn *c)
 	static const char q[] =
 	    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
 	    " WHERE pid <> pg_backend_pid() AND usename = current_user"
+	    " AND application_name = '" PG_APP_API "'"
 	    " AND state <> 'idle' AND (left(datname, 6) = '" NAME_TMP_PREFIX
 	    "' OR strpos(query, 'DATABASE \"" NAME_TMP_PREFIX "') > 0)";
 	PGresult *r;
@@ -1145,7 +1379,7 @@ end_stale_sessions(PGconn *c)
 	for (tries = 0; tries < TENANT_STALE_TRIES; tries++) {
 		long n = -1;
 
-		r = PQexec(c, q);
+		r = pg_query(c, q, 0, NULL);
 		if (PQresultStatus(r) == PGRES_TUPLES_OK)
 			n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
 		PQclear(r);
@@ -1182,9 +1416,9 @@ tenant_cleanup(const struct tenant_ctx *t)
 		return -1;
 	}
 	end_stale_sessions(c);
-	r = PQexec(c, q);
+	r = pg_query(c, q, 0, NULL);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		log_err("clean-up: %s", PQresultErrorMessage(r));
+		log_err("clean-up: %s", pg_result_error(c, r));
 		PQclear(r);
 		pg_pool_put(t->pool, c);
 		pthread_rwlock_unlock(&create_lock);

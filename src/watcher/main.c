@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,7 +62,9 @@ usage(FILE *f)
 	    "Cloudflare request. A name held by a record it does not own\n"
 	    "is a conflict: logged once and never touched. With\n"
 	    "WATCHER_DELETE_ORPHANS=1 it also deletes its own records\n"
-	    "whose database has been gone for two polls in a row.\n"
+	    "whose database has been gone for WATCHER_ORPHAN_GRACE_SECONDS\n"
+	    "(default 600), never while no tenant is listed, and at most 5\n"
+	    "records (and 10% of a zone's own) per poll.\n"
 	    "Cloudflare failures (5xx, timeouts, 429 with Retry-After) and\n"
 	    "PostgreSQL failures are retried with backoff; they never end\n"
 	    "the daemon.\n"
@@ -216,8 +219,10 @@ check(const struct settings *s)
 
 	printf("settings: ok (%s)\n",
 	    s->env_file ? s->env_file : "environment only");
-	printf("DB_WATCHER_INTERVAL: %d s; WATCHER_DELETE_ORPHANS: %s\n",
-	    s->watcher_interval, s->watcher_delete_orphans ? "on" : "off");
+	printf("DB_WATCHER_INTERVAL: %d s; WATCHER_DELETE_ORPHANS: %s "
+	       "(after %d s)\n",
+	    s->watcher_interval, s->watcher_delete_orphans ? "on" : "off",
+	    s->watcher_orphan_grace);
 	if ((c = pg_connect(s, PG_MAINT_DB, err, sizeof(err))) == NULL) {
 		printf("postgres: FAILED: %s\n", err);
 		bad = 1;
@@ -232,6 +237,16 @@ check(const struct settings *s)
 			free(tv);
 		}
 		PQfinish(c);
+	}
+	/* The seed's example ids ("zone_id_1") start the node, not DNS. */
+	for (size_t z = 0; z < s->nzones; z++) {
+		char why[512];
+
+		if (settings_zone_id_problem(&s->zones[z], why, sizeof(why))) {
+			printf("DOMAINS_FILE: FAILED: %s: %s\n",
+			    s->domains_file, why);
+			bad = 1;
+		}
 	}
 	if (!s->dns_enabled) {
 		printf("dns: disabled (no CLOUDFLARE_API_TOKEN); the watcher "
@@ -331,6 +346,14 @@ main(int argc, char *argv[])
 		return EX_USAGE;
 	}
 	log_init("odoo-db-watcher");
+	/*
+	 * Before any secret is read: not dumpable, so that another process
+	 * of the same uid (Odoo's, for the API) cannot read this one's memory
+	 * or environment through ptrace or /proc/<pid>/mem, and no core file
+	 * holds the key, the token or the database password.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_warn("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 	memset(&s, 0, sizeof(s));
 	memset(&errs, 0, sizeof(errs));
 	if (settings_load(&s, SETTINGS_WATCHER, config, explicit, &errs) != 0) {
@@ -404,6 +427,13 @@ main(int argc, char *argv[])
 	         "deletion %s)",
 	    s.watcher_interval, NODO_VERSION, dry_run ? ", dry run" : "",
 	    once ? ", once" : "", s.watcher_delete_orphans ? "on" : "off");
+	if (s.watcher_delete_orphans &&
+	    s.watcher_orphan_grace < SETTINGS_DEFAULT_ORPHAN_GRACE)
+		log_warn("WATCHER_ORPHAN_GRACE_SECONDS=%d is under the %d s "
+		         "CONTRACT 8 asks for: a record goes %d s after its "
+		         "database (meant for tests)",
+		    s.watcher_orphan_grace, SETTINGS_DEFAULT_ORPHAN_GRACE,
+		    s.watcher_orphan_grace);
 	for (;;) {
 		start = now_ms();
 		insync = watcher_poll(w);

@@ -40,6 +40,7 @@ struct ncache_entry {
 	unsigned char zone_warned; /* NCACHE_NO_ZONE: warned once */
 	unsigned fails;            /* failures of this name alone, in a row */
 	unsigned long seen_poll;   /* last poll that listed its tenant */
+	int64_t absent_since_ms;   /* first poll that missed it (ms), or 0 */
 	int64_t not_before_ms;     /* no call for it before (monotonic ms) */
 	char *conflict;            /* NC_FOREIGN: sentence naming the record */
 	char id[CF_MAX_ID + 1];    /* NC_OURS/NC_DRIFT: our record's id */

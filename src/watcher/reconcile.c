@@ -38,12 +38,15 @@
 
 #define WATCHER_WINDOW_MS      (WATCHER_WINDOW_S * 1000)   /* ms */
 #define WATCHER_WINDOW_CAP     (WATCHER_WINDOW_BUDGET * 2) /* timestamps kept */
-#define WATCHER_ENSURE_MAX_REQ 4 /* cf_ensure_cname: GET, POST, GET, PATCH */
+#define WATCHER_ENSURE_MAX_REQ 4 /* cf_repair_cname: GET, POST, GET, PATCH */
 #define WATCHER_DELETE_MAX_REQ 1 /* cf_delete_record: DELETE */
 
 #define WATCHER_ZONE_REFRESH_MS (3600 * 1000) /* ms between zone reads */
 #define WATCHER_ORPHAN_FRESH_MS (60 * 1000)   /* ms; older: re-read first */
-#define WATCHER_ORPHAN_POLLS    2   /* polls a database is gone before delete */
+#define WATCHER_ORPHAN_POLLS    2 /* polls a database is gone before delete */
+/* CONTRACT 8's safety valve on orphan removal, per poll. */
+#define WATCHER_ORPHAN_MAX_POLL 5   /* records deleted in one poll, all zones */
+#define WATCHER_ORPHAN_ZONE_PCT 10  /* % of a zone's own records, at least 1 */
 #define WATCHER_ABSENT_MAX      255 /* absent counts saturate here */
 
 #define WATCHER_CF_BACKOFF_MAX_S     300  /* s, cap of Cloudflare backoff */
@@ -99,6 +102,10 @@ struct watcher {
 	/* PostgreSQL. */
 	long long pg_not_before_ms;
 	unsigned pg_fails;
+
+	/* Orphan removal held back: warned once until it is over. */
+	int orphans_refused; /* the tenant list was empty */
+	int orphans_held;    /* more were due than one poll may delete */
 
 	/* For STATUS=. */
 	struct tally last;
@@ -372,6 +379,7 @@ list_tenants(struct watcher *w, struct tenant **out, size_t *n)
 		if (w->pg == NULL) {
 			if (watcher_now_ms() < w->pg_not_before_ms)
 				return -1;
+			alive(w); /* a hung server may have cost a deadline */
 			w->pg = pg_connect(w->s, PG_MAINT_DB, err, sizeof(err));
 			if (w->pg == NULL) {
 				pg_failed(w, err);
@@ -647,7 +655,15 @@ ensure_one(struct watcher *w, struct ncache_entry *e, struct tally *t)
 		return;
 	}
 	before = cf_client_requests(w->cf);
-	cf_ensure_cname(w->cf, z->zone_id, fqdn, w->target, &res);
+	/*
+	 * The zone listing is trusted (CONTRACT section 6): a name it does
+	 * not hold gets one POST, a race shows as "already exists". A name
+	 * it holds (our record drifted, or gone and back) is looked up first.
+	 */
+	if (e->state == NC_NONE)
+		cf_ensure_cname(w->cf, z->zone_id, fqdn, w->target, &res);
+	else
+		cf_repair_cname(w->cf, z->zone_id, fqdn, w->target, &res);
 	sent = cf_account(w, before);
 	switch (res.status) {
 	case CF_CREATED:
@@ -697,17 +713,32 @@ ensure_one(struct watcher *w, struct ncache_entry *e, struct tally *t)
 
 /* ---- orphans ----------------------------------------------------------- */
 
+/*
+ * Orphans are our records whose database is gone. A wrong PGUSER or
+ * ODOO_CONF makes every tenant look gone at once, so removal has a safety
+ * valve (CONTRACT 8): nothing while the tenant list is empty; a record only
+ * once its tenant has been missing for WATCHER_ORPHAN_GRACE_SECONDS (and two
+ * polls), counted in memory from the first poll that missed it, so that a
+ * restart starts counting again (it only delays); and per poll at most
+ * WATCHER_ORPHAN_MAX_POLL records, and in each zone at most
+ * WATCHER_ORPHAN_ZONE_PCT % of the records we own there (at least one), the
+ * longest missing first. What the valve holds back is logged at warning.
+ */
 struct orphans {
 	struct watcher *w;
-	struct ncache_entry **v;
+	long long now_ms;
+	struct ncache_entry **v; /* due for deletion */
 	size_t n, cap;
+	size_t missing; /* our records whose tenant is not listed */
+	size_t *owned;  /* per zone: our records (s->nzones) */
 	int nomem;
 };
 
 /*
- * After the tenants were listed: count how long each of our records has
- * been without its database, collect the ones due for deletion, and forget
- * entries that only held the state of a tenant that is gone.
+ * After the tenants were listed: count our records per zone, note since
+ * when each has been without its database, collect the ones due for
+ * deletion, and forget entries that only held the state of a tenant that
+ * is gone.
  */
 static int
 orphan_cb(void *arg, struct ncache_entry *e)
@@ -717,15 +748,23 @@ orphan_cb(void *arg, struct ncache_entry *e)
 	struct ncache_entry **nv;
 	size_t ncap;
 
+	if (e->zone != NCACHE_NO_ZONE &&
+	    (e->state == NC_OURS || e->state == NC_DRIFT))
+		o->owned[e->zone]++;
 	if (e->seen_poll == w->poll_no)
 		return 0;
 	if (e->zone == NCACHE_NO_ZONE || e->state == NC_NONE)
 		return 1;
 	if (e->state != NC_OURS)
 		return 0; /* a mirror of the zone, not ours to count */
+	o->missing++;
 	if (e->absent < WATCHER_ABSENT_MAX)
 		e->absent++;
-	if (!w->s->watcher_delete_orphans || e->absent < WATCHER_ORPHAN_POLLS)
+	if (e->absent_since_ms == 0)
+		e->absent_since_ms = o->now_ms > 0 ? o->now_ms : 1;
+	if (!w->s->watcher_delete_orphans || e->absent < WATCHER_ORPHAN_POLLS ||
+	    o->now_ms - e->absent_since_ms <
+	        (long long)w->s->watcher_orphan_grace * 1000)
 		return 0;
 	if (o->n == o->cap) {
 		ncap = o->cap ? o->cap * 2 : 16;
@@ -740,29 +779,46 @@ orphan_cb(void *arg, struct ncache_entry *e)
 	return 0;
 }
 
-static void
-delete_one(struct watcher *w, struct ncache_entry *e, struct tally *t)
+/* The longest missing first; then by zone and name, for a stable order. */
+static int
+orphan_cmp(const void *a, const void *b)
+{
+	const struct ncache_entry *x = *(const struct ncache_entry *const *)a;
+	const struct ncache_entry *y = *(const struct ncache_entry *const *)b;
+
+	if (x->absent_since_ms != y->absent_since_ms)
+		return x->absent_since_ms < y->absent_since_ms ? -1 : 1;
+	if (x->zone != y->zone)
+		return x->zone < y->zone ? -1 : 1;
+	return strcmp(x->label, y->label);
+}
+
+/* 1 when a deletion was sent, 0 when it waits (or dry run). */
+static int
+delete_one(struct watcher *w, struct ncache_entry *e, long long now_ms,
+    struct tally *t)
 {
 	struct zstate *zs = &w->zones[e->zone];
 	const struct zone *z = &w->s->zones[e->zone];
 	char fqdn[WATCHER_FQDN_MAX];
 	struct cf_result res;
 	unsigned long before, sent;
+	long long gone_s = (now_ms - e->absent_since_ms) / 1000;
 
 	if (fqdn_of(w, e, fqdn, sizeof(fqdn)) == -1)
-		return;
+		return 0;
 	if (w->dry_run) {
 		if (!e->dry_logged)
 			log_msg(LOG_INFO, e->label,
 			    "dry run: would delete "
 			    "record %s (id %s): its database has been gone "
-			    "for %u polls",
-			    fqdn, e->id, e->absent);
+			    "for %lld s",
+			    fqdn, e->id, gone_s);
 		e->dry_logged = 1;
-		return;
+		return 0;
 	}
 	if (watcher_now_ms() < e->not_before_ms)
-		return;
+		return 0;
 	/*
 	 * The cache may be an hour old and someone may have taken the record
 	 * over since: delete only on a recent read (one request per page),
@@ -770,10 +826,10 @@ delete_one(struct watcher *w, struct ncache_entry *e, struct tally *t)
 	 */
 	if (watcher_now_ms() - zs->read_ms > WATCHER_ORPHAN_FRESH_MS) {
 		zs->stale = 1;
-		return;
+		return 0;
 	}
 	if (!cf_gate(w, WATCHER_DELETE_MAX_REQ))
-		return;
+		return 0;
 	before = cf_client_requests(w->cf);
 	cf_delete_record(w->cf, z->zone_id, e->id, &res);
 	sent = cf_account(w, before);
@@ -781,11 +837,10 @@ delete_one(struct watcher *w, struct ncache_entry *e, struct tally *t)
 		cf_ok(w);
 		if (res.status == CF_DELETED) {
 			t->deleted++;
-			log_msg(LOG_INFO, e->label,
+			log_msg(LOG_NOTICE, e->label,
 			    "DNS record deleted: %s "
-			    "(id %s); its database has been gone for %u "
-			    "polls",
-			    fqdn, e->id, e->absent);
+			    "(id %s); its database has been gone for %lld s",
+			    fqdn, e->id, gone_s);
 		} else
 			log_msg(LOG_DEBUG, e->label,
 			    "DNS record %s (id %s) "
@@ -793,7 +848,7 @@ delete_one(struct watcher *w, struct ncache_entry *e, struct tally *t)
 			    fqdn, e->id);
 		e->state = NC_NONE; /* freed by the next orphan pass */
 		e->id[0] = '\0';
-		return;
+		return 1;
 	}
 	if (cf_transient(&res, sent))
 		cf_failed(w, &res);
@@ -801,6 +856,70 @@ delete_one(struct watcher *w, struct ncache_entry *e, struct tally *t)
 		cf_ok(w);
 		name_failed(w, e, fqdn, "deleted", &res);
 	}
+	return 1;
+}
+
+/* The orphans due, through the valve. ntenants: tenants listed. */
+static void
+remove_orphans(struct watcher *w, struct orphans *o, size_t ntenants,
+    struct tally *t)
+{
+	size_t *done = NULL, i, sent = 0, held = 0, cap;
+	struct ncache_entry *e;
+
+	if (!w->s->watcher_delete_orphans)
+		return;
+	if (ntenants == 0) {
+		if (o->missing > 0 && !w->orphans_refused)
+			log_warn("orphan removal refused: PostgreSQL lists no "
+			         "tenant, yet %zu DNS record(s) of this node "
+			         "have no database (a wrong PGUSER or "
+			         "ODOO_CONF?); nothing is deleted while the "
+			         "tenant list is empty",
+			    o->missing);
+		w->orphans_refused = o->missing > 0;
+		return;
+	}
+	if (w->orphans_refused)
+		log_info("orphan removal: tenants are listed again");
+	w->orphans_refused = 0;
+	if (o->n == 0) {
+		w->orphans_held = 0;
+		return;
+	}
+	if (w->dry_run) {
+		for (i = 0; i < o->n; i++)
+			delete_one(w, o->v[i], o->now_ms, t);
+		return;
+	}
+	if ((done = calloc(w->s->nzones > 0 ? w->s->nzones : 1,
+	         sizeof(*done))) == NULL) {
+		log_err("out of memory removing orphan records");
+		return;
+	}
+	qsort(o->v, o->n, sizeof(*o->v), orphan_cmp);
+	for (i = 0; i < o->n; i++) {
+		e = o->v[i];
+		cap = o->owned[e->zone] * WATCHER_ORPHAN_ZONE_PCT / 100;
+		if (cap < 1)
+			cap = 1;
+		if (sent >= WATCHER_ORPHAN_MAX_POLL || done[e->zone] >= cap) {
+			held++;
+			continue;
+		}
+		if (delete_one(w, e, o->now_ms, t)) {
+			sent++;
+			done[e->zone]++;
+		}
+	}
+	free(done);
+	if (held > 0)
+		log_msg(w->orphans_held ? LOG_DEBUG : LOG_WARNING, NULL,
+		    "orphan removal held back: %zu more record(s) are due; "
+		    "one poll deletes at most %d records, and in each zone at "
+		    "most %d %% of the records it owns there",
+		    held, WATCHER_ORPHAN_MAX_POLL, WATCHER_ORPHAN_ZONE_PCT);
+	w->orphans_held = held > 0;
 }
 
 /* ---- one poll ---------------------------------------------------------- */
@@ -844,6 +963,7 @@ classify(struct watcher *w, const struct tenant *tv, size_t n,
 		/* Gone and back: the record may have been deleted since. */
 		reverify = e->absent > 0 && e->state == NC_OURS;
 		e->absent = 0;
+		e->absent_since_ms = 0;
 		if (e->state == NC_OURS && !reverify) {
 			t->records++;
 			continue;
@@ -929,11 +1049,17 @@ watcher_poll(struct watcher *w)
 
 	memset(&o, 0, sizeof(o));
 	o.w = w;
-	ncache_each(&w->names, orphan_cb, &o);
+	o.now_ms = watcher_now_ms();
+	if ((o.owned = calloc(w->s->nzones > 0 ? w->s->nzones : 1,
+	         sizeof(*o.owned))) == NULL)
+		o.nomem = 1;
+	else
+		ncache_each(&w->names, orphan_cb, &o);
 	if (o.nomem)
 		log_err("out of memory collecting orphan records");
-	for (i = 0; i < o.n; i++)
-		delete_one(w, o.v[i], &t);
+	else
+		remove_orphans(w, &o, n, &t);
+	free(o.owned);
 	free(o.v);
 
 	summarize(w, &t, cf_client_requests(w->cf) - before);
@@ -992,6 +1118,9 @@ watcher_status(const struct watcher *w, char *buf, size_t len)
 		    w->last.waiting + w->last.nozone);
 	if (!w->listed)
 		append(buf, len, &off, "; PostgreSQL unreachable");
+	if (w->orphans_refused)
+		append(buf, len, &off,
+		    "; orphan removal refused (no tenant listed)");
 	if (now < w->cf_not_before_ms)
 		append(buf, len, &off, "; Cloudflare retry in %lld s",
 		    (w->cf_not_before_ms - now + 999) / 1000);

@@ -4,7 +4,8 @@
  * A poll lists the tenants with one query, reads a zone's records only when
  * the cache of that zone is missing or an hour old, and calls Cloudflare only
  * for names the cache says lack our record (or, with WATCHER_DELETE_ORPHANS,
- * for our records whose database has been gone two polls in a row). Every
+ * for our records whose database has been gone WATCHER_ORPHAN_GRACE_SECONDS,
+ * within the limits of CONTRACT section 8: see reconcile.c). Every
  * Cloudflare call goes through one gate: a budget per poll, a sliding
  * five-minute budget, and the backoff after failures and 429s. Not
  * thread-safe: one watcher, one thread.
@@ -19,8 +20,9 @@
 /*
  * Cloudflare budgets (Cloudflare allows 1,200 requests per five minutes per
  * user, shared with odoo-local-api and the dashboard). A missing record
- * costs cf_ensure_cname's GET and POST, two requests, so 300 missing records
- * need about 600: the window budget is sized so that they fit in one window
+ * costs one POST after the zone listing (a drifted one a GET and a PATCH),
+ * so 300 missing records need about 300 to 600: the window budget is sized
+ * so that they fit in one window
  * (60% of the limit, leaving 480 to the API and people), and the per-poll
  * budget spreads them over several polls so no burst nears the limit.
  */

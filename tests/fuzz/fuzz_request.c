@@ -162,6 +162,9 @@ one_pass(const char *body, size_t len, int allow_empty, char *detail)
 		return;
 	}
 	REQUIRE(cJSON_IsObject(root));
+	/* The NUL scan of an accepted body, as get_string() runs it. */
+	REQUIRE((unsigned)jsonreq_has_nul(body, len, "subdomain") <= 1);
+	REQUIRE((unsigned)jsonreq_has_nul(body, len, "admin_password") <= 1);
 	if (allow_empty) {
 		check_subdomain(field(root, "subdomain", 0, detail));
 	} else {

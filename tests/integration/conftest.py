@@ -137,6 +137,10 @@ CREATE TABLE ir_config_parameter (
     create_uid integer, create_date timestamp,
     write_uid integer, write_date timestamp,
     CONSTRAINT ir_config_parameter_key_uniq UNIQUE (key));
+CREATE TABLE ir_attachment (
+    id serial PRIMARY KEY, name varchar NOT NULL, res_model varchar,
+    res_id integer, type varchar DEFAULT 'binary', store_fname varchar,
+    db_datas bytea, file_size integer, checksum varchar, mimetype varchar);
 CREATE TABLE ir_module_module (
     id serial PRIMARY KEY, name varchar NOT NULL UNIQUE, state varchar,
     latest_version varchar);
@@ -156,6 +160,13 @@ INSERT INTO ir_config_parameter (key, value, create_uid, create_date,
     ('database.create_date', '2024-01-01 00:00:00', 1, now(), 1, now()),
     ('web.base.url', 'http://localhost:8069', 1, now(), 1, now()),
     ('database.enterprise_code', 'M1234', 1, now(), 1, now());
+INSERT INTO ir_attachment (name, res_model, store_fname, checksum,
+        file_size, mimetype) VALUES
+    ('web.assets.css', 'ir.ui.view',
+     '0a/0a1b2c3d4e5f60718293a4b5c6d7e8f901234567',
+     '0a1b2c3d4e5f60718293a4b5c6d7e8f901234567', 17, 'text/css');
+INSERT INTO ir_attachment (name, res_model, db_datas, file_size) VALUES
+    ('in the database', 'res.partner', 'abc', 3);
 INSERT INTO ir_module_module (name, state, latest_version) VALUES
     ('base', 'installed', '18.0.1.3'), ('web', 'installed', '18.0.1.0');
 """
@@ -167,7 +178,9 @@ FILESTORE_FILES = {
 }
 
 
-def make_template(pg, data_dir, name="tcs"):
+def make_template(pg, data_dir, name="tcs", is_template=False):
+    """An Odoo-like database with a filestore; is_template marks it
+    IS_TEMPLATE (then it is on the node's default TEMPLATE_DBS)."""
     from passlib.hash import pbkdf2_sha512
     h = pbkdf2_sha512.using(rounds=1000).hash(TEMPLATE_PASSWORD)
     pg.su_exec(f'CREATE DATABASE "{name}" OWNER {NODE_ROLE} '
@@ -176,12 +189,30 @@ def make_template(pg, data_dir, name="tcs"):
     with c.cursor() as cur:
         cur.execute(TEMPLATE_SQL, {"hash": h})
     c.close()
+    if is_template:
+        pg.su_exec(f'ALTER DATABASE "{name}" IS_TEMPLATE true')
     fs = Path(data_dir) / "filestore" / name
     for rel, content in FILESTORE_FILES.items():
         p = fs / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(content)
     return fs
+
+
+def clone_tcs(pg, name, files=True):
+    """A copy of the database tcs marked IS_TEMPLATE (so on the node's
+    default TEMPLATE_DBS), with no filestore folder; files=False also
+    removes its file-backed attachments."""
+    pg.su_exec(f'CREATE DATABASE "{name}" OWNER {NODE_ROLE} TEMPLATE tcs '
+               "IS_TEMPLATE true")
+    if not files:
+        pg.su_exec("DELETE FROM ir_attachment WHERE store_fname IS NOT NULL",
+                   db=name)
+
+
+def drop_template(pg, name):
+    pg.su_exec(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
+    pg.su_exec(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -217,6 +248,7 @@ def drop_tenants(pg, data_dir, keep=("tcs",)):
     for db in pg.databases():
         if db in ("postgres", "template0", "template1") or db in keep:
             continue
+        pg.su_exec(f'ALTER DATABASE "{db}" IS_TEMPLATE false')
         pg.su_exec(f'DROP DATABASE "{db}" WITH (FORCE)')
     fs = Path(data_dir) / "filestore"
     if fs.exists():
@@ -271,7 +303,8 @@ class Daemon:
             try:
                 requests.get(self.url + "/health", timeout=1)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Timeout: bound, still cleaning up before it serves.
                 time.sleep(0.02)
         raise AssertionError(f"{self.prog} not ready:\n{self.log()}")
 

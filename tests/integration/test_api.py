@@ -12,7 +12,8 @@ import requests
 from passlib.hash import pbkdf2_sha512
 
 from conftest import (API_KEY, TEMPLATE_PASSWORD, TUNNEL_ID, ZONE_OTRO,
-                      ZONE_SAJET, FILESTORE_FILES)
+                      ZONE_SAJET, FILESTORE_FILES, clone_tcs,
+                      drop_template)
 
 TARGET = f"{TUNNEL_ID}.cfargotunnel.com"
 
@@ -128,10 +129,8 @@ def test_seed_example_creates_complete_tenant(api, pg, data_dir, cloudflare):
     assert rec["ttl"] == 1
     assert rec["comment"]
     assert rec["id"] == body["dns"]["record_id"]
-    # Looked up by full name before the create.
-    gets = [q for q in cloudflare.requests if q["method"] == "GET"]
-    assert any(q["query"].get("name") == ["nuevo_cliente.sajet.us"]
-               for q in gets)
+    # Created with one POST: no look-up by name for a free name.
+    assert [q["method"] for q in cloudflare.requests] == ["POST"]
     for q in cloudflare.requests:
         assert q["headers"]["authorization"] == "Bearer test-token"
 
@@ -387,8 +386,21 @@ def test_cloudflare_conflict_is_left_alone(api, cloudflare):
             if x["name"] == "taken.sajet.us"]
     assert len(recs) == 1 and recs[0]["id"] == rid
     assert recs[0]["content"] == "192.0.2.1"
-    assert cloudflare.count("POST") == 0
+    # POST first; Cloudflare's "already exists" costs the one look-up.
+    posts = [q for q in cloudflare.requests if q["method"] == "POST"]
+    assert [q["status"] for q in posts] == [400]
+    assert cloudflare.count("GET", "name=taken.sajet.us") == 1
     assert cloudflare.count("PATCH") == cloudflare.count("DELETE") == 0
+
+
+def test_create_is_one_cloudflare_call(api, cloudflare):
+    """A new tenant's name is believed free: one POST, no look-up."""
+    cloudflare.requests.clear()
+    r = api.create("unacall", "pw")
+    assert r.status_code == 201, r.text
+    assert r.json()["dns"]["status"] == "created"
+    assert [(q["method"], q["status"]) for q in cloudflare.requests] == [
+        ("POST", 200)]
 
 
 def test_existing_own_record_is_exists(api, cloudflare):
@@ -502,13 +514,14 @@ def test_stale_filestore_folder_is_409_and_kept(api, data_dir, pg):
 
 
 def test_template_without_filestore_is_reported(api, pg, data_dir):
-    pg.su_exec("CREATE DATABASE nofs OWNER odoo TEMPLATE tcs")
+    # No file-backed attachment: no folder is needed (CONTRACT 8).
+    clone_tcs(pg, "nofs", files=False)
     try:
         r = api.create("fromnofs", "pw", template_db="nofs")
         assert r.status_code == 201
         assert "filestore" in r.json()["warning"]
     finally:
-        pg.su_exec("DROP DATABASE IF EXISTS nofs")
+        drop_template(pg, "nofs")
 
 
 def test_database_down_is_503(node, pg, cloudflare):

@@ -208,7 +208,7 @@ def test_create_seed_with_domain(cli, api, pg, cloudflare):
 def test_create_seed_with_domain_and_template(cli, api, pg, data_dir):
     """create_tenant.sh nombre_tenant contraseña dominio plantilla: the copy
     comes from the template named, not from the default one."""
-    make_template(pg, data_dir, "tcs2")
+    make_template(pg, data_dir, "tcs2", is_template=True)
     c = pg.connect("tcs2")
     with c.cursor() as cur:
         cur.execute("INSERT INTO ir_config_parameter (key, value) "
@@ -388,18 +388,32 @@ def test_delete_json(cli, api, pg):
     assert want.json()["detail"] in r.stderr
 
 
-def test_delete_without_yes_on_non_terminal_is_refused(cli, api, pg):
-    assert api.create("quedate", "pw").status_code == 201
-    cli.clear_calls()
-    for stdin in (subprocess.DEVNULL, None):
-        kw = {"input": "y\n"} if stdin is None else {"stdin": stdin}
-        r = cli.run(DELETE, "quedate", **kw)
-        assert r.returncode == EX_USAGE, r.stderr
-        assert "refusing" in r.stderr and "--yes" in r.stderr
-        assert r.stdout == ""
-    assert cli.curl_calls() == []  # the API was not even called
-    assert "quedate" in pg.databases()
-    assert api_tenant(api, "quedate") is not None
+def test_delete_without_a_terminal_deletes_without_asking(cli, api, pg):
+    """The seed's form: scripts and the APP server call delete_tenant.sh
+    with no terminal on stdin and no --yes; it deletes, asks nothing."""
+    for name, kw in (("sin_tty_null", {"stdin": subprocess.DEVNULL}),
+                     ("sin_tty_pipe", {"input": "n\n"})):
+        assert api.create(name, "pw").status_code == 201
+        r = cli.run(DELETE, name, **kw)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith(f"Tenant {name} deleted"), r.stdout
+        assert "[y/N]" not in r.stderr
+        assert name not in pg.databases()
+        assert api_tenant(api, name) is None
+
+
+def test_unknown_nodo_variable_is_warned_about(cli, api):
+    """A typo such as NODO_API_ULR is named on stderr; the CLI's own
+    variables are not."""
+    r = cli.run(LIST, env=cli.env(NODO_API_ULR="http://127.0.0.1:1",
+                                  NODO_API_TIMEOUT="60"))
+    assert r.returncode == 0, r.stderr
+    assert "unknown environment variable NODO_API_ULR ignored" in r.stderr
+    assert "NODO_API_TIMEOUT" not in r.stderr.replace(
+        "NODO_ENV_FILE NODO_API_URL NODO_API_KEY NODO_API_TIMEOUT", "")
+    r = cli.run(LIST, env=cli.env(NODO_API_TIMEOUT="60"))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
 
 
 def run_on_pty(cli, args, answer):

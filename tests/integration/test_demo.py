@@ -2,6 +2,7 @@
 Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or by
 SIGTERM. Each run must leave nothing behind: no temp folder, no daemon and
 no PostgreSQL listening."""
+import json
 import os
 import queue
 import re
@@ -60,9 +61,8 @@ def test_demo_is_executable():
     assert DEMO.read_text().startswith("#!/usr/bin/python3\n")
 
 
-@pytest.mark.parametrize("flags,dns", [([], "disabled"),
-                                       (["--with-fake-cloudflare"],
-                                        "created")])
+@pytest.mark.parametrize("flags,dns", [([], "created"),
+                                       (["--no-dns"], "disabled")])
 def test_smoke(flags, dns):
     r = subprocess.run([str(DEMO), "--smoke"] + flags, env=demo_env(),
                        capture_output=True, text=True, timeout=300,
@@ -73,6 +73,12 @@ def test_smoke(flags, dns):
     assert f"smoke: POST /api/tenant -> 201 (dns {dns})" in r.stdout
     assert "smoke: DELETE /api/tenant -> 200, database gone" in r.stdout
     assert "smoke: ok" in r.stdout
+    if dns == "created":  # the CNAME appeared in the fake zone, then left
+        assert "smoke: fake Cloudflare lists CNAME nuevo_cliente.sajet.us" \
+            in r.stdout
+        assert "smoke: fake Cloudflare no longer lists it" in r.stdout
+    else:
+        assert "fake Cloudflare" not in r.stdout
     folder = assert_all_gone(r.stdout)
     assert f"removed {folder}" in r.stdout
 
@@ -145,7 +151,7 @@ def test_interactive_until_signal(how, tmp_path):
         assert env_file.is_file()
         assert (env_file.stat().st_mode & 0o777) == 0o600
         assert f"PROVISIONING_API_KEY={key}\n" in env_file.read_text()
-        assert "DNS:         disabled" in text
+        assert "DNS:         fake Cloudflare at http://127.0.0.1:" in text
         # The seed's commands are printed ...
         assert f"curl {url}/health" in text
         assert '"subdomain": "nuevo_cliente"' in text
@@ -179,6 +185,18 @@ def test_interactive_until_signal(how, tmp_path):
                          timeout=10).json()
         assert [x["subdomain"] for x in t["tenants"]] == ["nuevo_cliente"]
         assert shlex.split(listing)[0].startswith("NODO_ENV_FILE=")
+        # Where to look for DNS: the printed curl lists the fake zone,
+        # which now holds the tenant's CNAME to the tunnel.
+        look = next(line.strip() for line in lines
+                    if line.strip().startswith("curl -s -H 'Authorization:"))
+        r = subprocess.run(["bash", "-c", look], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        recs = json.loads(r.stdout)["result"]
+        cname = [x for x in recs if x["name"] == "nuevo_cliente.sajet.us"]
+        assert len(cname) == 1 and cname[0]["type"] == "CNAME", recs
+        assert cname[0]["content"].endswith(".cfargotunnel.com")
+        assert cname[0]["proxied"] is True
 
         if how == "ctrl-c":
             os.killpg(p.pid, signal.SIGINT)  # what a terminal does

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import API_KEY, BUILD, ROOT
+from conftest import API_KEY, BUILD, ROOT, clone_tcs, drop_template
 
 PROMTOOL = shutil.which("promtool")  # Debian's prometheus (tests/deps.sh)
 DOCS = ROOT / "docs" / "prometheus"
@@ -465,8 +465,10 @@ def test_node_report_other_templates(api, pg, data_dir):
 
 def test_failed_create_says_where_it_stopped(api, pg):
     """A create that fails in a step: the line names the step it stopped
-    in, at error, and the metrics count it as failed (5xx)."""
-    pg.su_exec("CREATE DATABASE mt_noadmin OWNER odoo TEMPLATE tcs")
+    in, at error, and the metrics count it as failed (5xx). The template
+    is an IS_TEMPLATE copy of tcs (the only templates a create may use)
+    without file-backed attachments (it has no folder)."""
+    clone_tcs(pg, "mt_noadmin", files=False)
     try:
         pg.su_exec("DELETE FROM ir_model_data WHERE name = 'user_admin'",
                    db="mt_noadmin")
@@ -484,7 +486,7 @@ def test_failed_create_says_where_it_stopped(api, pg):
                      "nodo_tenant_operations_total", op="create",
                      outcome="failed") == 1
     finally:
-        pg.su_exec("DROP DATABASE IF EXISTS mt_noadmin WITH (FORCE)")
+        drop_template(pg, "mt_noadmin")
 
 
 def test_log_lines_an_operator_can_act_on(api):

@@ -8,6 +8,7 @@ routes (the routes[] table of src/api/http.c), and a wrong method must be
 answered with an Allow header that lists exactly the documented methods.
 """
 import copy
+import os
 import re
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import ROOT, TUNNEL_ID, ZONE_SAJET
+from conftest import ROOT, TUNNEL_ID, ZONE_SAJET, clone_tcs, drop_template
 
 SPEC_PATH = ROOT / "docs" / "openapi.yaml"
 HTTP_C = ROOT / "src" / "api" / "http.c"
@@ -206,7 +207,7 @@ def test_routes_answer_as_documented(api, pg, data_dir, cloudflare):
     check(api.post(P, data="not json"), "POST", P, 400)
     check(api.post(P, data="[1, 2]"), "POST", P, 400)
     check(api.post(P, data=b'{"subdomain": "oa-x", "admin_password": '
-                           b'"a\\u0000b"}'), "POST", P, 400)
+                           b'"a\\u0000b"}'), "POST", P, 422)
     check(api.post(P, data=b'{"subdomain": "oa-x", "admin_password": '
                            b'"\xff"}'), "POST", P, 400)
     check(api.post(P, data="[" * 17 + "]" * 17), "POST", P, 400)
@@ -306,13 +307,22 @@ def test_created_variants_match_the_schema(api, pg, cloudflare):
     r = check(api.delete(P + "?subdomain=oa-conflict"), "DELETE", P, 200)
     assert r.json()["dns"]["status"] == "absent"
 
-    pg.su_exec("CREATE DATABASE oa_nofs OWNER odoo TEMPLATE tcs")
+    clone_tcs(pg, "oa_nofs", files=False)
+    clone_tcs(pg, "oa_files")  # file-backed attachments, no folder
     try:
         r = check(api.create("oa-warning", template_db="oa_nofs"),
                   "POST", P, 201)
         assert "filestore" in r.json()["warning"]
+        r = check(api.create("oa-nofiles", template_db="oa_files"),
+                  "POST", P, 500)
+        assert r.json()["code"] == "filestore_missing"
+        # A tenant is no template (CONTRACT 8).
+        r = check(api.create("oa-thief", template_db="oa-warning"),
+                  "POST", P, 422)
+        assert r.json()["code"] == "template_not_allowed"
     finally:
-        pg.su_exec("DROP DATABASE IF EXISTS oa_nofs")
+        drop_template(pg, "oa_nofs")
+        drop_template(pg, "oa_files")
 
     cloudflare.inject(500, b"", count=None)
     r = check(api.create("oa-pending"), "POST", P, 201)
@@ -329,6 +339,20 @@ def test_filestore_conflict_is_a_documented_409(api, data_dir):
         check(api.create("oa-stale"), "POST", "/api/tenant", 409)
     finally:
         stale.rmdir()
+
+
+def test_skipped_filestore_entries_match_the_schema(node, tmp_path):
+    """A template folder with a link to / and a fifo: 201 with the
+    `filestore` object (test_filestore.py has the rest)."""
+    fs = tmp_path / "data" / "filestore" / "tcs"
+    (fs / "0a").mkdir(parents=True)
+    (fs / "0a" / "f").write_text("x")
+    (fs / "0a" / "root").symlink_to("/")
+    os.mkfifo(fs / "fifo")
+    api = node(ODOO_DATA_DIR=str(tmp_path / "data"))
+    r = check(api.create("oa-skipped"), "POST", "/api/tenant", 201)
+    assert r.json()["filestore"]["skipped"] == 2
+    assert "2 entries not copied" in r.json()["warning"]
 
 
 def test_dns_disabled_matches_the_schema(node):

@@ -32,7 +32,7 @@
 #include "nodo/cloudflare.h"
 
 #define TOKEN         "tok-SECRET-0123456789abcdef"
-#define ZONE          "zone123"
+#define ZONE          "5a1e7c0de5a1e7c0de5a1e7c0de5a1e7"
 #define FQDN          "acme.sajet.us"
 #define TARGET        "6ff42ae2-765d-4adf-8112-31c55c1551ef.cfargotunnel.com"
 #define LOOKUP_PATH   "/client/v4/zones/" ZONE "/dns_records"
@@ -491,7 +491,7 @@ test_create(void **state)
 	    "{\"success\":true,\"errors\":[],\"messages\":[],"
 	    "\"result\":" REC("023e105f4ecef8ad9ca31a8372d0c353", "CNAME", FQDN,
 	        TARGET, "true", OURS) "}");
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_CREATED);
 	assert_string_equal(res.record_id, "023e105f4ecef8ad9ca31a8372d0c353");
@@ -551,7 +551,7 @@ test_exists(void **state)
 	        "6FF42AE2-765D-4ADF-8112-31C55C1551EF."
 	        "cfargotunnel.com",
 	        "true", OURS)));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_EXISTS);
 	assert_string_equal(res.record_id, "aaaa0000bbbb1111cccc2222dddd3333");
@@ -575,7 +575,7 @@ test_exists_fix_drift(void **state)
 	    LIST(REC("aaaa0000bbbb1111cccc2222dddd3333", "CNAME", FQDN, TARGET,
 	        "false", OURS)));
 	srv_json(s, 200, ONE("aaaa0000bbbb1111cccc2222dddd3333"));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_EXISTS);
 	assert_string_equal(res.record_id, "aaaa0000bbbb1111cccc2222dddd3333");
@@ -608,7 +608,7 @@ test_other_node_is_conflict(void **state)
 	srv_json(s, 200,
 	    LIST(REC("aaaa0000bbbb1111cccc2222dddd3333", "CNAME", FQDN,
 	        "other-node.cfargotunnel.com", "true", OURS)));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_CONFLICT);
 	assert_non_null(strstr(res.detail, "other-node.cfargotunnel.com"));
@@ -627,7 +627,7 @@ test_conflict_foreign_a(void **state)
 	srv_json(s, 200,
 	    LIST(REC("a1b2c3d4e5f60718293a4b5c6d7e8f90", "A", FQDN, "1.2.3.4",
 	        "false", "")));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_CONFLICT);
 	assert_string_equal(res.detail,
@@ -653,7 +653,7 @@ test_conflict_foreign_cname(void **state)
 	srv_json(s, 200,
 	    LIST(REC("f00df00df00df00df00df00df00df00d", "CNAME", FQDN, TARGET,
 	        "true", ",\"comment\":\"by hand\"")));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_CONFLICT);
 	assert_non_null(strstr(res.detail, "CNAME record " TARGET));
@@ -677,7 +677,7 @@ test_race_81053_ours(void **state)
 	srv_json(s, 200,
 	    LIST(REC("0123456789abcdef0123456789abcdef", "CNAME", FQDN, TARGET,
 	        "true", OURS)));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_EXISTS);
 	assert_string_equal(res.record_id, "0123456789abcdef0123456789abcdef");
@@ -701,7 +701,7 @@ test_race_81058_foreign(void **state)
 	srv_json(s, 200,
 	    LIST(REC("0123456789abcdef0123456789abcdef", "AAAA", FQDN,
 	        "2001:db8::1", "false", "")));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_CONFLICT);
 	assert_non_null(strstr(res.detail, "AAAA record 2001:db8::1"));
@@ -720,7 +720,7 @@ test_race_then_nothing(void **state)
 	srv_json(s, 200, LIST(""));
 	srv_json(s, 400, ERRJ(81057, "Record already exists."));
 	srv_json(s, 200, LIST(""));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_non_null(strstr(res.detail, "81057"));
@@ -737,16 +737,161 @@ test_create_forbidden(void **state)
 
 	srv_json(s, 200, LIST(""));
 	srv_json(s, 403, ERRJ(10000, "Authentication error"));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_int_equal(res.http_status, 403);
 	assert_string_equal(res.detail,
 	    "cloudflare: HTTP 403 from POST "
-	    "/zones/zone123/dns_records: success false (error 10000: "
+	    "/zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/dns_records: success "
+	    "false (error 10000: "
 	    "Authentication error)");
 	/* Not a race code: no second lookup. */
 	assert_int_equal(srv_nreqs(s), 2);
+	cf_client_free(c);
+}
+
+/* ---- cf_ensure_cname: POST first, look up only when refused ---------- */
+
+#define TAKEN_81053                                                            \
+	ERRJ(81053,                                                            \
+	    "An A, AAAA, or CNAME record with that host already "              \
+	    "exists.")
+
+static void
+test_ensure_free_name_one_post(void **state)
+{
+	struct srv *s = *state;
+	struct cf_client *c = client(s);
+	struct cf_result res;
+	const struct req *r;
+	cJSON *b;
+
+	srv_json(s, 200,
+	    "{\"success\":true,\"errors\":[],\"messages\":[],"
+	    "\"result\":" REC("023e105f4ecef8ad9ca31a8372d0c353", "CNAME", FQDN,
+	        TARGET, "true", OURS) "}");
+	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	check_res(&res);
+	assert_int_equal(res.status, CF_CREATED);
+	assert_string_equal(res.record_id, "023e105f4ecef8ad9ca31a8372d0c353");
+	/* One call in the common case: the POST, no look-up. */
+	assert_int_equal(srv_nreqs(s), 1);
+	assert_int_equal(cf_client_requests(c), 1);
+	r = srv_req(s, 0);
+	assert_string_equal(r->method, "POST");
+	assert_string_equal(r->target, LOOKUP_PATH);
+	check_auth(r);
+	b = cJSON_Parse(r->body);
+	assert_non_null(b);
+	assert_int_equal(cJSON_GetArraySize(b), 6);
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(b, "comment")
+	                        ->valuestring,
+	    CF_OWNER_COMMENT);
+	cJSON_Delete(b);
+	cf_client_free(c);
+}
+
+static void
+test_ensure_taken_by_ours(void **state)
+{
+	struct srv *s = *state;
+	struct cf_client *c = client(s);
+	struct cf_result res;
+
+	srv_json(s, 400, TAKEN_81053);
+	srv_json(s, 200,
+	    LIST(REC("0123456789abcdef0123456789abcdef", "CNAME", FQDN, TARGET,
+	        "true", OURS)));
+	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	check_res(&res);
+	assert_int_equal(res.status, CF_EXISTS);
+	assert_string_equal(res.record_id, "0123456789abcdef0123456789abcdef");
+	assert_string_equal(res.detail, "");
+	assert_int_equal(srv_nreqs(s), 2);
+	assert_string_equal(srv_req(s, 0)->method, "POST");
+	assert_string_equal(srv_req(s, 1)->method, "GET");
+	assert_string_equal(srv_req(s, 1)->target, LOOKUP_TARGET);
+	cf_client_free(c);
+}
+
+static void
+test_ensure_taken_by_ours_drifted(void **state)
+{
+	struct srv *s = *state;
+	struct cf_client *c = client(s);
+	struct cf_result res;
+
+	srv_json(s, 400, ERRJ(81058, "An identical record already exists."));
+	srv_json(s, 200,
+	    LIST(REC("aaaa0000bbbb1111cccc2222dddd3333", "CNAME", FQDN, TARGET,
+	        "false", OURS)));
+	srv_json(s, 200, ONE("aaaa0000bbbb1111cccc2222dddd3333"));
+	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	check_res(&res);
+	assert_int_equal(res.status, CF_EXISTS);
+	assert_int_equal(srv_nreqs(s), 3);
+	assert_string_equal(srv_req(s, 2)->method, "PATCH");
+	assert_string_equal(srv_req(s, 2)->target,
+	    LOOKUP_PATH "/aaaa0000bbbb1111cccc2222dddd3333");
+	cf_client_free(c);
+}
+
+static void
+test_ensure_taken_by_foreign_untouched(void **state)
+{
+	struct srv *s = *state;
+	struct cf_client *c = client(s);
+	struct cf_result res;
+
+	srv_json(s, 400, TAKEN_81053);
+	srv_json(s, 200,
+	    LIST(REC("a1b2c3d4e5f60718293a4b5c6d7e8f90", "A", FQDN, "1.2.3.4",
+	        "false", "")));
+	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	check_res(&res);
+	assert_int_equal(res.status, CF_CONFLICT);
+	assert_string_equal(res.detail,
+	    "name acme.sajet.us is held by A "
+	    "record 1.2.3.4 (id a1b2c3d4e5f60718293a4b5c6d7e8f90) not managed "
+	    "by this node");
+	/* The refused POST and the look-up; nothing changed, nothing deleted. */
+	assert_int_equal(srv_nreqs(s), 2);
+	assert_string_equal(srv_req(s, 0)->method, "POST");
+	assert_string_equal(srv_req(s, 1)->method, "GET");
+	cf_client_free(c);
+}
+
+static void
+test_ensure_refused_then_nothing(void **state)
+{
+	struct srv *s = *state;
+	struct cf_client *c = client(s);
+	struct cf_result res;
+
+	srv_json(s, 400, ERRJ(81057, "Record already exists."));
+	srv_json(s, 200, LIST(""));
+	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	check_res(&res);
+	assert_int_equal(res.status, CF_PENDING);
+	assert_non_null(strstr(res.detail, "81057"));
+	assert_int_equal(srv_nreqs(s), 2);
+	cf_client_free(c);
+}
+
+static void
+test_ensure_other_refusal_no_lookup(void **state)
+{
+	struct srv *s = *state;
+	struct cf_client *c = client(s);
+	struct cf_result res;
+
+	srv_json(s, 403, ERRJ(10000, "Authentication error"));
+	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	check_res(&res);
+	assert_int_equal(res.status, CF_PENDING);
+	assert_int_equal(res.http_status, 403);
+	assert_int_equal(srv_nreqs(s), 1);
 	cf_client_free(c);
 }
 
@@ -887,7 +1032,7 @@ test_rate_limited(void **state)
 	    ERRJ(10429,
 	        "Rate limited. Please wait and consider throttling "
 	        "your request speed"));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_int_equal(res.http_status, 429);
@@ -906,7 +1051,7 @@ test_500_empty(void **state)
 	struct cf_result res;
 
 	srv_push(s, 500, NULL, "application/json", "");
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_int_equal(res.http_status, 500);
@@ -914,7 +1059,7 @@ test_500_empty(void **state)
 	assert_int_equal(res.retry_after, 0);
 	assert_string_equal(res.detail,
 	    "cloudflare: HTTP 500 from GET "
-	    "/zones/zone123/dns_records");
+	    "/zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/dns_records");
 	cf_client_free(c);
 }
 
@@ -929,13 +1074,13 @@ test_502_html(void **state)
 	srv_push(s, 502, NULL, "text/html",
 	    "<html><body>502 Bad Gateway"
 	    "</body></html>");
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_int_equal(res.http_status, 502);
 	assert_string_equal(res.detail,
 	    "cloudflare: HTTP 502 from POST "
-	    "/zones/zone123/dns_records");
+	    "/zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/dns_records");
 	assert_int_equal(srv_nreqs(s), 2);
 	cf_client_free(c);
 }
@@ -948,7 +1093,7 @@ test_not_envelope(void **state)
 	struct cf_result res;
 
 	srv_json(s, 200, "{\"result\":[],\"ok\":true}");
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_non_null(strstr(res.detail, "not a Cloudflare envelope"));
@@ -961,7 +1106,7 @@ test_not_envelope(void **state)
 
 	/* An envelope whose result is not a list cannot be read either. */
 	srv_json(s, 200, "{\"success\":true,\"result\":{\"id\":\"x\"}}");
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_non_null(strstr(res.detail, "no record list"));
@@ -978,9 +1123,9 @@ test_success_false_200(void **state)
 
 	srv_json(s, 200,
 	    ERRJ(7003,
-	        "Could not route to /zones/zone123/"
+	        "Could not route to /zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/"
 	        "dns_records, perhaps your object identifier is invalid?"));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_int_equal(res.http_status, 200);
@@ -1003,7 +1148,7 @@ test_cut_reply(void **state)
 	    "HTTP/1.1 200 OK\r\n"
 	    "Content-Type: application/json\r\nContent-Length: 500\r\n\r\n"
 	    "{\"success\":true,\"res");
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	if (strstr(res.detail, "was cut after 20 bytes") == NULL)
@@ -1021,7 +1166,7 @@ test_oversized_reply(void **state)
 
 	srv_push_raw(s, STEP_FLOOD, NULL);
 	cf_client_set_timeouts(c, 2000, 20000);
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_non_null(strstr(res.detail, "is larger than"));
@@ -1042,7 +1187,7 @@ test_redirect_not_followed(void **state)
 	                s->port) > 0);
 	srv_push(s, 301, loc, "text/html", "moved");
 	srv_json(s, 200, LIST(""));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_int_equal(res.http_status, 301);
@@ -1071,14 +1216,14 @@ test_timeout(void **state)
 	srv_push_raw(s, STEP_SILENT, NULL);
 	cf_client_set_timeouts(c, 1000, 300);
 	t0 = now_ms();
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	el = now_ms() - t0;
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_int_equal(res.http_status, 0);
 	assert_string_equal(res.detail,
 	    "cloudflare: timeout after 300 ms on "
-	    "GET /zones/zone123/dns_records");
+	    "GET /zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/dns_records");
 	assert_true(el >= 250 && el < 3000);
 	assert_int_equal(srv_nreqs(s), 1);
 	assert_int_equal(cf_client_requests(c), 1);
@@ -1109,11 +1254,11 @@ test_refused_counts_nothing(void **state)
 	close(fd);
 	c = cf_client_new(url, TOKEN);
 	assert_non_null(c);
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_non_null(strstr(res.detail,
-	    "cloudflare: GET /zones/zone123/"
+	    "cloudflare: GET /zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/"
 	    "dns_records failed: "));
 	assert_int_equal(cf_client_requests(c), 0);
 	cf_client_free(c);
@@ -1142,7 +1287,7 @@ test_disabled(void **state)
 	for (i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
 		c = cf_client_new(s->base, tokens[i]);
 		assert_non_null(c);
-		cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+		cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 		assert_int_equal(res.status, CF_DISABLED);
 		assert_string_equal(cf_status_str(res.status), "disabled");
 		cf_delete_cname(c, ZONE, FQDN, TARGET, &res);
@@ -1167,7 +1312,10 @@ test_bad_token_and_ids(void **state)
 	struct cf_client *c;
 	struct cf_result res;
 	const char *bad_zones[] = { "", "abc/def", "../../x", "a?b", "zone 1",
-		"z%2e",
+		"z%2e", "zone_id_1", "zone123",
+		"5A1E7C0DE5A1E7C0DE5A1E7C0DE5A1E7",  /* upper case */
+		"5a1e7c0de5a1e7c0de5a1e7c0de5a1e",   /* 31 */
+		"5a1e7c0de5a1e7c0de5a1e7c0de5a1e7a", /* 33 */
 		"0123456789012345678901234567890123456789012345678901234"
 		"5678901234" /* 65 */ };
 	size_t i;
@@ -1177,31 +1325,37 @@ test_bad_token_and_ids(void **state)
 	/* A token that would split the header line is refused, not sent. */
 	c = cf_client_new(s->base, "abc\r\nX-Evil: 1");
 	assert_non_null(c);
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_null(strstr(res.detail, "Evil"));
 	cf_client_free(c);
 
 	c = client(s);
 	for (i = 0; i < sizeof(bad_zones) / sizeof(bad_zones[0]); i++) {
-		cf_ensure_cname(c, bad_zones[i], FQDN, TARGET, &res);
+		cf_repair_cname(c, bad_zones[i], FQDN, TARGET, &res);
 		assert_int_equal(res.status, CF_PENDING);
-		assert_string_equal(res.detail, "cloudflare: invalid zone id");
+		assert_string_equal(res.detail,
+		    "cloudflare: invalid zone id (32 characters of 0-9 and a-f "
+		    "expected)");
 		cf_delete_cname(c, bad_zones[i], FQDN, TARGET, &res);
-		assert_string_equal(res.detail, "cloudflare: invalid zone id");
+		assert_string_equal(res.detail,
+		    "cloudflare: invalid zone id (32 characters of 0-9 and a-f "
+		    "expected)");
 		assert_int_equal(cf_list_zone(c, bad_zones[i], record_cb, &n,
 		                     &res),
 		    -1);
-		assert_string_equal(res.detail, "cloudflare: invalid zone id");
+		assert_string_equal(res.detail,
+		    "cloudflare: invalid zone id (32 characters of 0-9 and a-f "
+		    "expected)");
 	}
-	cf_ensure_cname(c, NULL, FQDN, TARGET, &res);
+	cf_repair_cname(c, NULL, FQDN, TARGET, &res);
 	assert_int_equal(res.status, CF_PENDING);
 	cf_delete_record(c, ZONE, "0123/../x", &res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_string_equal(res.detail, "cloudflare: invalid record id");
-	cf_ensure_cname(c, ZONE, "acme.sajet.us&type=A", TARGET, &res);
+	cf_repair_cname(c, ZONE, "acme.sajet.us&type=A", TARGET, &res);
 	assert_int_equal(res.status, CF_PENDING);
-	cf_ensure_cname(c, ZONE, FQDN, "", &res);
+	cf_repair_cname(c, ZONE, FQDN, "", &res);
 	assert_int_equal(res.status, CF_PENDING);
 	cf_delete_cname(c, ZONE, "a b", TARGET, &res);
 	assert_int_equal(res.status, CF_PENDING);
@@ -1223,7 +1377,7 @@ test_token_never_in_detail(void **state)
 	    ERRJ(6003,
 	        "Invalid request headers: "
 	        "Authorization: Bearer " TOKEN));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_int_equal(res.status, CF_PENDING);
 	assert_non_null(strstr(res.detail, "error 6003"));
@@ -1231,7 +1385,7 @@ test_token_never_in_detail(void **state)
 
 	/* Control bytes from the server cannot forge log lines. */
 	srv_json(s, 400, ERRJ(1004, "bad\\nline\\u0007 " TOKEN));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_null(strchr(res.detail, '\n'));
 	assert_null(strchr(res.detail, '\a'));
@@ -1244,7 +1398,7 @@ test_token_never_in_detail(void **state)
 	        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	        "xxxxxxxxxxxxxxxxxxxxxxxxxxx" TOKEN));
-	cf_ensure_cname(c, ZONE, FQDN, TARGET, &res);
+	cf_repair_cname(c, ZONE, FQDN, TARGET, &res);
 	check_res(&res);
 	assert_non_null(strstr(res.detail, "xxx*****"));
 	assert_int_equal(srv_nreqs(s), 3);
@@ -1363,7 +1517,7 @@ test_list_fails_midway(void **state)
 	assert_int_equal(res.http_status, 503);
 	assert_string_equal(res.detail,
 	    "cloudflare: HTTP 503 from GET "
-	    "/zones/zone123/dns_records");
+	    "/zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/dns_records");
 	assert_int_equal(sn.n, 1);
 	assert_int_equal(srv_nreqs(s), 2);
 	cf_client_free(c);
@@ -1457,6 +1611,21 @@ test_envelope_parser(void **state)
 }
 
 static void
+test_zone_id_rule(void **state)
+{
+	(void)state;
+	assert_true(cf_zone_id_valid("5a1e7c0de5a1e7c0de5a1e7c0de5a1e7"));
+	assert_true(cf_zone_id_valid("0123456789abcdef0123456789abcdef"));
+	assert_false(cf_zone_id_valid("zone_id_1"));
+	assert_false(cf_zone_id_valid("0123456789ABCDEF0123456789ABCDEF"));
+	assert_false(cf_zone_id_valid("0123456789abcdef0123456789abcde"));
+	assert_false(cf_zone_id_valid("0123456789abcdef0123456789abcdef0"));
+	assert_false(cf_zone_id_valid("0123456789abcdeg0123456789abcdef"));
+	assert_false(cf_zone_id_valid(""));
+	assert_false(cf_zone_id_valid(NULL));
+}
+
+static void
 test_status_str(void **state)
 {
 	(void)state;
@@ -1482,6 +1651,12 @@ main(void)
 		T(test_create),
 		T(test_exists),
 		T(test_exists_fix_drift),
+		T(test_ensure_free_name_one_post),
+		T(test_ensure_taken_by_ours),
+		T(test_ensure_taken_by_ours_drifted),
+		T(test_ensure_taken_by_foreign_untouched),
+		T(test_ensure_refused_then_nothing),
+		T(test_ensure_other_refusal_no_lookup),
 		T(test_other_node_is_conflict),
 		T(test_delete_other_node_kept),
 		T(test_conflict_foreign_a),
@@ -1512,6 +1687,7 @@ main(void)
 		T(test_list_no_total_pages),
 		T(test_list_fails_midway),
 		cmocka_unit_test(test_envelope_parser),
+		cmocka_unit_test(test_zone_id_rule),
 		cmocka_unit_test(test_status_str),
 	};
 	size_t i;

@@ -34,8 +34,13 @@ test_parse_table(void **state)
 		{ "{\"a\":\"\xc0\xaf\"}", 0, 0, "UTF-8" },     /* overlong */
 		{ "{\"a\":\"\xed\xa0\x80\"}", 0, 0, "UTF-8" }, /* surrogate */
 		{ "{\"a\":\"caf\xc3\xa9\"}", 0, 0, NULL },
-		{ "{\"a\":\"\\u0000\"}", 0, 0, "NUL" },
-		{ "{\"a\":\"\\\\u0000\"}", 0, 0, NULL }, /* escaped \ */
+		/* A top-level field's NUL is that field's error (below). */
+		{ "{\"a\":\"\\u0000\"}", 0, 0, NULL },
+		{ "{\"a\\u0000\":\"x\"}", 0, 0, "NUL" },        /* in a key */
+		{ "{\"a\":{\"b\":\"\\u0000\"}}", 0, 0, "NUL" }, /* nested */
+		{ "{\"a\":[\"\\u0000\"]}", 0, 0, "NUL" },       /* in a list */
+		{ "{\"\\u0061\":\"\\u0000\"}", 0, 0, "NUL" }, /* escaped key */
+		{ "{\"a\":\"\\\\u0000\"}", 0, 0, NULL },      /* escaped \ */
 		{ "{\"a\":\"x\0\"}", 9, 0, "NUL" },
 		{ "{\"a\":[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]}", 0, 0,
 		    "nested" },
@@ -70,6 +75,29 @@ test_parse_table(void **state)
 			fail_msg("case %zu: detail '%s' names no field", i,
 			    detail);
 	}
+}
+
+static void
+test_nul_fields(void **state)
+{
+	/* "a\u0000b" in subdomain; the escaped backslash in pw is no NUL. */
+	const char body[] =
+	    "{\"subdomain\":\"a\\u0000b\",\"pw\":\"x\\\\u0000\","
+	    "\"n\":\"\\\\\\u0000\",\"k\":\"subdomain\"}";
+	char detail[160];
+	cJSON *root;
+
+	(void)state;
+	root =
+	    jsonreq_parse_object(body, strlen(body), 0, detail, sizeof(detail));
+	assert_non_null(root);
+	assert_int_equal(jsonreq_has_nul(body, strlen(body), "subdomain"), 1);
+	assert_int_equal(jsonreq_has_nul(body, strlen(body), "pw"), 0);
+	assert_int_equal(jsonreq_has_nul(body, strlen(body), "n"), 1);
+	assert_int_equal(jsonreq_has_nul(body, strlen(body), "k"), 0);
+	assert_int_equal(jsonreq_has_nul(body, strlen(body), "absent"), 0);
+	assert_int_equal(jsonreq_has_nul(body, strlen(body), "subdomai"), 0);
+	cJSON_Delete(root);
 }
 
 static void
@@ -120,6 +148,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_string_fields),
+		cmocka_unit_test(test_nul_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

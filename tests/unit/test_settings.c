@@ -26,6 +26,10 @@
 #define MAX_KV        16
 #define MAX_ERR_LINES 8
 
+/* Cloudflare zone ids: 32 lower-case hex digits. */
+#define ZA "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a"
+#define ZS "5a1e7c0de5a1e7c0de5a1e7c0de5a1e7"
+
 static char tmpdir[] = "/tmp/test_settings.XXXXXX";
 
 /* Every key settings_load() reads from the environment. */
@@ -48,6 +52,8 @@ static const char *const env_keys[] = {
 	"ODOO_DATA_DIR",
 	"LOG_LEVEL",
 	"WATCHER_DELETE_ORPHANS",
+	"WATCHER_ORPHAN_GRACE_SECONDS",
+	"TEMPLATE_DBS",
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -617,6 +623,7 @@ test_load_defaults(void **state)
 	assert_string_equal(s.cf_api_url, SETTINGS_DEFAULT_CF_URL);
 	assert_int_equal(s.watcher_interval, 10);
 	assert_int_equal(s.watcher_delete_orphans, 0);
+	assert_int_equal(s.watcher_orphan_grace, 600);
 	assert_string_equal(s.api_host, "0.0.0.0");
 	assert_int_equal(s.api_port, 8070);
 	assert_string_equal(s.default_template, "tcs");
@@ -627,6 +634,8 @@ test_load_defaults(void **state)
 	assert_null(s.pg_user);
 	assert_null(s.pg_password);
 	assert_null(s.odoo_db_template);
+	assert_int_equal(s.ntemplate_dbs, 0); /* resolved at run time */
+	assert_int_equal(s.program, SETTINGS_API);
 	/* DNS off and no domains.json: the default domain alone. */
 	assert_int_equal(s.nzones, 1);
 	assert_string_equal(s.zones[0].domain, "sajet.us");
@@ -653,6 +662,37 @@ test_load_defaults(void **state)
 	free(f);
 }
 
+/* TEMPLATE_DBS: the list as parsed, and the watcher's program field. */
+static void
+test_load_template_dbs(void **state)
+{
+	struct settings s;
+	struct settings_errors errs;
+	char *missing = path_in("none.env");
+
+	base_env();
+	setenv("ODOO_DOMAIN", "sajet.us", 1);
+	setenv("DEFAULT_TEMPLATE_DB", "base_tpl", 1);
+	setenv("TEMPLATE_DBS", "\tbase_tpl, other-tpl ,base_tpl,x_1", 1);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, missing, 0, &errs), 0);
+	assert_int_equal(s.program, SETTINGS_WATCHER);
+	assert_int_equal(s.ntemplate_dbs, 3);
+	assert_string_equal(s.template_dbs[0], "base_tpl");
+	assert_string_equal(s.template_dbs[1], "other-tpl");
+	assert_string_equal(s.template_dbs[2], "x_1");
+	settings_free(&s);
+	settings_errors_free(&errs);
+
+	/* The error names the key, the default template, not a secret. */
+	setenv("TEMPLATE_DBS", "other-tpl", 1);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, missing, 0, &errs), -1);
+	assert_true(has_error(&errs, "TEMPLATE_DBS", "DEFAULT_TEMPLATE_DB"));
+	assert_true(has_error(&errs, "TEMPLATE_DBS", "base_tpl"));
+	settings_free(&s);
+	settings_errors_free(&errs);
+	free(missing);
+}
+
 static void
 test_load_all_keys(void **state)
 {
@@ -662,8 +702,8 @@ test_load_all_keys(void **state)
 
 	base_env();
 	dom = write_file("all.json",
-	    "{\"zones\":{\"a.com\":\"za\","
-	    "\"sajet.us\":\"zs\"},\"tunnel_id\":\"tfile\"}",
+	    "{\"zones\":{\"a.com\":\"" ZA "\","
+	    "\"sajet.us\":\"" ZS "\"},\"tunnel_id\":\"tfile\"}",
 	    0644);
 	assert_true(asprintf(&content,
 	                "ODOO_DOMAIN=sajet.us\n"
@@ -696,7 +736,7 @@ test_load_all_keys(void **state)
 	/* DNS on: the zones exactly as in the file. */
 	assert_int_equal(s.nzones, 2);
 	assert_string_equal(s.zones[1].domain, "sajet.us");
-	assert_string_equal(s.zones[1].zone_id, "zs");
+	assert_string_equal(s.zones[1].zone_id, ZS);
 	settings_free(&s);
 	settings_errors_free(&errs);
 
@@ -801,10 +841,17 @@ test_load_secrecy(void **state)
 	settings_free(&s);
 	settings_errors_free(&errs);
 
-	/* Even without the key in it (the key may come from elsewhere). */
+	/*
+	 * Even without the key in it (the key may come from elsewhere). A
+	 * group-readable file is refused unless root owns it: give it to
+	 * nobody when the test runs as root.
+	 */
+	if (geteuid() == 0)
+		assert_int_equal(chown(plain, 65534, 65534), 0);
 	setenv("PROVISIONING_API_KEY", "0123456789abcdef", 1);
 	assert_int_equal(load(&s, SETTINGS_API, plain, 1, &errs), -1);
-	assert_true(has_error(&errs, NULL, "mode 0640"));
+	assert_true(has_error(&errs, NULL,
+	    "readable by its group but not owned by root (mode 0640)"));
 	settings_free(&s);
 	settings_errors_free(&errs);
 	unsetenv("PROVISIONING_API_KEY");
@@ -837,6 +884,65 @@ test_load_secrecy(void **state)
 	free(plain);
 	free(tok);
 	free(w);
+}
+
+/*
+ * install.sh's layout: root:nodo 0640 (or 0440) is accepted; a group that
+ * may write or execute, or any bit for others, is still refused.
+ */
+static void
+test_load_secrecy_root_group(void **state)
+{
+	static const struct {
+		mode_t mode;
+		const char *how; /* NULL: accepted */
+	} cases[] = {
+		{ 0640, NULL },
+		{ 0440, NULL },
+		{ 0600, NULL },
+		{ 0660, "writable by its group (mode 0660)" },
+		{ 0650, "accessible to its group (mode 0650)" },
+		{ 0620, "writable by its group (mode 0620)" },
+		{ 0644, "readable by others (mode 0644)" },
+		{ 0642, "writable by others (mode 0642)" },
+		{ 0641, "accessible to others (mode 0641)" },
+	};
+	struct settings s;
+	struct settings_errors errs;
+	char *f;
+	size_t i;
+
+	if (geteuid() != 0) {
+		print_message("needs root to own a file as root: skipped\n");
+		skip();
+	}
+	f = write_file("rootgroup.env",
+	    "ODOO_DOMAIN=sajet.us\n"
+	    "PROVISIONING_API_KEY=0123456789abcdef\n",
+	    0640);
+	base_env();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(chown(f, 0, 65534), 0);
+		assert_int_equal(chmod(f, cases[i].mode), 0);
+		if (cases[i].how == NULL) {
+			assert_int_equal(load(&s, SETTINGS_API, f, 1, &errs),
+			    0);
+			assert_int_equal(errs.n, 0);
+		} else {
+			assert_int_equal(load(&s, SETTINGS_API, f, 1, &errs),
+			    -1);
+			assert_true(has_error(&errs, NULL, cases[i].how));
+			assert_true(has_error(&errs, NULL, "run chmod 600"));
+		}
+		settings_free(&s);
+		settings_errors_free(&errs);
+		/* The watcher: the same rule (the file holds the key). */
+		assert_int_equal(load(&s, SETTINGS_WATCHER, f, 1, &errs),
+		    cases[i].how == NULL ? 0 : -1);
+		settings_free(&s);
+		settings_errors_free(&errs);
+	}
+	free(f);
 }
 
 static void
@@ -958,6 +1064,11 @@ static const struct value_case value_cases[] = {
 	{ "WATCHER_DELETE_ORPHANS", "0", 1 },
 	{ "WATCHER_DELETE_ORPHANS", "no", 1 },
 	{ "WATCHER_DELETE_ORPHANS", "2", 0 },
+	{ "WATCHER_ORPHAN_GRACE_SECONDS", "1", 1 },
+	{ "WATCHER_ORPHAN_GRACE_SECONDS", "604800", 1 },
+	{ "WATCHER_ORPHAN_GRACE_SECONDS", "0", 0 },
+	{ "WATCHER_ORPHAN_GRACE_SECONDS", "604801", 0 },
+	{ "WATCHER_ORPHAN_GRACE_SECONDS", "10m", 0 },
 	{ "PGPORT", "5432", 1 },
 	{ "PGPORT", "5432,5433", 1 },
 	{ "PGPORT", "5432,", 0 },
@@ -968,6 +1079,30 @@ static const struct value_case value_cases[] = {
 	{ "CF_TUNNEL_ID", "abc.123", 0 },
 	{ "API_HOST", "::1", 1 },
 	{ "API_HOST", "a b", 0 },
+	/* TEMPLATE_DBS must name DEFAULT_TEMPLATE_DB (tcs), at most 32. */
+	{ "TEMPLATE_DBS", "", 1 },
+	{ "TEMPLATE_DBS", "tcs", 1 },
+	{ "TEMPLATE_DBS", " tcs , tcs2,tcs ", 1 },
+	{ "TEMPLATE_DBS", "tcs2", 0 },
+	{ "TEMPLATE_DBS", "tcs,", 0 },
+	{ "TEMPLATE_DBS", "tcs,,b", 0 },
+	{ "TEMPLATE_DBS", "tcs,postgres", 0 },
+	{ "TEMPLATE_DBS", "tcs,template1", 0 },
+	{ "TEMPLATE_DBS", "tcs,_nodo_ab", 0 },
+	{ "TEMPLATE_DBS", "tcs,Acme", 0 },
+	{ "TEMPLATE_DBS", "tcs;drop", 0 },
+	{ "TEMPLATE_DBS",
+	    "tcs,abcdefghij0123456789abcdefghij0123456789"
+	    "abcdefghij0123456789abcd",
+	    0 },
+	{ "TEMPLATE_DBS",
+	    "tcs,a1,a2,a3,a4,a5,a6,a7,a8,a9,b0,b1,b2,b3,b4,b5,b6,b7,b8,b9,"
+	    "c0,c1,c2,c3,c4,c5,c6,c7,c8,c9,d0,d1",
+	    1 },
+	{ "TEMPLATE_DBS",
+	    "tcs,a1,a2,a3,a4,a5,a6,a7,a8,a9,b0,b1,b2,b3,b4,b5,b6,b7,b8,b9,"
+	    "c0,c1,c2,c3,c4,c5,c6,c7,c8,c9,d0,d1,d2",
+	    0 },
 };
 
 static void
@@ -1025,6 +1160,65 @@ test_load_api_key(void **state)
 	assert_null(s.api_key);
 	settings_free(&s);
 	settings_errors_free(&errs);
+
+	/*
+	 * CONTRACT section 8: the API refuses a key under 16 bytes and the
+	 * seed's published example, naming the key and the file, quoting
+	 * neither; the watcher does not use the key and does not care.
+	 */
+	{
+		static const char *const bad[] = { "SECRET-15-bytes",
+			"prov-key-2026-secure", "QQQ" };
+		char *f;
+		size_t j;
+
+		unsetenv("PROVISIONING_API_KEY");
+		for (j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+			char content[128];
+
+			snprintf(content, sizeof(content),
+			    "ODOO_DOMAIN=sajet.us\nPROVISIONING_API_KEY=%s\n",
+			    bad[j]);
+			f = write_file("shortkey.env", content, 0600);
+			assert_int_equal(load(&s, SETTINGS_API, f, 1, &errs),
+			    -1);
+			assert_int_equal(errs.n, 1);
+			assert_string_equal(errs.e[0].file, f);
+			assert_int_equal(errs.e[0].line, 2);
+			assert_string_equal(errs.e[0].key,
+			    "PROVISIONING_API_KEY");
+			assert_non_null(strstr(errs.e[0].msg,
+			    j == 1 ? "published example key"
+			           : "shorter than 16 bytes"));
+			assert_null(strstr(errs.e[0].msg, bad[j]));
+			assert_null(strstr(errs.e[0].msg, "SECRET"));
+			settings_free(&s);
+			settings_errors_free(&errs);
+			assert_int_equal(load(&s, SETTINGS_WATCHER, f, 1,
+			                     &errs),
+			    0);
+			settings_free(&s);
+			settings_errors_free(&errs);
+			free(f);
+		}
+		/* From the environment: named as such. */
+		setenv("PROVISIONING_API_KEY", "prov-key-2026-secure", 1);
+		assert_int_equal(load(&s, SETTINGS_API, missing, 0, &errs), -1);
+		assert_true(has_error(&errs, "PROVISIONING_API_KEY",
+		    "APP server (set in the environment)"));
+		settings_free(&s);
+		settings_errors_free(&errs);
+		/* Exactly 16 bytes, or the example with one more byte: fine. */
+		setenv("PROVISIONING_API_KEY", "0123456789abcdef", 1);
+		assert_int_equal(load(&s, SETTINGS_API, missing, 0, &errs), 0);
+		assert_int_equal(s.api_key_len, 16);
+		settings_free(&s);
+		settings_errors_free(&errs);
+		setenv("PROVISIONING_API_KEY", "prov-key-2026-secure2", 1);
+		assert_int_equal(load(&s, SETTINGS_API, missing, 0, &errs), 0);
+		settings_free(&s);
+		settings_errors_free(&errs);
+	}
 
 	/* A bad secret is refused without being quoted back. */
 	setenv("PROVISIONING_API_KEY", "has space SECRETXYZ", 1);
@@ -1128,6 +1322,120 @@ test_load_odoo_conf(void **state)
 	free(conf2);
 }
 
+/*
+ * The Cloudflare token of the systemd credential cloudflare-token
+ * ($CREDENTIALS_DIRECTORY) wins over CLOUDFLARE_API_TOKEN of the
+ * environment and the env file; an empty or missing credential leaves
+ * them in charge; a bad one is an error that names the credential and
+ * does not quote it.
+ */
+static void
+test_load_credential(void **state)
+{
+	struct settings s;
+	struct settings_errors errs;
+	char *creds = path_in("creds");
+	char *cred = path_in("creds/cloudflare-token");
+	char *domains = write_file("cred-domains.json",
+	    "{\"zones\":{\"sajet.us\":"
+	    "\"0123456789abcdef0123456789abcdef\"},\"tunnel_id\":\"t1\"}",
+	    0644);
+	char *env = write_file("cred.env",
+	    "ODOO_DOMAIN=sajet.us\nPROVISIONING_API_KEY=0123456789abcdef\n"
+	    "CLOUDFLARE_API_TOKEN=from-the-file\n",
+	    0600);
+	int fd;
+
+	base_env();
+	setenv("DOMAINS_FILE", domains, 1);
+	assert_int_equal(mkdir(creds, 0700), 0);
+	setenv("CREDENTIALS_DIRECTORY", creds, 1);
+
+	/* No credential file: the env file's token. */
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), 0);
+	assert_string_equal(s.cf_token, "from-the-file");
+	settings_free(&s);
+	settings_errors_free(&errs);
+
+	/* An empty one (install.sh's default), or only white space: same. */
+	free(write_file("creds/cloudflare-token", "", 0400));
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), 0);
+	assert_string_equal(s.cf_token, "from-the-file");
+	settings_free(&s);
+	settings_errors_free(&errs);
+	free(write_file("creds/cloudflare-token", " \n\r\n", 0400));
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), 0);
+	assert_string_equal(s.cf_token, "from-the-file");
+	settings_free(&s);
+	settings_errors_free(&errs);
+
+	/* A token there wins over the file and the environment. */
+	free(write_file("creds/cloudflare-token", "cred-token-123\n", 0400));
+	assert_int_equal(load(&s, SETTINGS_API, env, 1, &errs), 0);
+	assert_string_equal(s.cf_token, "cred-token-123");
+	assert_true(s.dns_enabled);
+	settings_free(&s);
+	settings_errors_free(&errs);
+	setenv("CLOUDFLARE_API_TOKEN", "from-the-env", 1);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), 0);
+	assert_string_equal(s.cf_token, "cred-token-123");
+	settings_free(&s);
+	settings_errors_free(&errs);
+	unsetenv("CLOUDFLARE_API_TOKEN");
+
+	/* It alone turns DNS on. */
+	free(write_file("cred2.env",
+	    "ODOO_DOMAIN=sajet.us\nPROVISIONING_API_KEY=0123456789abcdef\n",
+	    0600));
+	{
+		char *env2 = path_in("cred2.env");
+
+		assert_int_equal(load(&s, SETTINGS_API, env2, 1, &errs), 0);
+		assert_true(s.dns_enabled);
+		assert_string_equal(s.cf_token, "cred-token-123");
+		settings_free(&s);
+		settings_errors_free(&errs);
+		free(env2);
+	}
+
+	/* A bad token: named by where it is, never quoted. */
+	free(write_file("creds/cloudflare-token", "SECRET with space\n", 0400));
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), -1);
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.e[0].file,
+	    "$CREDENTIALS_DIRECTORY/cloudflare-token");
+	assert_string_equal(errs.e[0].key, "CLOUDFLARE_API_TOKEN");
+	assert_null(strstr(errs.e[0].msg, "SECRET"));
+	settings_free(&s);
+	settings_errors_free(&errs);
+	unlink(cred);
+	fd = open(cred, O_WRONLY | O_CREAT | O_TRUNC, 0400);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, "SECRET\0x", 8), 8);
+	close(fd);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), -1);
+	assert_true(has_error(&errs, "CLOUDFLARE_API_TOKEN", "NUL"));
+	settings_free(&s);
+	settings_errors_free(&errs);
+
+	/* A directory where the credential should be: an error, too. */
+	unlink(cred);
+	assert_int_equal(mkdir(cred, 0700), 0);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, env, 1, &errs), -1);
+	assert_true(
+	    has_error(&errs, "CLOUDFLARE_API_TOKEN", "not a regular file"));
+	settings_free(&s);
+	settings_errors_free(&errs);
+	rmdir(cred);
+
+	unsetenv("CREDENTIALS_DIRECTORY");
+	rmdir(creds);
+	free(creds);
+	free(cred);
+	free(domains);
+	free(env);
+}
+
 static void
 test_load_dns(void **state)
 {
@@ -1135,12 +1443,12 @@ test_load_dns(void **state)
 	struct settings_errors errs;
 	char *missing = path_in("none.env");
 	char *good = write_file("good.json",
-	    "{\"zones\":{\"a.com\":\"za\"},"
+	    "{\"zones\":{\"a.com\":\"" ZA "\"},"
 	    "\"tunnel_id\":\"t1\"}",
 	    0644);
 	char *notun = write_file("notun.json",
 	    "{\"zones\":{\"sajet.us\":"
-	    "\"zs\"}}",
+	    "\"" ZS "\"}}",
 	    0644);
 	char *broken = write_file("broken.json", "{\"zones\":", 0644);
 	char *nodom = path_in("absent.json");
@@ -1188,7 +1496,7 @@ test_load_dns(void **state)
 	assert_int_equal(load(&s, SETTINGS_WATCHER, missing, 0, &errs), 0);
 	assert_true(s.dns_enabled);
 	assert_int_equal(s.nzones, 1);
-	assert_string_equal(s.zones[0].zone_id, "zs");
+	assert_string_equal(s.zones[0].zone_id, ZS);
 	settings_free(&s);
 	settings_errors_free(&errs);
 
@@ -1233,11 +1541,12 @@ test_errors_print(void **state)
 	settings_error_add(&errs, NULL, 0, NULL, "plain");
 	assert_int_equal(errs.n, 4);
 	out = capture_stderr(print_errs, &errs);
+	/* Fatal reasons: at err priority ("<3>"), not the stream's info. */
 	assert_string_equal(out,
-	    "/etc/x.env:3: API_PORT: must be 5\n"
-	    "/etc/x.env: is readable\n"
-	    "ODOO_DOMAIN: is required\n"
-	    "plain\n");
+	    "<3>/etc/x.env:3: API_PORT: must be 5\n"
+	    "<3>/etc/x.env: is readable\n"
+	    "<3>ODOO_DOMAIN: is required\n"
+	    "<3>plain\n");
 	free(out);
 	settings_errors_free(&errs);
 	assert_int_equal(errs.n, 0);
@@ -1264,11 +1573,23 @@ load_unknown(void *arg)
 }
 
 static void
+load_watcher_quiet(void *arg)
+{
+	struct settings s;
+	struct settings_errors errs;
+
+	assert_int_equal(load(&s, SETTINGS_WATCHER, arg, 0, &errs), 0);
+	settings_free(&s);
+	settings_errors_free(&errs);
+}
+
+static void
 test_load_unknown_key_warns(void **state)
 {
 	char *f = write_file("unk.env",
 	    "ODOO_DOMAIN=sajet.us\nFOO_BAR=1\n"
-	    "NODO_ENV_FILE=/x\n",
+	    "NODO_ENV_FILE=/x\nNODO_API_ULR=http://x\nNODO_API_URL=http://y\n"
+	    "NODO_API_KEY=k\nNODO_API_TIMEOUT=5\nNODO_FOO=1\n",
 	    0600);
 	char *out;
 
@@ -1279,9 +1600,70 @@ test_load_unknown_key_warns(void **state)
 	assert_non_null(strstr(out, ":2: unknown key FOO_BAR ignored"));
 	assert_non_null(strstr(out, "<4>"));
 	assert_null(strstr(out, "NODO_ENV_FILE"));
+	/* The CLI's keys are known by name; a typo of one is not. */
+	assert_non_null(strstr(out, ":4: unknown key NODO_API_ULR ignored"));
+	assert_non_null(strstr(out, ":8: unknown key NODO_FOO ignored"));
+	assert_null(strstr(out, "NODO_API_URL"));
+	assert_null(strstr(out, "NODO_API_KEY"));
+	assert_null(strstr(out, "NODO_API_TIMEOUT"));
 	log_set_level(LOG_ERR);
 	free(out);
 	free(f);
+}
+
+/*
+ * The seed's example domains.json ("zone_id_1"): the node starts with DNS
+ * off (a warning), is refused with DNS on, and the rule is the client's.
+ */
+static void
+test_seed_zone_ids(void **state)
+{
+	char *ex = write_file("seed.json",
+	    "{ \"zones\": { \"sajet.us\": \"zone_id_1\", \"otro.dominio\": "
+	    "\"zone_id_2\" }, \"tunnel_id\": \"tu_tunnel_id\" }\n",
+	    0644);
+	char *missing = path_in("none2.env");
+	struct settings s;
+	struct settings_errors errs;
+	char why[512];
+	char *out;
+
+	(void)state;
+	base_env();
+	setenv("ODOO_DOMAIN", "sajet.us", 1);
+	setenv("DOMAINS_FILE", ex, 1);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, missing, 0, &errs), 0);
+	assert_int_equal(settings_zone_id_problem(&s.zones[0], why,
+	                     sizeof(why)),
+	    1);
+	assert_non_null(strstr(why,
+	    "zones.sajet.us: zone id 'zone_id_1' is not a Cloudflare zone id"));
+	assert_non_null(strstr(why, "32 characters of 0-9 and a-f"));
+	settings_free(&s);
+	settings_errors_free(&errs);
+
+	setenv("CLOUDFLARE_API_TOKEN", "tok", 1);
+	assert_int_equal(load(&s, SETTINGS_WATCHER, missing, 0, &errs), -1);
+	assert_int_equal(errs.n, 2);
+	assert_true(has_error(&errs, NULL, "zone id 'zone_id_1' is not"));
+	assert_true(has_error(&errs, NULL, "zone id 'zone_id_2' is not"));
+	assert_string_equal(errs.e[0].file, ex);
+	settings_free(&s);
+	settings_errors_free(&errs);
+	unsetenv("CLOUDFLARE_API_TOKEN");
+
+	/* DNS off: said once per zone as a warning. */
+	log_init("test");
+	log_set_level(LOG_INFO);
+	out = capture_stderr(load_watcher_quiet, missing);
+	assert_non_null(strstr(out, "<4>"));
+	assert_non_null(strstr(out, "zone id 'zone_id_1' is not"));
+	assert_non_null(strstr(out, "DNS is disabled"));
+	log_set_level(LOG_ERR);
+	free(out);
+	unsetenv("DOMAINS_FILE");
+	free(ex);
+	free(missing);
 }
 
 /* ------------------------------------------------------------- main */
@@ -1316,6 +1698,7 @@ main(void)
 		cmocka_unit_test(test_domains_too_many_zones),
 		cmocka_unit_test(test_load_defaults),
 		cmocka_unit_test(test_load_all_keys),
+		cmocka_unit_test(test_load_template_dbs),
 		cmocka_unit_test(test_load_env_overrides_file),
 		cmocka_unit_test(test_load_config_semantics),
 		cmocka_unit_test(test_load_secrecy),
@@ -1324,8 +1707,11 @@ main(void)
 		cmocka_unit_test(test_load_api_key),
 		cmocka_unit_test(test_load_odoo_conf),
 		cmocka_unit_test(test_load_dns),
+		cmocka_unit_test(test_load_credential),
+		cmocka_unit_test(test_load_secrecy_root_group),
 		cmocka_unit_test(test_errors_print),
 		cmocka_unit_test(test_load_unknown_key_warns),
+		cmocka_unit_test(test_seed_zone_ids),
 	};
 
 	/* Warnings of the code under test would only clutter the output. */

@@ -1,0 +1,75 @@
+"""Configuration errors and outages reach the journal as errors: the `<N>`
+priority prefixes on stderr (sd-daemon(3)), which journald reads the same
+way as sd_journal_send()'s PRIORITY= (tests/unit/test_log.c checks that
+mapping). `journalctl -p err` must show why a daemon exited 78, and why the
+API answers 503, once."""
+import os
+import re
+import subprocess
+
+import requests
+
+from conftest import API_KEY, BUILD, CF_TOKEN, NODE_PASSWORD
+
+EX_CONFIG = 78
+
+
+def run_bad(node, prog, **env):
+    d = node(prog=prog, start=False)
+    d.env.update(env)
+    d.write_env()
+    p = subprocess.run([str(BUILD / prog), "--config", str(d.env_file)],
+                       capture_output=True, text=True, timeout=60,
+                       env={"PATH": os.environ["PATH"]},
+                       stdin=subprocess.DEVNULL)
+    return p
+
+
+def test_every_fatal_reason_is_logged_at_err(node):
+    for prog in ("odoo-local-api", "odoo-db-watcher"):
+        p = run_bad(node, prog, API_PORT="nope", DB_WATCHER_INTERVAL="-3")
+        assert p.returncode == EX_CONFIG, (prog, p.returncode, p.stderr)
+        lines = [x for x in p.stderr.splitlines() if x.strip()]
+        reasons = [x for x in lines if "API_PORT" in x or
+                   "DB_WATCHER_INTERVAL" in x]
+        assert reasons, (prog, p.stderr)
+        # Every reason at err (3): never at the stream's default, info.
+        for line in reasons:
+            assert line.startswith("<3>"), (prog, line)
+        assert not [x for x in lines if not re.match(r"<[0-7]>", x)], \
+            (prog, p.stderr)
+        for secret in (API_KEY, CF_TOKEN, NODE_PASSWORD):
+            assert secret not in p.stderr
+
+
+def test_503_says_why_once_per_outage(node, pg):
+    api = node()
+    try:
+        pg.stop("fast")
+        for _ in range(4):
+            r = api.get("/api/tenants")
+            assert r.status_code == 503, r.text
+            assert r.json()["code"] == "database_unavailable"
+        for _ in range(3):
+            assert requests.get(api.url + "/health",
+                                timeout=30).status_code == 503
+        log = api.log()
+        why = re.findall(r"^<(\d)>answering 503 .*$", log, re.M)
+        assert why == ["3"], log  # once, at err
+        assert re.search(r"^<3>answering 503 until PostgreSQL is usable: "
+                         r"database: PostgreSQL is unreachable", log, re.M)
+    finally:
+        pg.start()
+    r = api.get("/api/tenants")
+    assert r.status_code == 200, r.text
+    log = api.log()
+    assert len(re.findall(r"PostgreSQL usable again", log)) == 1, log
+    # A new outage is said again, once.
+    try:
+        pg.stop("fast")
+        for _ in range(3):
+            assert api.get("/api/tenants").status_code == 503
+    finally:
+        pg.start()
+    assert len(re.findall(r"^<3>answering 503 ", api.log(), re.M)) == 2
+    assert api.get("/api/tenants").status_code == 200

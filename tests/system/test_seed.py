@@ -1,0 +1,262 @@
+"""The seed's way, under a real systemd: `sudo ./install.sh` on an Odoo node,
+edit .env, `systemctl start`, then every command of the seed's README, and
+what an operator lives through afterwards (reload, restart, PostgreSQL
+restarting under load, a hung daemon, a reboot, uninstall).
+
+The steps run in order in one container; a failed step stops the story
+(conftest.py). Where the node does not do yet what issue 11 asks for, the
+test asserts today's behaviour exactly and says so with "TODAY:": those
+asserts change with the feature.
+"""
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (CF_TOKEN, Container, TUNNEL_ID, api_key, configure_node,
+                      dns_records, figure, repo_files, setup_odoo_node,
+                      start_fake_cloudflare)
+
+UNITS = ("odoo-local-api", "odoo-db-watcher")
+FAKES = "/root/nodo/tests/fakes"
+LOAD = Path(__file__).with_name("inside") / "load.py"
+
+
+@pytest.fixture(scope="module")
+def c(rootfs):
+    box = Container(rootfs, "seed")
+    try:
+        figure("seed: boot of a fresh container s", round(box.boot(), 1))
+        yield box
+    finally:
+        box.close()
+
+
+@pytest.fixture(scope="module")
+def state():
+    return {}
+
+
+def health(c):
+    return json.loads(c.sh("curl -sS http://127.0.0.1:8070/health"))
+
+
+def test_the_container_has_only_loopback(c):
+    # --private-network: no interface but lo, no route anywhere.
+    ifaces = [line.split(":")[0].strip() for line in
+              c.sh("cat /proc/net/dev").splitlines()[2:]]
+    assert ifaces == ["lo"], ifaces
+    assert c.sh("tail -n +2 /proc/net/route") == ""
+    assert c.sh("cat /proc/1/comm") == "systemd"
+
+
+def test_an_odoo_node(c, state):
+    state["mod"] = setup_odoo_node(c)
+    c.copy_tree(repo_files(), "/root/nodo")
+    start_fake_cloudflare(c, FAKES)
+    assert c.sh("runuser -u odoo -- psql -Atc 'SELECT count(*) FROM res_users' tcs") == "3"
+
+
+def test_install_sh(c):
+    t0 = time.monotonic()
+    r = c.run("cd /root/nodo && sudo ./install.sh", timeout=600)
+    figure("seed: sudo ./install.sh (apt check, build, install, start) s",
+           round(time.monotonic() - t0, 1))
+    out = r.stdout
+    assert "all packages are installed" in out  # nothing to fetch: no network
+    assert "created /opt/nodo/config/.env (mode 0600, owner odoo)" in out
+    key = api_key(c)
+    assert f"PROVISIONING_API_KEY={key}" in out  # printed once, to the operator
+    assert c.sh("stat -c '%a %U %G' /opt/nodo/config/.env") == "600 odoo odoo"
+    assert c.sh("readlink /opt/odoo/scripts/create_tenant.sh") == \
+        "/opt/nodo/scripts/create_tenant.sh"
+    for u in UNITS:
+        assert c.sh(f"systemctl is-enabled {u}") == "enabled"
+        # TODAY: the installer starts both services itself (issue 11 item 2:
+        # "enabled but not started unless --start").
+        assert c.sh(f"systemctl is-active {u}") == "active"
+    assert health(c)["dns"] == "disabled"
+
+
+def test_edit_env_then_systemctl_start(c, state):
+    configure_node(c, state["mod"])
+    c.run("sudo systemctl start odoo-local-api")
+    c.run("sudo systemctl start odoo-db-watcher")
+    # TODAY: the services were already running, so `start` does nothing and
+    # the edit is not applied (the issue's first complaint): DNS stays off.
+    assert health(c)["dns"] == "disabled"
+    c.run("sudo systemctl restart odoo-local-api odoo-db-watcher")
+    h = health(c)
+    assert h["status"] == "ok" and h["postgres"] == "ok" and h["dns"] == "enabled"
+
+
+def test_systemctl_status(c):
+    for u in UNITS:
+        out = c.sh(f"systemctl status {u}")
+        assert "Active: active (running)" in out, out
+        assert f"/opt/nodo/bin/{u} --config /opt/nodo/config/.env" in out
+
+
+def test_journalctl(c):
+    api = c.sh("journalctl -u odoo-local-api --no-pager")
+    assert "listening on 0.0.0.0:8070" in api, api
+    assert "Started odoo-local-api.service" in api
+    watcher = c.sh("journalctl -u odoo-db-watcher --no-pager")
+    assert "watching every 2 s" in watcher, watcher
+    key = api_key(c)
+    for text in (api, watcher):
+        assert key not in text and CF_TOKEN not in text  # no secret in a log
+
+
+def test_create_tenant_sh(c):
+    out = c.sh("/opt/odoo/scripts/create_tenant.sh nombre_tenant contraseña sajet.us tcs")
+    assert "Tenant nombre_tenant created." in out, out
+    assert "URL: https://nombre_tenant.sajet.us" in out
+    assert "DNS: created (nombre_tenant.sajet.us)" in out
+    (rec,) = dns_records(c, "nombre_tenant.sajet.us")
+    assert rec["content"] == f"{TUNNEL_ID}.cfargotunnel.com" and rec["proxied"]
+    assert c.sh("ls /var/lib/odoo/filestore/nombre_tenant | sort") == "0a\nchecklist\nd7"
+
+
+def test_list_tenants_sh(c):
+    out = c.sh("/opt/odoo/scripts/list_tenants.sh sajet.us")
+    assert "nombre_tenant  sajet.us  https://nombre_tenant.sajet.us" in out, out
+    assert out.endswith("1 tenant")
+
+
+def test_curl_with_the_key(c):
+    key = api_key(c)
+    out = c.sh(f'curl -s -H "X-API-KEY: {key}" http://localhost:8070/api/tenants')
+    assert "nombre_tenant" in out
+    code = c.sh("curl -s -o /dev/null -w '%{http_code}' "
+                '-H "X-API-KEY: prov-key-2026-secure" http://localhost:8070/api/tenants')
+    assert code == "401"  # the seed's example key is not this node's
+
+
+def test_delete_tenant_sh_asks(c):
+    c.sh("/opt/odoo/scripts/create_tenant.sh borrame otra-clave-1 sajet.us tcs")
+    # The seed's command as typed at a terminal: it asks, the operator says y.
+    out = c.run("script -qec '/opt/odoo/scripts/delete_tenant.sh borrame' /dev/null",
+                input="y\n").stdout
+    assert "Delete tenant borrame and all its data? [y/N]" in out, out
+    assert c.sh("runuser -u postgres -- psql -Atc "
+                "\"SELECT count(*) FROM pg_database WHERE datname = 'borrame'\"") == "0"
+    assert dns_records(c, "borrame.sajet.us") == []
+    assert "borrame" not in c.sh("/opt/odoo/scripts/list_tenants.sh")
+
+
+def test_watcher_publishes_a_database_made_outside(c):
+    c.run("runuser -u odoo -- createdb -T tcs hecha_a_mano")
+    c.wait_for("curl -sf -H 'Authorization: Bearer test-token' "
+               "'http://127.0.0.1:8787/client/v4/zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/"
+               "dns_records?name=hecha_a_mano.sajet.us' | grep -q cfargotunnel",
+               timeout=30, what="the watcher's CNAME for hecha_a_mano")
+
+
+def test_systemctl_reload(c):
+    pid = c.prop("odoo-local-api", "MainPID")
+    r = c.run("sudo systemctl reload odoo-local-api", check=False)
+    # TODAY: the units have no ExecReload= (issue 11 item 2 adds SIGHUP
+    # re-reading the settings), so systemd refuses and nothing changes.
+    assert r.returncode != 0
+    assert "Job type reload is not applicable for unit odoo-local-api.service" in r.stderr
+    assert c.prop("odoo-local-api", "MainPID") == pid
+    assert c.sh("systemctl is-active odoo-local-api") == "active"
+
+
+def test_systemctl_restart(c):
+    before = {u: c.prop(u, "MainPID") for u in UNITS}
+    c.run("sudo systemctl restart odoo-local-api odoo-db-watcher")
+    for u in UNITS:
+        assert c.prop(u, "MainPID") not in ("0", before[u])
+        assert c.sh(f"systemctl is-active {u}") == "active"
+    assert health(c)["status"] == "ok"
+    assert "nombre_tenant" in c.sh("/opt/odoo/scripts/list_tenants.sh")
+
+
+def test_postgresql_restart_under_load(c):
+    pids = {u: c.prop(u, "MainPID") for u in UNITS}
+    c.put("/root/load.py", LOAD.read_text(), 0o755)
+    c.run("systemd-run --unit=nodo-load /usr/bin/python3 /root/load.py 20 /root/load.json")
+    time.sleep(5)
+    t0 = time.monotonic()
+    c.run("systemctl restart postgresql")
+    figure("seed: systemctl restart postgresql under load s", round(time.monotonic() - t0, 1))
+    c.wait_for("test -s /root/load.json", timeout=120, what="the load run")
+    res = json.loads(c.sh("cat /root/load.json"))
+    counts = res["counts"]
+    figure("seed: answers during the PostgreSQL restart", counts)
+    # The daemons stayed up: every request got an answer, never a refused
+    # connection, and only the codes the contract gives for "database down".
+    for kind, allowed in (("list", {"200", "503"}), ("health", {"200", "503"}),
+                          ("create", {"201", "503"}), ("delete", {"200", "503"})):
+        got = set(counts.get(kind, {}))
+        assert got <= allowed, f"{kind}: {counts[kind]}"
+    assert counts["list"].get("200", 0) > 0 and counts["health"].get("200", 0) > 0
+    for u in UNITS:
+        assert c.prop(u, "MainPID") == pids[u], f"{u} restarted"
+        assert c.prop(u, "NRestarts") == "0"
+    c.wait_for("curl -sf http://127.0.0.1:8070/health", timeout=30,
+               what="/health back to 200")
+    # A tenant is never half-done: what the load created it deleted again,
+    # or it is a whole tenant that deletes cleanly now.
+    left = c.sh("runuser -u postgres -- psql -Atc "
+                "\"SELECT datname FROM pg_database WHERE datname LIKE 'load\\_%'\"").split()
+    for name in left:
+        c.run(f"/opt/odoo/scripts/delete_tenant.sh --yes {name}")
+    assert "load_" not in c.sh("/opt/odoo/scripts/list_tenants.sh")
+
+
+def test_watchdog_restarts_a_hung_daemon(c):
+    before = {u: c.prop(u, "MainPID") for u in UNITS}
+    for u in UNITS:
+        c.run(f"kill -STOP {before[u]}")
+    t0 = time.monotonic()
+    for u in UNITS:
+        c.wait_for(f"test \"$(systemctl show -P MainPID {u})\" != {before[u]} && "
+                   f"systemctl is-active -q {u}", timeout=90,
+                   what=f"{u} restarted by the watchdog")
+    figure("seed: SIGSTOP to both active again s (WatchdogSec=30)",
+           round(time.monotonic() - t0, 1))
+    for u in UNITS:
+        assert c.prop(u, "NRestarts") == "1"
+        j = c.sh(f"journalctl -u {u} --no-pager")
+        assert "Watchdog timeout" in j, j[-2000:]
+    assert health(c)["status"] == "ok"
+
+
+def test_a_killed_daemon_is_restarted(c):
+    pid = c.prop("odoo-local-api", "MainPID")
+    c.run(f"kill -KILL {pid}")
+    c.wait_for(f"test \"$(systemctl show -P MainPID odoo-local-api)\" != {pid} && "
+               "curl -sf http://127.0.0.1:8070/health", timeout=30,
+               what="odoo-local-api back after SIGKILL")
+    assert c.prop("odoo-local-api", "NRestarts") == "2"
+
+
+def test_reboot(c):
+    c.poweroff()
+    figure("seed: boot again s", round(c.boot(), 1))
+    for u in UNITS:
+        assert c.sh(f"systemctl is-active {u}") == "active"
+    assert "nombre_tenant" in c.sh("/opt/odoo/scripts/list_tenants.sh")
+    # The fake lost its records with the reboot: the watcher puts them back.
+    start_fake_cloudflare(c, FAKES)
+    c.wait_for("curl -sf -H 'Authorization: Bearer test-token' "
+               "'http://127.0.0.1:8787/client/v4/zones/5a1e7c0de5a1e7c0de5a1e7c0de5a1e7/"
+               "dns_records?name=nombre_tenant.sajet.us' | grep -q cfargotunnel",
+               timeout=60, what="the watcher re-creating nombre_tenant's CNAME")
+
+
+def test_uninstall(c):
+    out = c.sh("sudo /opt/nodo/install.sh --uninstall")
+    assert "kept /opt/nodo/config and /opt/nodo/cloudflare" in out
+    for u in UNITS:
+        assert c.run(f"systemctl cat {u}", check=False).returncode != 0
+        assert c.sh(f"systemctl is-active {u}", check=False) == "inactive"
+    assert c.run("test -e /opt/odoo/scripts/create_tenant.sh", check=False).returncode != 0
+    assert c.sh("test -f /opt/nodo/config/.env && echo kept") == "kept"
+    # Tenants belong to Odoo: the database is still there.
+    assert c.sh("runuser -u postgres -- psql -Atc "
+                "\"SELECT count(*) FROM pg_database WHERE datname = 'nombre_tenant'\"") == "1"

@@ -9,7 +9,8 @@ libcurl4-openssl-dev libcjson-dev libsystemd-dev libssl-dev libcmocka-dev
 postgresql-15 postgresql-client-15 python3 python3-pytest python3-requests
 python3-psycopg2 python3-passlib python3-jsonschema python3-yaml curl
 shellcheck systemd clang wrk strace debootstrap systemd-container dpkg-dev
-debhelper lintian fakeroot git python3-fastapi python3-uvicorn"
+debhelper lintian fakeroot git python3-fastapi python3-uvicorn
+python3-prometheus-client prometheus"
 
 missing=""
 for p in $PKGS; do

@@ -67,6 +67,14 @@ void cf_client_free(struct cf_client *c);
 unsigned long cf_client_requests(const struct cf_client *c);
 
 /*
+ * fn(arg, method, http_status) is called after every request that reached
+ * the wire (http_status 0 when no reply came), on the calling thread; NULL
+ * removes it. For metrics: keep it cheap.
+ */
+typedef void (*cf_observer_fn)(void *arg, const char *method, long http);
+void cf_client_set_observer(struct cf_client *c, cf_observer_fn fn, void *arg);
+
+/*
  * Overrides CF_CONNECT_TIMEOUT_MS / CF_TOTAL_TIMEOUT_MS for this client
  * (tests use short ones); a value <= 0 restores the default.
  */

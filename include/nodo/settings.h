@@ -22,6 +22,7 @@
 #define SETTINGS_DEFAULT_API_HOST     "0.0.0.0"
 #define SETTINGS_DEFAULT_API_PORT     8070
 #define SETTINGS_DEFAULT_INTERVAL     10 /* seconds */
+#define SETTINGS_DEFAULT_METRICS      "/run/nodo/watcher.prom"
 /* WATCHER_ORPHAN_GRACE_SECONDS: CONTRACT 8's 10 minutes, at most a week. */
 #define SETTINGS_DEFAULT_ORPHAN_GRACE 600    /* seconds */
 #define SETTINGS_MAX_ORPHAN_GRACE     604800 /* seconds */
@@ -62,6 +63,8 @@ struct settings {
 	char *odoo_conf;            /* ODOO_CONF */
 	char *data_dir; /* ODOO_DATA_DIR, else data_dir of odoo.conf */
 	int log_level;  /* LOG_LEVEL as a syslog priority */
+	/* WATCHER_METRICS_FILE: the watcher writes it, /metrics serves it */
+	char *watcher_metrics_file; /* "" = none */
 
 	/* Connection to PostgreSQL: PG* over odoo.conf db_*; NULL = libpq's. */
 	char *pg_host;

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -47,8 +48,10 @@
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/pg.h"
+#include "apimetrics.h"
 #include "nodo/tenant_cache.h"
 #include "http.h"
+#include "node.h"
 #include "jobs.h"
 #include "probe.h"
 
@@ -92,6 +95,8 @@ struct http_server {
 	struct tenant_cache *list; /* GET /api/tenants */
 	unsigned char key_digest[SHA256_DIGEST_LENGTH];
 	atomic_int inflight;
+	struct apimetrics *m; /* GET /metrics: lock-free counters */
+	struct node *node;    /* GET /api/node and /metrics' gauges */
 	struct job_pool *jobs;
 	struct probe *probe;
 
@@ -134,7 +139,8 @@ struct request {
 	int route; /* -1 until routed */
 	int status;
 	char method[8];
-	char path[64]; /* known routes only: never user text */
+	char path[64];               /* known routes only: never user text */
+	char addr[INET6_ADDRSTRLEN]; /* the client's address, for the log */
 	char *body;
 	size_t len, cap;
 	int too_large;
@@ -162,6 +168,10 @@ static int do_delete(struct http_server *, struct MHD_Connection *,
     struct request *);
 static int do_domains(struct http_server *, struct MHD_Connection *,
     struct request *);
+static int do_node(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_metrics(struct http_server *, struct MHD_Connection *,
+    struct request *);
 
 /*
  * run: RUN_INLINE only for routes that never wait (no PostgreSQL, no pool,
@@ -181,6 +191,8 @@ static const struct route {
 	{ "/api/tenant", "POST", do_create, 1, 1, RUN_HEAVY },
 	{ "/api/tenant", "DELETE", do_delete, 1, 1, RUN_HEAVY },
 	{ "/api/domains", "GET", do_domains, 1, 0, RUN_INLINE },
+	{ "/api/node", "GET", do_node, 1, 0, RUN_JOB },
+	{ "/metrics", "GET", do_metrics, 1, 0, RUN_JOB },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -352,6 +364,16 @@ reply_tenant_error(struct MHD_Connection *conn, struct request *rq,
 {
 	return reply_error(conn, rq, tenant_status(e), tenant_strerror(e),
 	    res->detail);
+}
+
+static double
+seconds_since(const struct timespec *a)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - a->tv_sec) +
+	    (double)(now.tv_nsec - a->tv_nsec) / 1e9;
 }
 
 static void
@@ -639,6 +661,7 @@ do_create(struct http_server *h, struct MHD_Connection *conn,
 	struct tenant_result res;
 	struct tenant out;
 	struct cf_client *cf;
+	struct timespec t0;
 	enum tenant_err e;
 	cJSON *root, *o;
 
@@ -661,7 +684,11 @@ do_create(struct http_server *h, struct MHD_Connection *conn,
 	}
 	cf = cf_for(h);
 	memset(&out, 0, sizeof(out));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	e = tenant_create(h->t, cf, &req, &res, &out);
+	apimetrics_op(h->m, APIMETRICS_CREATE, seconds_since(&t0), e);
+	if (e == TENANT_OK)
+		apimetrics_dns(h->m, res.dns.status);
 	cf_client_free(cf);
 	tenant_cache_changed(h->list);
 	if (e != TENANT_OK) {
@@ -692,6 +719,7 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 	const char *b = NULL;
 	struct tenant_result res;
 	struct cf_client *cf;
+	struct timespec t0;
 	enum tenant_err e;
 	cJSON *root, *o;
 	char name[NAME_MAX_LEN + 1];
@@ -719,7 +747,11 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 		name[0] = '\0'; /* too long: invalid below */
 	cJSON_Delete(root);
 	cf = cf_for(h);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	e = tenant_delete(h->t, cf, name, &res);
+	apimetrics_op(h->m, APIMETRICS_DELETE, seconds_since(&t0), e);
+	if (e == TENANT_OK)
+		apimetrics_dns(h->m, res.dns.status);
 	cf_client_free(cf);
 	tenant_cache_changed(h->list);
 	if (e != TENANT_OK)
@@ -754,6 +786,70 @@ do_domains(struct http_server *h, struct MHD_Connection *conn,
 		cJSON_AddNullToObject(o, "tunnel_id");
 	cJSON_AddBoolToObject(o, "dns_enabled", h->s->dns_enabled);
 	return reply_json(conn, rq, 200, o, NULL);
+}
+
+static int
+do_node(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
+{
+	char detail[400];
+	cJSON *o;
+	int st = node_report(h->node, &o, detail, sizeof(detail));
+
+	if (st != 200)
+		return reply_error(conn, rq, st,
+		    st == 503 ? "database_unavailable" : "internal_error",
+		    detail);
+	return reply_json(conn, rq, 200, o, NULL);
+}
+
+/* Prometheus text format 0.0.4, rendered now (CONTRACT 12). */
+static int
+do_metrics(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	struct MHD_Response *resp;
+	struct metrics_buf b;
+
+	metrics_buf_init(&b);
+	apimetrics_render(h->m, &b);
+	node_metrics(h->node, &b);
+	if (b.nomem || b.p == NULL) {
+		metrics_buf_free(&b);
+		return reply_error(conn, rq, 500, "internal_error",
+		    "metrics: out of memory");
+	}
+	resp =
+	    MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		metrics_buf_free(&b);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type",
+	    "text/plain; version=0.0.4; charset=utf-8");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	/* Not through reply_json: a 200 here says nothing of PostgreSQL. */
+	return finish_reply(conn, rq, 200, resp);
+}
+
+/*
+ * The key a request carries: X-API-KEY, else "Authorization: Bearer KEY"
+ * (the scheme is case-insensitive, RFC 7235). NULL when neither, or when
+ * the value holds a NUL (header_value).
+ */
+static const char *
+request_key(struct MHD_Connection *conn)
+{
+	const char *k;
+
+	if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-API-KEY") !=
+	    NULL)
+		return header_value(conn, "X-API-KEY");
+	k = header_value(conn, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (k == NULL || strncasecmp(k, "Bearer ", 7) != 0)
+		return NULL;
+	for (k += 7; *k == ' '; k++)
+		;
+	return k;
 }
 
 /* Constant time whatever the lengths: compare SHA-256 digests. */
@@ -805,6 +901,23 @@ addr_str(const struct in6_addr *a, char *buf, size_t len)
 		inet_ntop(AF_INET, &a->s6_addr[12], buf, (socklen_t)len);
 	else
 		inet_ntop(AF_INET6, a, buf, (socklen_t)len);
+}
+
+/* The client's address as text (IPv4 without its ::ffff: prefix). */
+static void
+client_text(struct MHD_Connection *conn, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct in6_addr a;
+
+	snprintf(buf, len, "unknown");
+	if (ci == NULL || ci->client_addr == NULL ||
+	    (ci->client_addr->sa_family != AF_INET &&
+	        ci->client_addr->sa_family != AF_INET6))
+		return;
+	sockaddr_in6_of(ci->client_addr, &a);
+	addr_str(&a, buf, len);
 }
 
 /*
@@ -1036,8 +1149,8 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 
 	if (rq == NULL) {
 		const union MHD_ConnectionInfo *ci;
-		const char *cl, *allow = NULL;
-		int known = 0, ret;
+		const char *cl, *allow = NULL, *key;
+		int known = 0, keyed = 0, ret;
 		char allowbuf[32] = "";
 		unsigned long long body_max = HTTP_MAX_BODY;
 
@@ -1052,10 +1165,12 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		rq->route = -1;
 		snprintf(rq->method, sizeof(rq->method), "%s", method);
 		snprintf(rq->path, sizeof(rq->path), "(other)");
+		client_text(conn, rq->addr, sizeof(rq->addr));
 		for (i = 0; i < NROUTES; i++) {
 			if (strcmp(url, routes[i].path) != 0)
 				continue;
 			known = 1;
+			keyed |= routes[i].needs_key;
 			snprintf(rq->path, sizeof(rq->path), "%s", url);
 			if (strcmp(method, routes[i].method) == 0)
 				rq->route = (int)i;
@@ -1067,10 +1182,19 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 			}
 		}
 		/* Every /api/ path needs the key, known route or not. */
-		if (strncmp(url, "/api/", 5) == 0 &&
-		    !key_ok(h, header_value(conn, "X-API-KEY"))) {
+		key = request_key(conn);
+		if ((strncmp(url, "/api/", 5) == 0 || keyed) &&
+		    !key_ok(h, key)) {
 			int delay = auth_failed(h, conn);
 
+			apimetrics_auth_refused(h->m);
+			/* Past the limit the flood is delayed, not logged. */
+			log_msg(delay > 0 ? LOG_DEBUG : LOG_WARNING, NULL,
+			    "refused %s %s from %s: %s", rq->method, rq->path,
+			    rq->addr,
+			    key == NULL || key[0] == '\0'
+			        ? "no API key"
+			        : "the API key does not match");
 			/* Kept, then queued after the delay (suspended). */
 			rq->deferred = 1;
 			reply_error(conn, rq, 401, "unauthorized",
@@ -1180,9 +1304,14 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (double)(now.tv_sec - rq->start.tv_sec) * 1e3 +
 	    (double)(now.tv_nsec - rq->start.tv_nsec) / 1e6;
-	/* /health is polled by monitors: keep it out of info logs. */
-	log_msg(strcmp(rq->path, "/health") == 0 ? LOG_DEBUG : LOG_INFO, NULL,
-	    "%s %s %d %.1f ms%s", rq->method, rq->path, rq->status, ms,
+	apimetrics_request(h->m, rq->path, rq->status, ms / 1e3);
+	/* /health and /metrics are polled by monitors: not in info logs. */
+	log_msg(strcmp(rq->path, "/health") == 0 ||
+	            strcmp(rq->path, "/metrics") == 0
+	        ? LOG_DEBUG
+	        : LOG_INFO,
+	    NULL, "%s %s %d %.1f ms from %s%s", rq->method, rq->path,
+	    rq->status, ms, rq->addr,
 	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
 	/* Kept alive: the next request is due like a new connection's. */
 	arm(rq->c, PH_IDLE, HTTP_HEADER_S * 1000LL);
@@ -1458,6 +1587,8 @@ free_server(struct http_server *h)
 	pthread_mutex_destroy(&h->conn_mu);
 	pthread_mutex_destroy(&h->warn_mu);
 	pthread_mutex_destroy(&h->auth_mu);
+	node_free(h->node);
+	apimetrics_free(h->m);
 	free(h);
 }
 
@@ -1509,6 +1640,15 @@ http_start(const struct settings *s, struct tenant_ctx *tctx, int listen_fd)
 		return NULL;
 	h->s = s;
 	h->t = tctx;
+	if ((h->m = apimetrics_new()) == NULL ||
+	    (h->node = node_new(tctx)) == NULL) {
+		log_err("out of memory");
+		apimetrics_free(h->m);
+		free(h);
+		return NULL;
+	}
+	for (size_t i = 0; i < NROUTES; i++)
+		apimetrics_route(h->m, routes[i].path);
 	pthread_mutex_init(&h->auth_mu, NULL);
 	pthread_mutex_init(&h->warn_mu, NULL);
 	pthread_mutex_init(&h->conn_mu, NULL);

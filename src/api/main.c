@@ -67,7 +67,10 @@ usage(FILE *f)
 	    "\n"
 	    "Routes: GET /health, GET /api/tenants[?domain=D], POST "
 	    "/api/tenant,\n"
-	    "DELETE /api/tenant, GET /api/domains (X-API-KEY on /api/*).\n"
+	    "DELETE /api/tenant, GET /api/domains, GET /api/node, GET "
+	    "/metrics\n"
+	    "(the key, X-API-KEY or Authorization: Bearer, on /api/* and "
+	    "/metrics).\n"
 	    "One API per node and database role: a second one exits 1.\n"
 	    "Exit status: 0 ok, 1 runtime failure, 78 configuration error.\n"
 	    "See odoo-local-api(8) in /opt/nodo/docs.\n");

@@ -52,6 +52,8 @@ struct cf_client {
 	long connect_ms;
 	long total_ms;
 	unsigned long requests;
+	cf_observer_fn observe; /* told of every request sent, or NULL */
+	void *observe_arg;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -353,6 +355,15 @@ cf_client_requests(const struct cf_client *c)
 }
 
 void
+cf_client_set_observer(struct cf_client *c, cf_observer_fn fn, void *arg)
+{
+	if (c == NULL)
+		return;
+	c->observe = fn;
+	c->observe_arg = arg;
+}
+
+void
 cf_client_set_timeouts(struct cf_client *c, long connect_ms, long total_ms)
 {
 	if (c == NULL)
@@ -580,6 +591,8 @@ cf_call(struct cf_client *c, const char *method, const char *path,
 		http = 0;
 	res->http_status = (int)http;
 	reply->http = http;
+	if (reqsize > 0 && c->observe != NULL)
+		c->observe(c->observe_arg, method, http);
 	log_debug("cloudflare: %s %s -> %ld (%s)", method, path, http,
 	    curl_easy_strerror(rc));
 

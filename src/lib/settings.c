@@ -71,6 +71,7 @@ enum key {
 	K_DATA_DIR,
 	K_LOG_LEVEL,
 	K_DELETE_ORPHANS,
+	K_WATCHER_METRICS,
 	K_ORPHAN_GRACE,
 	K_TEMPLATE_DBS,
 	K_COUNT
@@ -98,6 +99,7 @@ static const struct {
 	[K_DATA_DIR] = { "ODOO_DATA_DIR", 0 },
 	[K_LOG_LEVEL] = { "LOG_LEVEL", 0 },
 	[K_DELETE_ORPHANS] = { "WATCHER_DELETE_ORPHANS", 0 },
+	[K_WATCHER_METRICS] = { "WATCHER_METRICS_FILE", 0 },
 	[K_ORPHAN_GRACE] = { "WATCHER_ORPHAN_GRACE_SECONDS", 0 },
 	[K_TEMPLATE_DBS] = { "TEMPLATE_DBS", 0 },
 };
@@ -1723,6 +1725,15 @@ settings_load(struct settings *s, enum settings_program prog,
 	    val_or(&ld, K_DOMAINS_FILE, SETTINGS_DEFAULT_DOMAINS_FILE, 0));
 	s->odoo_conf = dup_or_fail(&ld,
 	    val_or(&ld, K_ODOO_CONF, SETTINGS_DEFAULT_ODOO_CONF, 0));
+	/* An empty value is kept: no watcher metrics file. */
+	s->watcher_metrics_file = dup_or_fail(&ld,
+	    val_or(&ld, K_WATCHER_METRICS, SETTINGS_DEFAULT_METRICS, 1));
+	if (s->watcher_metrics_file != NULL &&
+	    s->watcher_metrics_file[0] != '\0' &&
+	    s->watcher_metrics_file[0] != '/')
+		val_error(&ld, &ld.v[K_WATCHER_METRICS],
+		    keys[K_WATCHER_METRICS].name,
+		    "must be an absolute path, or empty for none");
 	s->api_host = dup_or_fail(&ld,
 	    val_or(&ld, K_API_HOST, SETTINGS_DEFAULT_API_HOST, 0));
 	if (s->api_host != NULL && !ip_literal(s->api_host))
@@ -1877,6 +1888,7 @@ settings_free(struct settings *s)
 		free(s->template_dbs[i]);
 	free(s->template_dbs);
 	free(s->odoo_conf);
+	free(s->watcher_metrics_file);
 	free(s->data_dir);
 	free(s->pg_host);
 	free(s->pg_port);

@@ -848,20 +848,72 @@ ms_since(const struct timespec *a)
 }
 
 /*
+ * "clone 310, configure 402, ..." for the steps an operation got through:
+ * step i ran from ts[i] to ts[i + 1], and a zero time is a step not
+ * reached; a step that began and never ended is where it stopped:
+ * "configure 12 (stopped here)". Always terminated.
+ */
+static void
+steps_text(char *buf, size_t len, const char *const names[],
+    const struct timespec ts[], size_t nsteps)
+{
+	size_t i, o = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < nsteps; i++) {
+		int n, ended = ts[i + 1].tv_sec != 0 || ts[i + 1].tv_nsec != 0;
+
+		if (ts[i].tv_sec == 0 && ts[i].tv_nsec == 0)
+			break;
+		n = snprintf(buf + o, len - o, "%s%s %.0f%s", o ? ", " : "",
+		    names[i],
+		    ended ? ms_between(&ts[i], &ts[i + 1]) : ms_since(&ts[i]),
+		    ended ? "" : " (stopped here)");
+		if (n < 0 || (size_t)n >= len - o || !ended)
+			break;
+		o += (size_t)n;
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, len, "no step ran");
+}
+
+/* The one line an operation ends with: outcome, steps, TENANT=. */
+static void
+log_outcome(const char *name, const char *op, enum tenant_err e,
+    const struct tenant_result *res, const struct timespec *start,
+    const char *steps, const char *extra)
+{
+	if (e == TENANT_OK)
+		log_msg(LOG_INFO, name, "tenant %s %s%s in %.0f ms: %s", name,
+		    op, extra, ms_since(start), steps);
+	else
+		/* The node's failures (5xx) at err, refusals at warning. */
+		log_msg(e == TENANT_INTERNAL || e == TENANT_DB_UNAVAILABLE ||
+		            e == TENANT_FILESTORE_MISSING
+		        ? LOG_ERR
+		        : LOG_WARNING,
+		    name, "tenant %s not %s%s (%s: %s) after %.0f ms: %s", name,
+		    op, extra, tenant_strerror(e), res->detail, ms_since(start),
+		    steps);
+}
+
+/*
  * Steps 1 to 5: the database and its folder, published. Holds a pool
  * connection and the create lock (shared) while it runs and releases both
- * before it returns, so that the DNS step after it holds neither.
+ * before it returns, so that the DNS step after it holds neither. ts[i]
+ * is when step i began (clone, configure, filestore, publish) and ts[4]
+ * when publishing ended; a step not reached keeps its zero.
  */
 static enum tenant_err
 create_database(const struct tenant_ctx *t, const struct tenant_request *req,
-    const char *templ, const char *domain, struct tenant_result *res)
+    const char *templ, const char *domain, struct tenant_result *res,
+    struct timespec ts[5])
 {
 	const struct settings *s = t->s;
 	char tmp[sizeof(NAME_TMP_PREFIX) + TENANT_TMP_HEX], err[512];
 	char sql[TENANT_SQL_MAX], text[512];
 	char fs_src[PATH_MAX], fs_tmp[PATH_MAX], fs_dst[PATH_MAX];
 	struct hash_job job;
-	struct timespec t0, t1, t2, t3, t4;
 	pthread_t th;
 	int joined = 1, created = 0, fs_moved = 0, is_templ = 0, rc;
 	int has_files = 0;
@@ -922,10 +974,10 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 		goto out;
 	}
 	joined = 0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_MONOTONIC, &ts[0]);
 	if ((e = clone_template(c, templ, tmp, res)) != TENANT_OK)
 		goto out;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	clock_gettime(CLOCK_MONOTONIC, &ts[1]);
 	created = 1;
 	snprintf(text, sizeof(text),
 	    TENANT_COMMENT_PREFIX "domain=%s;creating=%s", domain,
@@ -942,7 +994,7 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 	         &joined, res)) != TENANT_OK)
 		goto out;
 
-	clock_gettime(CLOCK_MONOTONIC, &t2);
+	clock_gettime(CLOCK_MONOTONIC, &ts[2]);
 	switch (fs_exists(fs_src)) {
 	case 1:
 		if (fs_copy_tree(fs_src, fs_tmp, &res->fs, err, sizeof(err)) !=
@@ -993,7 +1045,7 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 		    fs_src, strerror(errno));
 		goto out;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t3);
+	clock_gettime(CLOCK_MONOTONIC, &ts[3]);
 	if ((e = publish(c, tmp, req->subdomain, domain, res)) != TENANT_OK &&
 	    pg_conn_lost(c)) {
 		switch (publish_outcome(t, tmp, req->subdomain)) {
@@ -1012,14 +1064,9 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 	}
 	if (e != TENANT_OK)
 		goto out;
-	clock_gettime(CLOCK_MONOTONIC, &t4);
+	clock_gettime(CLOCK_MONOTONIC, &ts[4]);
 	created = 0;
 	fs_moved = 0;
-	log_msg(LOG_INFO, req->subdomain,
-	    "tenant %s created from %s (domain %s) in %.0f ms: clone %.0f, "
-	    "configure %.0f, filestore %.0f, publish %.0f",
-	    req->subdomain, templ, domain, ms_since(&t0), ms_between(&t0, &t1),
-	    ms_between(&t1, &t2), ms_between(&t2, &t3), ms_between(&t3, &t4));
 	e = TENANT_OK;
 out:
 	if (!joined)
@@ -1080,8 +1127,14 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	const struct settings *s = t->s;
 	const char *templ = req->template ? req->template : s->default_template;
 	const char *domain = req->domain ? req->domain : s->odoo_domain;
+	static const char *const step_names[] = { "clone", "configure",
+		"filestore", "publish", "dns" };
+	/* ts[i]: step i starts (clone, configure, filestore, publish, dns) */
+	struct timespec start, ts[6];
+	char steps[256], extra[400];
 	const struct zone *dz;
 	enum tenant_err e;
+	size_t n;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
@@ -1092,23 +1145,34 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		domain = dz->domain;
 	if ((rc = busy_claim(req->subdomain)) != 0)
 		return busy_fail(res, rc, req->subdomain);
-	if ((e = create_database(t, req, templ, domain, res)) == TENANT_OK) {
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	memset(ts, 0, sizeof(ts));
+	snprintf(extra, sizeof(extra), " from %s (domain %s)", templ, domain);
+	if ((e = create_database(t, req, templ, domain, res, ts)) ==
+	    TENANT_OK) {
 		snprintf(out->name, sizeof(out->name), "%s", req->subdomain);
 		snprintf(out->domain, sizeof(out->domain), "%s", domain);
 		dns_create(s, cf, req->subdomain, domain, &res->dns);
+		clock_gettime(CLOCK_MONOTONIC, &ts[5]);
+		n = strlen(extra);
+		snprintf(extra + n, sizeof(extra) - n, ", dns %s",
+		    cf_status_str(res->dns.status));
 	}
 	busy_release(req->subdomain);
+	steps_text(steps, sizeof(steps), step_names, ts, 5);
+	log_outcome(req->subdomain, "created", e, res, &start, steps, extra);
 	return e;
 }
 
 /*
  * The database and its folder: looks the tenant up (its domain goes into
  * domain), ends its sessions, drops it, then removes the folder. Holds a
- * pool connection while it runs, none when it returns.
+ * pool connection while it runs, none when it returns. ts[i]: when step i
+ * began (lookup, drop, filestore), ts[3] when the folder was removed.
  */
 static enum tenant_err
 drop_tenant(const struct tenant_ctx *t, const char *subdomain, char *domain,
-    size_t domainlen, struct tenant_result *res)
+    size_t domainlen, struct tenant_result *res, struct timespec ts[4])
 {
 	static const char q[] =
 	    "SELECT datistemplate, datallowconn, datdba = (SELECT oid FROM"
@@ -1125,6 +1189,7 @@ drop_tenant(const struct tenant_ctx *t, const char *subdomain, char *domain,
 	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL)
 		return fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: PostgreSQL is unreachable: %s", err);
+	clock_gettime(CLOCK_MONOTONIC, &ts[0]);
 	r = pg_query(c, q, 1, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		e = db_fail(res, c, "looking up the tenant",
@@ -1162,17 +1227,19 @@ drop_tenant(const struct tenant_ctx *t, const char *subdomain, char *domain,
 		snprintf(domain, domainlen, "%s", s->odoo_domain);
 	PQclear(r);
 
+	clock_gettime(CLOCK_MONOTONIC, &ts[1]);
 	terminate_sessions(c, subdomain);
 	if (drop_database(c, subdomain, err, sizeof(err)) != 0) {
 		e = db_fail(res, c, "DROP DATABASE", err);
 		goto out;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &ts[2]);
 	/* Only once the database is gone, as Odoo's exp_drop(). */
 	if (fs_path(s, subdomain, fs, sizeof(fs)) == 0 &&
 	    fs_remove_tree(fs) != 0)
 		log_msg(LOG_ERR, subdomain, "cannot remove %s: %s", fs,
 		    strerror(errno));
-	log_msg(LOG_INFO, subdomain, "tenant %s deleted", subdomain);
+	clock_gettime(CLOCK_MONOTONIC, &ts[3]);
 	e = TENANT_OK;
 out:
 	pg_pool_put(t->pool, c);
@@ -1214,8 +1281,12 @@ enum tenant_err
 tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
     const char *subdomain, struct tenant_result *res)
 {
+	static const char *const step_names[] = { "lookup", "drop", "filestore",
+		"dns" };
 	const struct settings *s = t->s;
-	char domain[256];
+	char domain[256], steps[256], extra[64] = "";
+	/* ts[i]: step i starts (lookup, drop, filestore, dns) */
+	struct timespec start, ts[5];
 	enum tenant_err e;
 	int rc;
 
@@ -1244,11 +1315,19 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 		    subdomain);
 	if ((rc = busy_claim(subdomain)) != 0)
 		return busy_fail(res, rc, subdomain);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	memset(ts, 0, sizeof(ts));
 	/* The name stays busy during DNS: a create of it waits (409). */
-	if ((e = drop_tenant(t, subdomain, domain, sizeof(domain), res)) ==
-	    TENANT_OK)
+	if ((e = drop_tenant(t, subdomain, domain, sizeof(domain), res, ts)) ==
+	    TENANT_OK) {
 		dns_delete(s, cf, subdomain, domain, &res->dns);
+		clock_gettime(CLOCK_MONOTONIC, &ts[4]);
+		snprintf(extra, sizeof(extra), ", dns %s",
+		    cf_status_str(res->dns.status));
+	}
 	busy_release(subdomain);
+	steps_text(steps, sizeof(steps), step_names, ts, 4);
+	log_outcome(subdomain, "deleted", e, res, &start, steps, extra);
 	return e;
 }
 

@@ -29,6 +29,7 @@
 #include "nodo/settings.h"
 #include "nodo/tenant.h"
 #include "watcher.h"
+#include "wmetrics.h"
 
 #define EX_USAGE     64
 #define EX_CONFIG    78
@@ -279,13 +280,14 @@ check(const struct settings *s)
 
 /* DNS disabled: nothing to do, but stay up so systemd does not loop. */
 static void
-idle(struct ctl *c)
+idle(struct ctl *c, struct wmetrics *wm)
 {
 	sd_notify(0,
 	    "READY=1\nSTATUS=DNS disabled (CLOUDFLARE_API_TOKEN is "
 	    "empty); idle");
-	while (ctl_wait(c, now_ms() + IDLE_TICK_MS * 12) == 0)
-		;
+	do
+		wmetrics_idle(wm);
+	while (ctl_wait(c, now_ms() + IDLE_TICK_MS * 12) == 0);
 }
 
 int
@@ -307,6 +309,7 @@ main(int argc, char *argv[])
 	struct settings_errors errs;
 	struct watcher_hooks hooks;
 	struct watcher *w;
+	struct wmetrics *wm = NULL;
 	struct ctl ctl;
 	char status[STATUS_MAX];
 	long long start;
@@ -394,7 +397,12 @@ main(int argc, char *argv[])
 			    "(CLOUDFLARE_API_TOKEN is empty); nothing to do\n");
 			goto out;
 		}
-		idle(&ctl);
+		if ((wm = wmetrics_new(s.watcher_metrics_file)) == NULL) {
+			log_err("out of memory");
+			rc = 1;
+			goto out;
+		}
+		idle(&ctl, wm);
 		goto stopping;
 	}
 
@@ -404,6 +412,16 @@ main(int argc, char *argv[])
 	if ((w = watcher_new(&s, dry_run, &hooks)) == NULL) {
 		rc = 1;
 		goto out;
+	}
+	/* --once is a manual run: the daemon's file is not ours to write. */
+	if (!once) {
+		if ((wm = wmetrics_new(s.watcher_metrics_file)) == NULL) {
+			log_err("out of memory");
+			watcher_free(w);
+			rc = 1;
+			goto out;
+		}
+		cf_client_set_observer(watcher_cf(w), wmetrics_cf, wm);
 	}
 	log_info("watching every %d s (odoo-db-watcher %s%s%s; orphan "
 	         "deletion %s)",
@@ -419,6 +437,7 @@ main(int argc, char *argv[])
 	for (;;) {
 		start = now_ms();
 		insync = watcher_poll(w);
+		wmetrics_poll(wm, w);
 		watcher_status(w, status, sizeof(status));
 		if (!ready) {
 			sd_notifyf(0, "READY=1\nSTATUS=%s", status);
@@ -447,6 +466,7 @@ stopping:
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	log_info("stopped");
 out:
+	wmetrics_free(wm);
 	curl_global_cleanup();
 	settings_free(&s);
 	return rc;

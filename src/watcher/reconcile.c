@@ -1125,3 +1125,24 @@ watcher_status(const struct watcher *w, char *buf, size_t len)
 		append(buf, len, &off, "; Cloudflare retry in %lld s",
 		    (w->cf_not_before_ms - now + 999) / 1000);
 }
+
+/* ---- metrics ------------------------------------------------------------ */
+
+void
+watcher_facts(const struct watcher *w, struct watcher_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->tenants = w->last.tenants;
+	f->records = w->last.records;
+	f->conflicts = w->last.conflicts;
+	f->pending = w->last.waiting + w->last.nozone + w->last.failed;
+	f->failed = w->last.failed;
+	f->listed = w->listed;
+	f->cf_backoff = watcher_now_ms() < w->cf_not_before_ms;
+}
+
+struct cf_client *
+watcher_cf(struct watcher *w)
+{
+	return w->cf;
+}

@@ -70,6 +70,23 @@ void watcher_status(const struct watcher *w, char *buf, size_t len);
 /* Cloudflare HTTP requests sent so far (figures, tests). */
 unsigned long watcher_cf_requests(const struct watcher *w);
 
+/* What the last poll found, for the watcher's metrics. */
+struct watcher_facts {
+	size_t tenants;   /* tenants the last poll listed */
+	size_t records;   /* of them, with their record in place */
+	size_t conflicts; /* names held by a record that is not ours */
+	size_t pending;   /* waiting for budget, backoff, a zone, or failed */
+	size_t failed;    /* Cloudflare calls that failed in the last poll */
+	int listed;       /* the last poll could list the tenants */
+	int cf_backoff;   /* Cloudflare calls are held back right now */
+};
+
+void watcher_facts(const struct watcher *w, struct watcher_facts *f);
+
+/* The watcher's Cloudflare client (NULL with DNS disabled). */
+struct cf_client;
+struct cf_client *watcher_cf(struct watcher *w);
+
 /* CLOCK_MONOTONIC in milliseconds. */
 long long watcher_now_ms(void);
 

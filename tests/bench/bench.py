@@ -15,7 +15,8 @@ table (issue 10):
     older build given by BENCH_OLD_BUILD; how soon a database made by hand
     is listed;
   * /health requests/s, its p99 while four creates run (a Python loop, then
-    wrk -t2 -c16), and memory (VmRSS, Pss) idle and after load.
+    wrk -t2 -c16), and memory (VmRSS, Pss) idle and after load;
+  * the cost of one GET /metrics and one GET /api/node.
 The template: BENCH_TEMPLATE_MB of rows in 300 tables (default 20) and
 BENCH_FILESTORE_FILES filestore files (default 3000); or a real one:
 NODO_BENCH_TEMPLATE=dump (pg_dump custom format or plain SQL) with
@@ -377,6 +378,32 @@ def main():
         row("/health", f"{rps:.0f} req/s, p99 {p99:.2f} ms",
             f"wrk -t2 -c16 -d10s, non-2xx {bad}")
         rss_load = mem(pid)
+
+        # One scrape and one node report, one after the other on one
+        # connection (the first report, which reads the template's Odoo
+        # version and measures the sizes itself, is timed apart).
+        n = len(api.get("/api/tenants").json()["tenants"])
+        t = time.perf_counter()
+        api.get("/api/node").raise_for_status()
+        row("GET /api/node, the first", ms(time.perf_counter() - t),
+            f"measures the {n} tenants' sizes itself")
+        for path in ("/metrics", "/api/node"):
+            conn = http.client.HTTPConnection("127.0.0.1", api.port)
+            took = []
+            for _ in range(200):
+                t = time.perf_counter()
+                conn.request("GET", path, headers={"X-API-KEY": h.API_KEY})
+                r = conn.getresponse()
+                body = r.read()
+                took.append(time.perf_counter() - t)
+                assert r.status == 200, body
+            conn.close()
+            took.sort()
+            row(f"GET {path}",
+                f"median {took[len(took) // 2] * 1000:.2f} ms, p99 "
+                f"{took[int(len(took) * 0.99)] * 1000:.2f} ms",
+                f"{n} tenants, {len(body)} bytes, 200 requests, one "
+                "connection")
 
         # 5. /health latency while four creates run.
         stop = threading.Event()

@@ -404,6 +404,8 @@ def node(pg, data_dir, cloudflare, tmp_path):
             "PGPASSWORD": NODE_PASSWORD,
             "LOG_LEVEL": "debug",
             "DB_WATCHER_INTERVAL": "1",
+            # Shared by the API and the watcher of one test (GET /metrics).
+            "WATCHER_METRICS_FILE": str(tmp_path / "watcher.prom"),
         }
         env.update({k: (str(v) if v is not None else None)
                     for k, v in extra.items()})

@@ -145,7 +145,7 @@ def test_documented_paths_are_the_daemons_routes():
     routes = daemon_routes()
     assert set(SPEC["paths"]) == {p for _, p in routes}
     assert set(SPEC["paths"]) == {"/health", "/api/tenants", "/api/tenant",
-                                  "/api/domains"}
+                                  "/api/domains", "/api/node", "/metrics"}
     documented = {(m, p) for p in SPEC["paths"] for m in operations(p)}
     assert documented == routes
 
@@ -251,6 +251,18 @@ def test_routes_answer_as_documented(api, pg, data_dir, cloudflare):
     check(api.get(D, data="{}"), "GET", D, 400)
     check(api.get(D, data=BIG), "GET", D, 413)
     check(api.delete(D), "DELETE", D, 405)
+
+    # GET /api/node, GET /metrics
+    for path in ("/api/node", "/metrics"):
+        check(api.get(path), "GET", path, 200)
+        check(api.get(path, key=False,
+                      headers={"Authorization": f"Bearer {api.key}"}),
+              "GET", path, 200)
+        check(api.get(path, key=False), "GET", path, 401)
+        check(api.get(path, key=False, headers=bad_key), "GET", path, 401)
+        check(api.get(path, data="{}"), "GET", path, 400)
+        check(api.get(path, data=BIG), "GET", path, 413)
+        check(api.post(path), "POST", path, 405)
 
     # DELETE /api/tenant
     check(api.delete(P), "DELETE", P, 400)

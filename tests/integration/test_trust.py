@@ -483,13 +483,14 @@ def lock_holders(pg):
 
 @pytest.fixture
 def slow_template(pg):
-    """tpl_slow: a template whose admin password update sleeps 25 s in the
+    """tpl_slow: a template whose admin password update sleeps 9 s in the
     clone, so a creation from it stays in progress, under its internal
-    name, for that long."""
+    name, for that long (under the sessions' 10 s statement_timeout,
+    PG_STATEMENT_TIMEOUT_MS, which would cancel a longer one)."""
     clone_tcs(pg, "tpl_slow", files=False)
     pg.su_exec("""
         CREATE FUNCTION nodo_test_slow() RETURNS trigger LANGUAGE plpgsql
-        AS $$ BEGIN PERFORM pg_sleep(25); RETURN NEW; END $$;
+        AS $$ BEGIN PERFORM pg_sleep(9); RETURN NEW; END $$;
         CREATE TRIGGER slow BEFORE UPDATE ON res_users
         FOR EACH ROW EXECUTE FUNCTION nodo_test_slow();""", db="tpl_slow")
     yield "tpl_slow"

@@ -830,6 +830,11 @@ def test_real_install_users_modes_and_start_order(real_root, pg, data_dir,
         assert os.readlink(t / "opt/odoo/scripts" / s) == \
             f"/opt/nodo/scripts/{s}"
 
+    # Odoo's data dir is readable by Odoo's user, as on a real node: the
+    # checks run as the units' users, and --check asks whether the
+    # template's filestore folder is readable (filestore_missing).
+    for p in [data_dir, *data_dir.rglob("*")]:
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
     # The operator edits .env and puts the token in the credential file.
     with open(cfg / ".env", "a") as f:
         f.write(f"PGHOST=127.0.0.1\nPGPORT={pg.port}\nPGUSER={NODE_ROLE}\n"

@@ -50,6 +50,7 @@
 #include "nodo/pg.h"
 #include "apimetrics.h"
 #include "nodo/tenant_cache.h"
+#include "nodo/util.h"
 #include "http.h"
 #include "node.h"
 #include "jobs.h"
@@ -196,15 +197,6 @@ static const struct route {
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
-static long long
-now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Sets what ends c, and when (ms from now; 0: nothing, a request runs). */
 static void
 arm(struct conn *c, enum phase ph, long long ms)
@@ -212,7 +204,7 @@ arm(struct conn *c, enum phase ph, long long ms)
 	if (c == NULL)
 		return;
 	atomic_store(&c->phase, (int)ph);
-	atomic_store(&c->deadline, ms > 0 ? now_ms() + ms : 0);
+	atomic_store(&c->deadline, ms > 0 ? nodo_mono_ms() + ms : 0);
 }
 
 /*
@@ -1021,7 +1013,7 @@ wait_timed(struct http_server *h, struct MHD_Connection *conn,
 	arm(c, PH_REQUEST, 0);
 	MHD_suspend_connection(conn);
 	c->waiting = 1;
-	c->wake = now_ms() + ms;
+	c->wake = nodo_mono_ms() + ms;
 	c->probe_until = probe_until;
 	pthread_cond_signal(&h->conn_cv);
 	pthread_mutex_unlock(&h->conn_mu);
@@ -1361,7 +1353,7 @@ accept_ok(void *cls, const struct sockaddr *sa, socklen_t salen)
 {
 	struct http_server *h = cls;
 	struct in6_addr a;
-	long long now = now_ms();
+	long long now = nodo_mono_ms();
 	int i, n;
 
 	(void)salen;
@@ -1496,7 +1488,7 @@ sweep(void *arg)
 
 	pthread_mutex_lock(&h->conn_mu);
 	while (!h->sweep_stop) {
-		long long now = now_ms(), next = now + 1000;
+		long long now = nodo_mono_ms(), next = now + 1000;
 		unsigned long ended = probe_ended(h->probe);
 		struct timespec ts;
 

@@ -18,6 +18,7 @@
 
 #include "nodo/log.h"
 #include "nodo/pg.h"
+#include "nodo/util.h"
 
 #define STR2(x) #x
 #define STR(x)  STR2(x)
@@ -271,15 +272,6 @@ pg_pool_put(struct pg_pool *p, PGconn *c)
 		PQfinish(c);
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The reply is overdue: the server is hung. Shutting the socket down makes
  * libpq read end-of-file at once, so the connection ends up lost
@@ -317,7 +309,7 @@ wait_input(PGconn *c, long long deadline, int timeout_ms)
 		pfd.events = POLLIN;
 		pfd.revents = 0;
 		left = -1;
-		if (deadline > 0 && (left = deadline - mono_ms()) <= 0) {
+		if (deadline > 0 && (left = deadline - nodo_mono_ms()) <= 0) {
 			give_up(c, timeout_ms);
 			return -1;
 		}
@@ -338,7 +330,7 @@ wait_input(PGconn *c, long long deadline, int timeout_ms)
 static PGresult *
 collect(PGconn *c, int timeout_ms)
 {
-	long long deadline = timeout_ms >= 0 ? mono_ms() + timeout_ms : 0;
+	long long deadline = timeout_ms >= 0 ? nodo_mono_ms() + timeout_ms : 0;
 	PGresult *r, *last = NULL;
 	ExecStatusType st;
 	const char *code;
@@ -359,7 +351,7 @@ collect(PGconn *c, int timeout_ms)
 	}
 	if (waiting && last != NULL && PQstatus(c) == CONNECTION_OK)
 		atomic_store(&last_reply_ms,
-		    mono_ms()); /* the server answers */
+		    nodo_mono_ms()); /* the server answers */
 	if (last != NULL &&
 	    (code = PQresultErrorField(last, PG_DIAG_SQLSTATE)) != NULL &&
 	    (strcmp(code, "57014") == 0 || strcmp(code, "55P03") == 0))
@@ -467,7 +459,7 @@ pg_ping(PGconn *c, char *err, size_t errlen)
 	gave_up_on = NULL;
 	timed_out = 0;
 	/* The server answered a moment ago: that is the round trip. */
-	if (mono_ms() - atomic_load(&last_reply_ms) < PG_PING_FRESH_MS)
+	if (nodo_mono_ms() - atomic_load(&last_reply_ms) < PG_PING_FRESH_MS)
 		return 0;
 	if (!PQsendQuery(c, "")) {
 		copy_msg(err, errlen, "", PQerrorMessage(c));

@@ -22,6 +22,7 @@
 #include "nodo/log.h"
 #include "nodo/pg.h"
 #include "nodo/tenant_cache.h"
+#include "nodo/util.h"
 
 #define CACHE_HASH_LEN 33 /* md5 in hex, NUL */
 
@@ -66,15 +67,6 @@ struct tenant_cache {
 	pthread_t thread;
 	PGconn *c; /* the thread's own connection */
 };
-
-static long long
-mono_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static void
 snap_free(struct tenant_snap *s)
@@ -208,7 +200,7 @@ install(struct tenant_cache *tc, struct tenant_snap *sn)
 	if (tc->snap == NULL || tc->snap->gen <= sn->gen) {
 		old = tc->snap;
 		tc->snap = sn;
-		tc->verified_ms = mono_ms();
+		tc->verified_ms = nodo_mono_ms();
 		sn = NULL;
 	}
 	pthread_mutex_unlock(&tc->mu);
@@ -257,7 +249,7 @@ check_once(struct tenant_cache *tc)
 	same = tc->snap != NULL && tc->snap->gen == tc->gen &&
 	    strcmp(tc->snap->hash, hash) == 0;
 	if (same)
-		tc->verified_ms = mono_ms();
+		tc->verified_ms = nodo_mono_ms();
 	gen = tc->gen;
 	pthread_mutex_unlock(&tc->mu);
 	if (same)
@@ -368,7 +360,7 @@ tenant_cache_get(struct tenant_cache *tc, const char *domain,
 	 * 503 as it did before the cache, never an old list.
 	 */
 	if (tc->snap != NULL && tc->snap->gen == tc->gen &&
-	    mono_ms() - tc->verified_ms < TENANT_CACHE_FRESH_MS) {
+	    nodo_mono_ms() - tc->verified_ms < TENANT_CACHE_FRESH_MS) {
 		sn = tc->snap;
 		atomic_fetch_add(&sn->refs, 1);
 	}

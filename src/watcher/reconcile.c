@@ -117,10 +117,7 @@ struct watcher {
 long long
 watcher_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return nodo_mono_ms();
 }
 
 /* interval * 2^(fails - 1), capped: the n-th failure in a row waits this. */

@@ -306,6 +306,10 @@ def test_full_job_pool_is_503_and_health_stays_up(api, pg):
     su.autocommit = False
     cur = su.cursor()
     cur.execute("LOCK TABLE pg_shdescription IN ACCESS EXCLUSIVE MODE")
+    # The list is served from a snapshot only within 1 s of the catalog
+    # check that confirmed it (TENANT_CACHE_FRESH_MS); that check now
+    # waits on the lock too, so after this every list asks PostgreSQL.
+    time.sleep(1.5)
     answers = []
     lock = threading.Lock()
 

@@ -540,7 +540,6 @@ do_list(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
 	char *json; /* the snapshot's: MHD only reads it */
 	size_t len;
 	enum tenant_err e;
-	int ret;
 
 	if (check_query_nul(conn, rq) != 0)
 		return MHD_YES;
@@ -563,10 +562,9 @@ do_list(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
 	}
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	rq->status = 200;
-	ret = MHD_queue_response(conn, 200, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	outage_note(200, rq->route, NULL);
+	/* On a job thread: kept for the poll thread to queue (finish_reply). */
+	return finish_reply(conn, rq, 200, resp);
 }
 
 /* The body as a JSON object, or NULL after replying 400 invalid_json. */

@@ -535,6 +535,7 @@ def test_template_without_filestore_is_reported(api, pg, data_dir):
 def test_database_down_is_503(node, pg, cloudflare):
     api = node()
     pg.stop("fast")
+    time.sleep(1.5)  # TENANT_CACHE_FRESH_MS: no list snapshot served now
     try:
         r = api.get("/health", key=False)
         assert r.status_code == 503

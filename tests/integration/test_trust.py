@@ -329,10 +329,11 @@ def test_template_without_files_and_folder_checks_ok(node, pg, data_dir):
 
 # -- 8. the DNS step holds nothing it does not need ---------------------------
 
-ROLE_CONN_LIMIT = 5  # connections the node's role may open in the DNS test
-# What the daemon needs besides DNS steps: its lock connection, one for the
-# poller's requests, a create's pool connection and its clone connection.
-ROLE_CONN_ROOM = ROLE_CONN_LIMIT - 4
+ROLE_CONN_LIMIT = 7  # connections the node's role may open in the DNS test
+# What the daemon needs besides DNS steps: its lock connection, /health's
+# probe, the list cache's catalog check, one for the poller's requests, a
+# create's pool connection and its clone connection.
+ROLE_CONN_ROOM = ROLE_CONN_LIMIT - 6
 CF_DELAY_S = 7.5     # per Cloudflare call: a create's DNS step is ~15 s
 
 
@@ -381,8 +382,8 @@ def staggered(api, pg, names, op, done, results):
 
 def test_slow_cloudflare_holds_no_connection(node, pg, cloudflare):
     """Creates and deletes waiting for a Cloudflare that takes 7.5 s a
-    call hold no database connection: with the node's role limited to 5
-    connections, 7 creates and then 7 deletes pile up in their DNS step
+    call hold no database connection: with the node's role limited to 7
+    connections, 9 creates and then 9 deletes pile up in their DNS step
     while /health and the list keep answering 200, and every one of them
     succeeds. (Before: each DNS step kept its pool connection; the later
     creates and deletes, /health and the list found none and answered

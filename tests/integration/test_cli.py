@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -286,8 +287,14 @@ def test_list_all_and_by_domain(cli, api, pg):
     for name, dom in (("zeta", "sajet.us"), ("alfa", "otro.dominio"),
                       ("beta-1", "sajet.us")):
         assert api.create(name, "pw", domain=dom).status_code == 201
-    # A database made outside the API is a tenant of ODOO_DOMAIN.
+    # A database made outside the API is a tenant of ODOO_DOMAIN, listed
+    # once the list's catalog check sees it (every 250 ms).
     pg.su_exec("CREATE DATABASE gamma OWNER odoo TEMPLATE tcs")
+    deadline = time.monotonic() + 10
+    while "gamma" not in [t["subdomain"] for t in
+                          api.get("/api/tenants").json()["tenants"]]:
+        assert time.monotonic() < deadline, "gamma never listed"
+        time.sleep(0.05)
 
     r = cli.run(LIST)
     assert r.returncode == 0, r.stderr

@@ -43,6 +43,18 @@ def free_port():
     return port
 
 
+def wait_for(pred, timeout, what, step=0.05):
+    """pred()'s first true value within timeout seconds; else the test
+    fails naming what it waited for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 def as_postgres(cmd, **kw):
     if os.geteuid() == 0:
         cmd = ["runuser", "-u", "postgres", "--"] + cmd

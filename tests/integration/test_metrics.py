@@ -22,7 +22,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import API_KEY, BUILD, ROOT, clone_tcs, drop_template
+from conftest import (API_KEY, BUILD, ROOT, clone_tcs, drop_template,
+                      wait_for)
 
 PROMTOOL = shutil.which("promtool")  # Debian's prometheus (tests/deps.sh)
 DOCS = ROOT / "docs" / "prometheus"
@@ -55,16 +56,6 @@ def value(fams, family, name=None, **labels):
            if all(lab.get(k) == w for k, w in labels.items())]
     assert len(got) == 1, (family, labels, samples(fams, family, name))
     return got[0]
-
-
-def wait_for(pred, timeout, what, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def check_histogram(fams, family, labels):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import NODE_ROLE, TUNNEL_ID, ZONE_SAJET
+from conftest import NODE_ROLE, TUNNEL_ID, ZONE_SAJET, wait_for
 
 PING_TIMEOUT_S = 2      # PG_PING_TIMEOUT_MS
 PING_FRESH_S = 1        # PG_PING_FRESH_MS: a reply this recent is a ping
@@ -86,16 +86,6 @@ class Frozen:
 
     def __exit__(self, *exc):
         self.thaw()
-
-
-def wait_for(pred, timeout, what, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def timed(fn):

@@ -22,7 +22,7 @@ import psycopg2
 import pytest
 
 from conftest import (BUILD, NODE_ROLE, clone_tcs, drop_template,
-                      free_port, sanitizer_report)
+                      free_port, sanitizer_report, wait_for)
 
 INTERNAL = "_nodo_"
 SYSTEM_DBS = ("postgres", "template0", "template1")
@@ -36,16 +36,6 @@ def internal_dbs(pg):
 def folders(data_dir):
     fs = Path(data_dir) / "filestore"
     return sorted(p.name for p in fs.iterdir()) if fs.exists() else []
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, TUNNEL_ID, ZONE_OTRO, ZONE_SAJET
+from conftest import BUILD, TUNNEL_ID, ZONE_OTRO, ZONE_SAJET, wait_for
 
 TARGET = f"{TUNNEL_ID}.cfargotunnel.com"
 OWNER = "managed-by=nodo"
@@ -37,16 +37,6 @@ def create_db(pg, name, template="tcs", domain=None):
 
 def drop_db(pg, name):
     pg.su_exec(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-def wait_for(pred, timeout, what, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def records_named(cf, fqdn, zone=ZONE_SAJET):

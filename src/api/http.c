@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "nodo/backup.h"
 #include "nodo/cloudflare.h"
 #include "nodo/jsonreq.h"
 #include "nodo/log.h"
@@ -57,6 +59,8 @@ struct request {
 	int status;
 	char method[8];
 	char path[64]; /* known routes only: never user text */
+	char sub[NAME_MAX_LEN +
+	    1]; /* {subdomain} of the path ("" if too long) */
 	char *body;
 	size_t len;
 	int too_large;
@@ -75,6 +79,12 @@ static int do_delete(struct http_server *, struct MHD_Connection *,
     struct request *);
 static int do_domains(struct http_server *, struct MHD_Connection *,
     struct request *);
+static int do_detail(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_backup(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_password(struct http_server *, struct MHD_Connection *,
+    struct request *);
 
 static const struct route {
 	const char *path;
@@ -88,6 +98,10 @@ static const struct route {
 	{ "/api/tenant", "POST", do_create, 1, 1 },
 	{ "/api/tenant", "DELETE", do_delete, 1, 1 },
 	{ "/api/domains", "GET", do_domains, 1, 0 },
+	/* "{subdomain}": one path segment, kept in rq->sub. */
+	{ "/api/tenants/{subdomain}", "GET", do_detail, 1, 0 },
+	{ "/api/tenants/{subdomain}/backup", "GET", do_backup, 1, 0 },
+	{ "/api/tenants/{subdomain}/password", "POST", do_password, 1, 1 },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -455,6 +469,152 @@ do_domains(struct http_server *h, struct MHD_Connection *conn,
 	return reply_json(conn, rq, 200, o, NULL);
 }
 
+static void
+add_detail(cJSON *o, const struct tenant_detail *d)
+{
+	cJSON_AddStringToObject(o, "subdomain", d->name);
+	cJSON_AddStringToObject(o, "database", d->name);
+	cJSON_AddStringToObject(o, "domain", d->domain);
+	add_url(o, d->name, d->domain);
+	cJSON_AddStringToObject(o, "state",
+	    d->suspended ? "suspended" : "active");
+	if (d->created_at[0] != '\0')
+		cJSON_AddStringToObject(o, "created_at", d->created_at);
+	else
+		cJSON_AddNullToObject(o, "created_at");
+	if (d->template_db[0] != '\0')
+		cJSON_AddStringToObject(o, "template_db", d->template_db);
+	else
+		cJSON_AddNullToObject(o, "template_db");
+	cJSON_AddNumberToObject(o, "database_bytes", (double)d->database_bytes);
+	cJSON_AddNumberToObject(o, "filestore_bytes",
+	    (double)d->filestore_bytes);
+	cJSON_AddNumberToObject(o, "filestore_files",
+	    (double)d->filestore_files);
+	if (d->users >= 0)
+		cJSON_AddNumberToObject(o, "users", (double)d->users);
+	else
+		cJSON_AddNullToObject(o, "users");
+}
+
+static int
+reply_detail(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq, const char *name)
+{
+	struct tenant_detail d;
+	struct tenant_result res;
+	enum tenant_err e;
+	cJSON *o;
+
+	memset(&res, 0, sizeof(res));
+	if ((e = tenant_get_detail(h->t, name, &d, &res)) != TENANT_OK)
+		return reply_tenant_error(conn, rq, e, &res);
+	o = cJSON_CreateObject();
+	add_detail(o, &d);
+	return reply_json(conn, rq, 200, o, NULL);
+}
+
+static int
+do_detail(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	return reply_detail(h, conn, rq, rq->sub);
+}
+
+/* The body, password included, is wiped as soon as it is parsed. */
+static int
+do_password(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	struct tenant_result res;
+	const char *pw = NULL;
+	enum tenant_err e;
+	cJSON *root;
+	int ret;
+
+	root = parse_body(conn, rq, 0);
+	if (rq->body != NULL)
+		explicit_bzero(rq->body, rq->len);
+	if (root == NULL)
+		return MHD_YES;
+	if (get_string(conn, rq, root, "admin_password", 1, &pw) != 0) {
+		cJSON_Delete(root);
+		return MHD_YES;
+	}
+	memset(&res, 0, sizeof(res));
+	e = tenant_set_password(h->t, rq->sub, pw, strlen(pw), &res);
+	explicit_bzero((char *)(uintptr_t)pw, strlen(pw));
+	cJSON_Delete(root);
+	if (e != TENANT_OK)
+		return reply_tenant_error(conn, rq, e, &res);
+	ret = reply_detail(h, conn, rq, rq->sub);
+	return ret;
+}
+
+/*
+ * The zip's bytes for libmicrohttpd. With one thread per connection (the
+ * model today) waiting here blocks only this connection; an event-loop
+ * model passes a backup_waker instead (see DESIGN "Backups").
+ */
+static ssize_t
+backup_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	ssize_t n = backup_read(cls, buf, max, HTTP_BACKUP_WAIT_MS);
+
+	if (n == BACKUP_EOF)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n == BACKUP_FAILED)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return n;
+}
+
+static void
+backup_done(void *cls)
+{
+	backup_release(cls);
+}
+
+static int
+do_backup(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	struct MHD_Response *resp;
+	struct tenant_result res;
+	struct backup *b;
+	enum tenant_err e;
+	char disp[160], stamp[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	int busy, ret;
+
+	memset(&res, 0, sizeof(res));
+	e = backup_start(h->t, rq->sub, NULL, &b, &busy, &res);
+	if (busy)
+		return reply_error(conn, rq, 503, "server_busy", res.detail);
+	if (e != TENANT_OK)
+		return reply_tenant_error(conn, rq, e, &res);
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+	    BACKUP_IO_BYTES, backup_reader, b, backup_done);
+	if (resp == NULL) {
+		backup_release(b);
+		return MHD_NO;
+	}
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H-%M-%S", &tm);
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s_%s.zip\"",
+	    rq->sub, stamp);
+	MHD_add_response_header(resp, "Content-Type", "application/zip");
+	MHD_add_response_header(resp, "Content-Disposition", disp);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	/* A big tenant's dump may pause (locks, a slow table). */
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+	    (unsigned)HTTP_BACKUP_IDLE_S);
+	rq->status = 200;
+	ret = MHD_queue_response(conn, 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 /* Constant time whatever the lengths: compare SHA-256 digests. */
 static int
 key_ok(const struct http_server *h, const char *key)
@@ -529,6 +689,34 @@ auth_failed(struct http_server *h, struct MHD_Connection *conn)
 	return delay;
 }
 
+/*
+ * 0 when url matches pattern, where "{subdomain}" stands for one non-empty
+ * path segment, copied into sub ("" when it does not fit: the handler
+ * then refuses it as an invalid name).
+ */
+static int
+route_match(const char *pattern, const char *url, char *sub, size_t len)
+{
+	const char *ph = strstr(pattern, "{subdomain}");
+	size_t pre, seg;
+
+	if (ph == NULL)
+		return strcmp(pattern, url);
+	pre = (size_t)(ph - pattern);
+	if (strncmp(pattern, url, pre) != 0)
+		return -1;
+	url += pre;
+	seg = strcspn(url, "/");
+	if (seg == 0 || strcmp(url + seg, ph + strlen("{subdomain}")) != 0)
+		return -1;
+	if (seg < len) {
+		memcpy(sub, url, seg);
+		sub[seg] = '\0';
+	} else
+		sub[0] = '\0';
+	return 0;
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload,
@@ -553,10 +741,12 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		snprintf(rq->method, sizeof(rq->method), "%s", method);
 		snprintf(rq->path, sizeof(rq->path), "(other)");
 		for (i = 0; i < NROUTES; i++) {
-			if (strcmp(url, routes[i].path) != 0)
+			if (route_match(routes[i].path, url, rq->sub,
+			        sizeof(rq->sub)) != 0)
 				continue;
 			known = 1;
-			snprintf(rq->path, sizeof(rq->path), "%s", url);
+			snprintf(rq->path, sizeof(rq->path), "%s",
+			    routes[i].path);
 			if (strcmp(method, routes[i].method) == 0)
 				rq->route = (int)i;
 			else {

@@ -59,6 +59,7 @@ struct backup {
 	char *manifest;
 	PGconn *snap;
 	struct archive *a;
+	int discard; /* failed: what libarchive still writes goes nowhere */
 	char *io;
 	struct pgtool_child ch;
 	unsigned long long out_bytes, files;
@@ -213,21 +214,30 @@ backup_release(struct backup *b)
 
 /* -- the zip ---------------------------------------------------------- */
 
+static int why(struct backup *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static la_ssize_t
 zip_write(struct archive *a, void *cls, const void *buf, size_t n)
 {
 	struct backup *b = cls;
 
+	/*
+	 * Never an error for libarchive: an archive in its FATAL state is
+	 * freed without ending its zlib stream (a leak per failed backup).
+	 * A failure instead discards the rest, so that the reader never
+	 * gets the end of a zip that looks complete.
+	 */
+	if (b->discard)
+		return (la_ssize_t)n;
 	if (ring_put(b, buf, n) != 0) {
-		archive_set_error(a, ECANCELED, "the reader went away");
-		return -1;
+		b->discard = 1;
+		why(b, "the reader went away");
+		return (la_ssize_t)n;
 	}
 	b->out_bytes += n;
 	return (la_ssize_t)n;
 }
-
-static int why(struct backup *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 static int
 why(struct backup *b, const char *fmt, ...)
@@ -269,6 +279,8 @@ member_header(struct backup *b, const char *path, long long size, time_t mtime)
 static int
 member_data(struct backup *b, const char *p, size_t n)
 {
+	if (b->discard)
+		return -1;
 	while (n > 0) {
 		la_ssize_t w = archive_write_data(b->a, p, n);
 
@@ -429,12 +441,12 @@ producer(void *arg)
 		why(b, "zip: %s", archive_error_string(b->a));
 		goto done;
 	}
-	if (add_manifest(b) == 0 && add_filestore(b) == 0 && add_dump(b) == 0) {
-		if (archive_write_close(b->a) == ARCHIVE_OK)
-			rc = 0;
-		else
-			why(b, "zip: %s", archive_error_string(b->a));
-	}
+	if (add_manifest(b) == 0 && add_filestore(b) == 0 && add_dump(b) == 0)
+		rc = 0;
+	/* A failure: libarchive ends its streams, writing to nowhere. */
+	b->discard = rc != 0;
+	if (archive_write_close(b->a) != ARCHIVE_OK && rc == 0)
+		rc = why(b, "zip: %s", archive_error_string(b->a));
 done:
 	if (b->a != NULL)
 		archive_write_free(b->a);
@@ -452,19 +464,19 @@ done:
 
 		if (rc == 0)
 			log_msg(LOG_INFO, b->name,
-			    "backup complete: %llu bytes, %llu filestore "
-			    "files, %.1f s",
-			    b->out_bytes, b->files, s);
+			    "backup of %s complete: %llu bytes, %llu "
+			    "filestore files, %.1f s",
+			    b->name, b->out_bytes, b->files, s);
 		else if (b->cancelled)
 			log_msg(LOG_WARNING, b->name,
-			    "backup cancelled after %llu bytes, %.1f s: the "
-			    "client went away",
-			    b->out_bytes, s);
+			    "backup of %s cancelled after %llu bytes, %.1f s: "
+			    "the client went away",
+			    b->name, b->out_bytes, s);
 		else
 			log_msg(LOG_ERR, b->name,
-			    "backup failed after %llu bytes, %.1f s: %s "
+			    "backup of %s failed after %llu bytes, %.1f s: %s "
 			    "(the download is aborted)",
-			    b->out_bytes, s, b->why);
+			    b->name, b->out_bytes, s, b->why);
 	}
 	b->state = rc == 0 ? B_DONE : B_FAILED;
 	wake_reader(b);
@@ -717,7 +729,7 @@ backup_start(const struct tenant_ctx *t, const char *name,
 		    "cannot start a thread");
 	}
 	pthread_attr_destroy(&attr);
-	log_msg(LOG_INFO, name, "backup started");
+	log_msg(LOG_INFO, name, "backup of %s started", name);
 	*out = b;
 	return TENANT_OK;
 }

@@ -269,6 +269,7 @@ tenant_set_password(const struct tenant_ctx *t, const char *name,
 	PQclear(r);
 	PQfinish(c);
 	if (e == TENANT_OK)
-		log_msg(LOG_NOTICE, name, "admin password replaced");
+		log_msg(LOG_NOTICE, name, "admin password of %s replaced",
+		    name);
 	return e;
 }

@@ -42,6 +42,7 @@ struct http_server {
 	struct tenant_ctx *t;
 	unsigned char key_digest[SHA256_DIGEST_LENGTH];
 	atomic_int inflight;
+	int event_loop; /* poll threads serve many connections: never wait */
 
 	pthread_mutex_t auth_mu; /* failed keys per address, a minute */
 	struct {
@@ -574,6 +575,19 @@ backup_done(void *cls)
 	backup_release(cls);
 }
 
+/* Event-loop model: the connection is parked while the ring is empty. */
+static void
+conn_suspend(void *arg)
+{
+	MHD_suspend_connection(arg);
+}
+
+static void
+conn_resume(void *arg)
+{
+	MHD_resume_connection(arg);
+}
+
 static int
 do_backup(struct http_server *h, struct MHD_Connection *conn,
     struct request *rq)
@@ -586,9 +600,11 @@ do_backup(struct http_server *h, struct MHD_Connection *conn,
 	struct tm tm;
 	time_t now = time(NULL);
 	int busy, ret;
+	struct backup_waker waker = { conn_suspend, conn_resume, conn };
 
 	memset(&res, 0, sizeof(res));
-	e = backup_start(h->t, rq->sub, NULL, &b, &busy, &res);
+	e = backup_start(h->t, rq->sub, h->event_loop ? &waker : NULL, &b,
+	    &busy, &res);
 	if (busy)
 		return reply_error(conn, rq, 503, "server_busy", res.detail);
 	if (e != TENANT_OK)
@@ -885,11 +901,16 @@ http_start(const struct settings *s, struct tenant_ctx *tctx)
 	const struct sockaddr *sa;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+#ifdef NODO_TEST_EVENT_LOOP /* a test build: one epoll thread */
+	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+	    MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+#endif
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
 	h->s = s;
 	h->t = tctx;
+	h->event_loop = (flags & MHD_USE_THREAD_PER_CONNECTION) == 0;
 	pthread_mutex_init(&h->auth_mu, NULL);
 	SHA256((const unsigned char *)s->api_key, strlen(s->api_key),
 	    h->key_digest);

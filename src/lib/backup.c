@@ -623,7 +623,11 @@ static enum tenant_err
 start_fail(struct tenant_result *res, enum tenant_err e, const char *what,
     const char *msg)
 {
-	snprintf(res->detail, sizeof(res->detail), "%s: %s", what, msg);
+	size_t n =
+	    (size_t)snprintf(res->detail, sizeof(res->detail), "%s: ", what);
+
+	if (n < sizeof(res->detail))
+		nodo_strlcpy(res->detail + n, msg, sizeof(res->detail) - n);
 	res->detail[strcspn(res->detail, "\n")] = '\0';
 	return e;
 }

@@ -13,7 +13,7 @@
 PREFIX   ?= /opt/nodo
 DESTDIR  ?=
 CC       ?= cc
-PKGS      = libmicrohttpd libpq libcurl libcjson libsystemd libcrypto
+PKGS      = libmicrohttpd libpq libcurl libcjson libsystemd libcrypto libarchive
 PYTHON   ?= /usr/bin/python3
 VERSION   = 1.0.0
 

@@ -295,7 +295,7 @@ step "Checking the system"
 check_os
 
 build_pkgs=(build-essential pkg-config libmicrohttpd-dev libpq-dev
-	libcurl4-openssl-dev libcjson-dev libsystemd-dev libssl-dev)
+	libcurl4-openssl-dev libcjson-dev libsystemd-dev libssl-dev libarchive-dev)
 run_pkgs=(curl ca-certificates)
 
 install_packages() {

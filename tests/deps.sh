@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="build-essential pkg-config libmicrohttpd-dev libpq-dev
-libcurl4-openssl-dev libcjson-dev libsystemd-dev libssl-dev libcmocka-dev
+libcurl4-openssl-dev libcjson-dev libsystemd-dev libssl-dev libarchive-dev libcmocka-dev
 postgresql-15 postgresql-client-15 python3 python3-pytest python3-requests
 python3-psycopg2 python3-passlib python3-jsonschema python3-yaml curl
 shellcheck systemd clang wrk strace debootstrap systemd-container dpkg-dev

@@ -12,6 +12,7 @@
 #define NODO_FILESTORE_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 #define FS_MAX_DEPTH  32  /* directory levels a copy descends */
 #define FS_SKIP_SHOWN 5   /* skipped entries a report names */
@@ -72,5 +73,34 @@ int fs_remove_tree(const char *path);
 
 /* 1 when path exists (any type), 0 when not, -1 on another error. */
 int fs_exists(const char *path);
+
+/*
+ * One regular file met by fs_walk_files(): dirfd is its directory (valid
+ * during the call only), name its entry there, rel its path relative to
+ * the tree ("ab/abcdef..."), st what fstatat saw without following.
+ * Return 0 to go on, -1 to stop the walk (fs_walk_files then returns -1
+ * with errno as the callback left it).
+ */
+typedef int (*fs_file_cb)(void *arg, int dirfd, const char *name,
+    const char *rel, const struct stat *st);
+
+/*
+ * Calls cb for every regular file under root, in the order of the sorted
+ * paths (bytewise, each folder's entries sorted). Links, fifos, sockets,
+ * devices and folders on another file system are skipped, never followed;
+ * root itself may be a link. Descends FS_MAX_DEPTH levels. Memory is one
+ * folder's names at a time per level. Returns 0, or -1 with errno and err
+ * (errlen bytes) naming the path (ENOENT when root does not exist).
+ * Thread-safe.
+ */
+int fs_walk_files(const char *root, fs_file_cb cb, void *arg, char *err,
+    size_t errlen);
+
+/*
+ * Bytes (st_size summed) and count of the regular files under root, as
+ * fs_walk_files() sees them. A missing root is 0 and 0. Returns 0 or -1.
+ */
+int fs_usage(const char *root, unsigned long long *bytes,
+    unsigned long long *files, char *err, size_t errlen);
 
 #endif

@@ -79,8 +79,20 @@ enum tenant_err tenant_list(const struct tenant_ctx *t, PGconn *c,
 /* The same rule as a query, for the watcher: the SQL of tenant_list. */
 extern const char *const tenant_list_sql;
 
+/*
+ * The database comment records what the node knows of a tenant:
+ * "nodo:domain=D;template=T[;key=value...]" (template since the detail
+ * route; older tenants have domain only).
+ */
 /* Parses "nodo:domain=sajet.us[;...]"; copies the domain or "" into out. */
 void tenant_comment_domain(const char *comment, char *out, size_t outlen);
+
+/* The value of key in such a comment, or "" (also when it does not fit). */
+void tenant_comment_value(const char *comment, const char *key, char *out,
+    size_t outlen);
+
+/* Sets the admin's (xmlid base.user_admin) hash: $1 is the hash. */
+extern const char tenant_admin_password_sql[];
 
 struct tenant_request {
 	const char *subdomain;
@@ -118,6 +130,43 @@ int tenant_db_has_files(PGconn *c, char *err, size_t errlen);
  * with errno (ENOTDIR for anything else). Follows a symbolic link.
  */
 int tenant_folder_readable(const char *path);
+/* The admin_password rules of a create: 1 to 1024 bytes, no NUL. */
+enum tenant_err tenant_validate_password(const char *pw, size_t len,
+    struct tenant_result *res);
+
+/* What GET /api/tenants/{subdomain} reports (CONTRACT section 10). */
+struct tenant_detail {
+	char name[64];
+	char domain[256];
+	int suspended;            /* connections refused by the node (later) */
+	char created_at[32];      /* RFC 3339 UTC, "" when unknown */
+	char template_db[64];     /* "" when unknown */
+	long long database_bytes; /* pg_database_size */
+	unsigned long long filestore_bytes; /* regular files, no links */
+	unsigned long long filestore_files;
+	long long users; /* active, share = false; -1 when unknown */
+};
+
+/*
+ * Finds the tenant name on c (a maintenance connection): 0 with d->name,
+ * domain, template_db and suspended filled; TENANT_INVALID_SUBDOMAIN for a
+ * bad name, TENANT_NOT_FOUND when it is no tenant (absent, a template, a
+ * system or internal database, another role's, closed to connections and
+ * not suspended by the node), TENANT_DB_UNAVAILABLE / TENANT_INTERNAL.
+ */
+enum tenant_err tenant_find(const struct tenant_ctx *t, PGconn *c,
+    const char *name, struct tenant_detail *d, struct tenant_result *res);
+
+/* tenant_find, then the sizes, the file count, the users, created_at. */
+enum tenant_err tenant_get_detail(const struct tenant_ctx *t, const char *name,
+    struct tenant_detail *d, struct tenant_result *res);
+
+/*
+ * Replaces the admin's password as a create sets it (odoo_hash.h, the same
+ * validation); the hash is wiped after use. The caller wipes pw.
+ */
+enum tenant_err tenant_set_password(const struct tenant_ctx *t,
+    const char *name, const char *pw, size_t len, struct tenant_result *res);
 
 /* Validation alone (also used before any database work). */
 enum tenant_err tenant_validate(const struct tenant_ctx *t,

@@ -43,6 +43,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "nodo/backup.h"
 #include "nodo/cloudflare.h"
 #include "nodo/jsonreq.h"
 #include "nodo/log.h"
@@ -142,6 +143,8 @@ struct request {
 	char method[8];
 	char path[64];               /* known routes only: never user text */
 	char addr[INET6_ADDRSTRLEN]; /* the client's address, for the log */
+	char sub[NAME_MAX_LEN +
+	    1]; /* {subdomain} of the path ("" if too long) */
 	char *body;
 	size_t len, cap;
 	int too_large;
@@ -151,6 +154,7 @@ struct request {
 	struct MHD_Connection *mc;
 	struct job job;
 	int deferred;              /* replies go to resp, not queued */
+	int stream;                /* a backup: no reply deadline */
 	struct MHD_Response *resp; /* made off the poll thread or delayed */
 	int job_done;              /* the job ran: resp, or close */
 	int probed;                /* /health waited for a probe once */
@@ -173,6 +177,12 @@ static int do_node(struct http_server *, struct MHD_Connection *,
     struct request *);
 static int do_metrics(struct http_server *, struct MHD_Connection *,
     struct request *);
+static int do_detail(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_backup(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_password(struct http_server *, struct MHD_Connection *,
+    struct request *);
 
 /*
  * run: RUN_INLINE only for routes that never wait (no PostgreSQL, no pool,
@@ -194,6 +204,11 @@ static const struct route {
 	{ "/api/domains", "GET", do_domains, 1, 0, RUN_INLINE },
 	{ "/api/node", "GET", do_node, 1, 0, RUN_JOB },
 	{ "/metrics", "GET", do_metrics, 1, 0, RUN_JOB },
+	/* "{subdomain}": one path segment, kept in rq->sub. */
+	{ "/api/tenants/{subdomain}", "GET", do_detail, 1, 0, RUN_JOB },
+	{ "/api/tenants/{subdomain}/backup", "GET", do_backup, 1, 0, RUN_JOB },
+	{ "/api/tenants/{subdomain}/password", "POST", do_password, 1, 1,
+	    RUN_HEAVY },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -240,7 +255,13 @@ queue_reply(struct MHD_Connection *conn, struct request *rq,
 
 	if (resp == NULL)
 		return MHD_NO;
-	arm(rq->c, PH_REPLY, HTTP_REPLY_S * 1000LL);
+	if (rq->stream) {
+		/* A backup: as long as it takes, while the client reads. */
+		arm(rq->c, PH_REPLY, 0);
+		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+		    (unsigned)HTTP_BACKUP_IDLE_S);
+	} else
+		arm(rq->c, PH_REPLY, HTTP_REPLY_S * 1000LL);
 	ret = MHD_queue_response(conn, (unsigned)rq->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -842,6 +863,163 @@ request_key(struct MHD_Connection *conn)
 	return k;
 }
 
+static void
+add_detail(cJSON *o, const struct tenant_detail *d)
+{
+	cJSON_AddStringToObject(o, "subdomain", d->name);
+	cJSON_AddStringToObject(o, "database", d->name);
+	cJSON_AddStringToObject(o, "domain", d->domain);
+	add_url(o, d->name, d->domain);
+	cJSON_AddStringToObject(o, "state",
+	    d->suspended ? "suspended" : "active");
+	if (d->created_at[0] != '\0')
+		cJSON_AddStringToObject(o, "created_at", d->created_at);
+	else
+		cJSON_AddNullToObject(o, "created_at");
+	if (d->template_db[0] != '\0')
+		cJSON_AddStringToObject(o, "template_db", d->template_db);
+	else
+		cJSON_AddNullToObject(o, "template_db");
+	cJSON_AddNumberToObject(o, "database_bytes", (double)d->database_bytes);
+	cJSON_AddNumberToObject(o, "filestore_bytes",
+	    (double)d->filestore_bytes);
+	cJSON_AddNumberToObject(o, "filestore_files",
+	    (double)d->filestore_files);
+	if (d->users >= 0)
+		cJSON_AddNumberToObject(o, "users", (double)d->users);
+	else
+		cJSON_AddNullToObject(o, "users");
+}
+
+static int
+reply_detail(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq, const char *name)
+{
+	struct tenant_detail d;
+	struct tenant_result res;
+	enum tenant_err e;
+	cJSON *o;
+
+	memset(&res, 0, sizeof(res));
+	if ((e = tenant_get_detail(h->t, name, &d, &res)) != TENANT_OK)
+		return reply_tenant_error(conn, rq, e, &res);
+	o = cJSON_CreateObject();
+	add_detail(o, &d);
+	return reply_json(conn, rq, 200, o, NULL);
+}
+
+static int
+do_detail(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	return reply_detail(h, conn, rq, rq->sub);
+}
+
+static int
+do_password(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	struct tenant_result res;
+	const char *pw = NULL;
+	enum tenant_err e;
+	cJSON *root;
+	int ret;
+
+	/* The body is wiped when the request is freed (request_free). */
+	root = parse_body(conn, rq, 0);
+	if (root == NULL)
+		return MHD_YES;
+	if (get_string(conn, rq, root, "admin_password", 1, &pw) != 0) {
+		cJSON_Delete(root);
+		return MHD_YES;
+	}
+	memset(&res, 0, sizeof(res));
+	e = tenant_set_password(h->t, rq->sub, pw, strlen(pw), &res);
+	explicit_bzero((char *)(uintptr_t)pw, strlen(pw));
+	cJSON_Delete(root);
+	if (e != TENANT_OK)
+		return reply_tenant_error(conn, rq, e, &res);
+	ret = reply_detail(h, conn, rq, rq->sub);
+	return ret;
+}
+
+/*
+ * The zip's bytes for libmicrohttpd, on a poll thread: it never waits.
+ * While the ring is empty the connection is suspended (conn_suspend) and
+ * the backup's producer resumes it when bytes or the end arrive.
+ */
+static ssize_t
+backup_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	ssize_t n = backup_read(cls, buf, max, 0);
+
+	(void)pos;
+	if (n == BACKUP_EOF)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n == BACKUP_FAILED)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return n;
+}
+
+static void
+backup_done(void *cls)
+{
+	backup_release(cls);
+}
+
+static void
+conn_suspend(void *arg)
+{
+	MHD_suspend_connection(arg);
+}
+
+static void
+conn_resume(void *arg)
+{
+	MHD_resume_connection(arg);
+}
+
+/*
+ * A job: checks the tenant and starts the producer; the poll thread
+ * queues the stream (queue_reply: no reply deadline, a longer idle one).
+ */
+static int
+do_backup(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	struct MHD_Response *resp;
+	struct tenant_result res;
+	struct backup *b;
+	enum tenant_err e;
+	char disp[160], stamp[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	int busy;
+	struct backup_waker waker = { conn_suspend, conn_resume, conn };
+
+	memset(&res, 0, sizeof(res));
+	e = backup_start(h->t, rq->sub, &waker, &b, &busy, &res);
+	if (busy)
+		return reply_error(conn, rq, 503, "server_busy", res.detail);
+	if (e != TENANT_OK)
+		return reply_tenant_error(conn, rq, e, &res);
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+	    BACKUP_IO_BYTES, backup_reader, b, backup_done);
+	if (resp == NULL) {
+		backup_release(b);
+		return MHD_NO;
+	}
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H-%M-%S", &tm);
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s_%s.zip\"",
+	    rq->sub, stamp);
+	MHD_add_response_header(resp, "Content-Type", "application/zip");
+	MHD_add_response_header(resp, "Content-Disposition", disp);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	rq->stream = 1;
+	return finish_reply(conn, rq, 200, resp);
+}
+
 /* Constant time whatever the lengths: compare SHA-256 digests. */
 static int
 key_ok(const struct http_server *h, const char *key)
@@ -1127,6 +1305,34 @@ body_append(struct request *rq, const char *data, size_t n)
 	return 0;
 }
 
+/*
+ * 0 when url matches pattern, where "{subdomain}" stands for one non-empty
+ * path segment, copied into sub ("" when it does not fit: the handler
+ * then refuses it as an invalid name).
+ */
+static int
+route_match(const char *pattern, const char *url, char *sub, size_t len)
+{
+	const char *ph = strstr(pattern, "{subdomain}");
+	size_t pre, seg;
+
+	if (ph == NULL)
+		return strcmp(pattern, url);
+	pre = (size_t)(ph - pattern);
+	if (strncmp(pattern, url, pre) != 0)
+		return -1;
+	url += pre;
+	seg = strcspn(url, "/");
+	if (seg == 0 || strcmp(url + seg, ph + strlen("{subdomain}")) != 0)
+		return -1;
+	if (seg < len) {
+		memcpy(sub, url, seg);
+		sub[seg] = '\0';
+	} else
+		sub[0] = '\0';
+	return 0;
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload,
@@ -1157,11 +1363,13 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		snprintf(rq->path, sizeof(rq->path), "(other)");
 		client_text(conn, rq->addr, sizeof(rq->addr));
 		for (i = 0; i < NROUTES; i++) {
-			if (strcmp(url, routes[i].path) != 0)
+			if (route_match(routes[i].path, url, rq->sub,
+			        sizeof(rq->sub)) != 0)
 				continue;
 			known = 1;
 			keyed |= routes[i].needs_key;
-			snprintf(rq->path, sizeof(rq->path), "%s", url);
+			snprintf(rq->path, sizeof(rq->path), "%s",
+			    routes[i].path);
 			if (strcmp(method, routes[i].method) == 0)
 				rq->route = (int)i;
 			else {
@@ -1602,6 +1810,7 @@ stop_workers(struct http_server *h)
 	}
 	if (h->probe != NULL)
 		probe_halt(h->probe);
+	backup_halt_all(); /* backups' readers resume and fail */
 }
 
 static void

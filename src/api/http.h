@@ -26,6 +26,7 @@
 #define HTTP_THREAD_STACK  (512 * 1024) /* bytes, a poll or job thread */
 #define HTTP_AUTH_FAILS    10           /* failures a minute per address */
 #define HTTP_AUTH_DELAY_MS 1000         /* delay once past that */
+#define HTTP_BACKUP_IDLE_S 300 /* s a backup's connection may stay idle */
 
 struct http_server;
 

@@ -736,3 +736,217 @@ fs_exists(const char *path)
 		return 1;
 	return errno == ENOENT ? 0 : -1;
 }
+
+/*
+ * A walk in path order (backups): one frame per open folder, holding its
+ * sorted entry names; the stack lives on the heap, as the other walks'.
+ */
+struct walk_frame {
+	int fd;
+	char **names;
+	size_t n, i;
+	size_t rel_len; /* length of the walk's rel path at this folder */
+};
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+walk_frame_free(struct walk_frame *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		free(f->names[i]);
+	free(f->names);
+	if (f->fd >= 0)
+		close(f->fd);
+	f->names = NULL;
+	f->n = 0;
+	f->fd = -1;
+}
+
+/* Reads and sorts the names of the folder fd (kept open). 0 or -1. */
+static int
+walk_frame_load(struct walk_frame *f)
+{
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	f->names = NULL;
+	f->n = f->i = 0;
+	if ((dfd = dup(f->fd)) < 0)
+		return -1;
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return -1;
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (f->n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			char **nn = realloc(f->names, nc * sizeof(*nn));
+
+			if (nn == NULL)
+				goto fail;
+			f->names = nn;
+			cap = nc;
+		}
+		if ((f->names[f->n] = strdup(de->d_name)) == NULL)
+			goto fail;
+		f->n++;
+		errno = 0;
+	}
+	if (errno != 0)
+		goto fail;
+	closedir(d);
+	if (f->n > 1)
+		qsort(f->names, f->n, sizeof(*f->names), name_cmp);
+	return 0;
+fail : {
+	int e = errno ? errno : ENOMEM;
+
+	closedir(d);
+	errno = e;
+	return -1;
+}
+}
+
+static int
+walk_fail(char *err, size_t errlen, const char *what, const char *rel)
+{
+	int e = errno;
+
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s '%s': %s", what, rel, strerror(e));
+	errno = e;
+	return -1;
+}
+
+int
+fs_walk_files(const char *root, fs_file_cb cb, void *arg, char *err,
+    size_t errlen)
+{
+	struct walk_frame st[FS_MAX_DEPTH + 1];
+	char rel[FS_REL_MAX] = "";
+	struct stat rst;
+	int depth = 0, rc = -1;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	/* The root may be a link (a template kept on another disk). */
+	st[0].fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st[0].fd < 0)
+		return walk_fail(err, errlen, "cannot open", root);
+	if (fstat(st[0].fd, &rst) != 0 || walk_frame_load(&st[0]) != 0) {
+		walk_fail(err, errlen, "cannot read", root);
+		close(st[0].fd);
+		return -1;
+	}
+	st[0].rel_len = 0;
+	for (;;) {
+		struct walk_frame *f = &st[depth];
+		const char *name;
+		struct stat es;
+		size_t n;
+
+		if (f->i == f->n) {
+			walk_frame_free(f);
+			if (depth == 0)
+				break;
+			depth--;
+			rel[st[depth].rel_len] = '\0';
+			continue;
+		}
+		name = f->names[f->i++];
+		n = f->rel_len;
+		if (n + strlen(name) + 2 > sizeof(rel)) {
+			errno = ENAMETOOLONG;
+			walk_fail(err, errlen, "path too long under", rel);
+			goto out;
+		}
+		snprintf(rel + n, sizeof(rel) - n, "%s%s", n ? "/" : "", name);
+		if (fstatat(f->fd, name, &es, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno == ENOENT) /* gone meanwhile */
+				goto next;
+			walk_fail(err, errlen, "cannot stat", rel);
+			goto out;
+		}
+		if (S_ISREG(es.st_mode)) {
+			if (cb(arg, f->fd, name, rel, &es) != 0) {
+				if (err != NULL && errlen > 0 && err[0] == '\0')
+					walk_fail(err, errlen, "stopped at",
+					    rel);
+				goto out;
+			}
+		} else if (S_ISDIR(es.st_mode) && es.st_dev == rst.st_dev &&
+		    depth < FS_MAX_DEPTH) {
+			struct walk_frame *nf = &st[depth + 1];
+
+			nf->fd = openat(f->fd, name, DIR_OPEN);
+			if (nf->fd < 0) {
+				if (errno == ENOENT)
+					goto next;
+				walk_fail(err, errlen, "cannot open", rel);
+				goto out;
+			}
+			if (walk_frame_load(nf) != 0) {
+				walk_fail(err, errlen, "cannot read", rel);
+				close(nf->fd);
+				goto out;
+			}
+			nf->rel_len = strlen(rel);
+			depth++;
+			continue;
+		}
+	next:
+		rel[n] = '\0';
+	}
+	rc = 0;
+out:
+	if (rc != 0) {
+		int e = errno;
+
+		for (; depth >= 0; depth--)
+			walk_frame_free(&st[depth]);
+		errno = e;
+	}
+	return rc;
+}
+
+struct usage {
+	unsigned long long bytes, files;
+};
+
+static int
+usage_file(void *arg, int dirfd, const char *name, const char *rel,
+    const struct stat *st)
+{
+	struct usage *u = arg;
+
+	u->bytes += (unsigned long long)st->st_size;
+	u->files++;
+	return 0;
+}
+
+int
+fs_usage(const char *root, unsigned long long *bytes, unsigned long long *files,
+    char *err, size_t errlen)
+{
+	struct usage u = { 0, 0 };
+	int rc = fs_walk_files(root, usage_file, &u, err, errlen);
+
+	if (rc != 0 && errno == ENOENT && fs_exists(root) == 0)
+		rc = 0;
+	*bytes = u.bytes;
+	*files = u.files;
+	return rc;
+}

@@ -68,6 +68,11 @@ const char *const tenant_list_sql =
     " AND left(d.datname, 6) <> '" NAME_TMP_PREFIX "'"
     " ORDER BY d.datname COLLATE \"C\"";
 
+const char tenant_admin_password_sql[] =
+    "UPDATE res_users SET password = $1 WHERE id = (SELECT res_id"
+    " FROM ir_model_data WHERE module = 'base' AND name = 'user_admin'"
+    " AND model = 'res.users')";
+
 static const char *const err_codes[] = {
 	[TENANT_OK] = "ok",
 	[TENANT_INVALID_SUBDOMAIN] = "invalid_subdomain",
@@ -178,8 +183,10 @@ db_fail(struct tenant_result *res, PGconn *c, const char *what, const char *msg)
 }
 
 void
-tenant_comment_domain(const char *comment, char *out, size_t outlen)
+tenant_comment_value(const char *comment, const char *key, char *out,
+    size_t outlen)
 {
+	size_t klen = strlen(key);
 	const char *p, *e;
 	size_t n;
 
@@ -192,11 +199,11 @@ tenant_comment_domain(const char *comment, char *out, size_t outlen)
 	while (*p != '\0') {
 		e = strchr(p, ';');
 		n = e != NULL ? (size_t)(e - p) : strlen(p);
-		if (n > 7 && strncmp(p, "domain=", 7) == 0 && n - 7 < outlen) {
-			memcpy(out, p + 7, n - 7);
-			out[n - 7] = '\0';
-			if (domain_valid(out) != 0)
-				out[0] = '\0';
+		if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			if (n - klen - 1 < outlen) {
+				memcpy(out, p + klen + 1, n - klen - 1);
+				out[n - klen - 1] = '\0';
+			}
 			return;
 		}
 		if (e == NULL)
@@ -237,6 +244,14 @@ array_add(char *buf, size_t len, size_t *o, const char *p)
 	}
 	if (*o + 1 < len)
 		buf[(*o)++] = '"';
+}
+
+void
+tenant_comment_domain(const char *comment, char *out, size_t outlen)
+{
+	tenant_comment_value(comment, "domain", out, outlen);
+	if (out[0] != '\0' && domain_valid(out) != 0)
+		out[0] = '\0';
 }
 
 /*
@@ -309,6 +324,19 @@ tenant_list(const struct tenant_ctx *t, PGconn *c, const char *domain,
 }
 
 enum tenant_err
+tenant_validate_password(const char *pw, size_t len, struct tenant_result *res)
+{
+	if (pw == NULL || len == 0 || len > TENANT_PASSWORD_MAX)
+		return fail(res, TENANT_INVALID_PASSWORD,
+		    "admin_password: must be 1 to %d bytes",
+		    TENANT_PASSWORD_MAX);
+	if (memchr(pw, '\0', len) != NULL)
+		return fail(res, TENANT_INVALID_PASSWORD,
+		    "admin_password: must not contain NUL characters");
+	return TENANT_OK;
+}
+
+enum tenant_err
 tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
     struct tenant_result *res)
 {
@@ -334,14 +362,9 @@ tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
 	        strcmp(req->subdomain, t->s->odoo_db_template) == 0))
 		return fail(res, TENANT_RESERVED,
 		    "subdomain: '%s' is a template database", req->subdomain);
-	if (req->password == NULL || req->password_len == 0 ||
-	    req->password_len > TENANT_PASSWORD_MAX)
-		return fail(res, TENANT_INVALID_PASSWORD,
-		    "admin_password: must be 1 to %d bytes",
-		    TENANT_PASSWORD_MAX);
-	if (memchr(req->password, '\0', req->password_len) != NULL)
-		return fail(res, TENANT_INVALID_PASSWORD,
-		    "admin_password: must not contain NUL characters");
+	if (tenant_validate_password(req->password, req->password_len, res) !=
+	    TENANT_OK)
+		return TENANT_INVALID_PASSWORD;
 	if (settings_zone(t->s, domain) == NULL)
 		return fail(res, TENANT_UNKNOWN_DOMAIN,
 		    "domain: '%.253s' is not a domain of this node "
@@ -654,10 +677,6 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 	    " SELECT key, value, 1, 1, now() AT TIME ZONE 'UTC',"
 	    " now() AT TIME ZONE 'UTC' FROM v"
 	    " WHERE key NOT IN (SELECT key FROM u)";
-	static const char pw_sql[] =
-	    "UPDATE res_users SET password = $1 WHERE id = (SELECT res_id"
-	    " FROM ir_model_data WHERE module = 'base' AND name = 'user_admin'"
-	    " AND model = 'res.users')";
 	char err[512], keys[256], vals[512], secret[37], uuid[37], date[32];
 	const char *p[2];
 	struct tm tm;
@@ -699,7 +718,7 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 		goto out;
 	}
 	p[0] = job->out;
-	r = pg_query(c, pw_sql, 1, p);
+	r = pg_query(c, tenant_admin_password_sql, 1, p);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		e = db_fail(res, c, "setting the admin password",
 		    pg_result_error(c, r));
@@ -759,13 +778,14 @@ clone_template(PGconn *c, const char *templ, const char *tmp,
 /* Step 5: one transaction makes the tenant visible. */
 static enum tenant_err
 publish(PGconn *c, const char *tmp, const char *name, const char *domain,
-    struct tenant_result *res)
+    const char *templ, struct tenant_result *res)
 {
-	char ren[TENANT_SQL_MAX], com[TENANT_SQL_MAX], text[320];
+	char ren[TENANT_SQL_MAX], com[TENANT_SQL_MAX], text[400];
 	char err[512], state[6];
 	int tries;
 
-	snprintf(text, sizeof(text), TENANT_COMMENT_PREFIX "domain=%s", domain);
+	snprintf(text, sizeof(text),
+	    TENANT_COMMENT_PREFIX "domain=%s;template=%s", domain, templ);
 	if (fmt_sql(c, ren, sizeof(ren), "ALTER DATABASE %s RENAME TO %s", tmp,
 	        name, NULL) != 0 ||
 	    fmt_sql(c, com, sizeof(com), "COMMENT ON DATABASE %s IS %s", name,
@@ -1046,7 +1066,8 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &ts[3]);
-	if ((e = publish(c, tmp, req->subdomain, domain, res)) != TENANT_OK &&
+	if ((e = publish(c, tmp, req->subdomain, domain, templ, res)) !=
+	        TENANT_OK &&
 	    pg_conn_lost(c)) {
 		switch (publish_outcome(t, tmp, req->subdomain)) {
 		case 0:

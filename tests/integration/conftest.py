@@ -139,7 +139,7 @@ TEMPLATE_SQL = """
 CREATE TABLE res_users (
     id serial PRIMARY KEY, login varchar NOT NULL UNIQUE,
     password varchar, active boolean DEFAULT true,
-    write_date timestamp);
+    share boolean, write_date timestamp);
 CREATE TABLE ir_model_data (
     id serial PRIMARY KEY, module varchar NOT NULL, name varchar NOT NULL,
     model varchar NOT NULL, res_id integer, noupdate boolean DEFAULT false,
@@ -156,9 +156,9 @@ CREATE TABLE ir_attachment (
 CREATE TABLE ir_module_module (
     id serial PRIMARY KEY, name varchar NOT NULL UNIQUE, state varchar,
     latest_version varchar);
-INSERT INTO res_users (id, login, password, active) VALUES
-    (1, '__system__', NULL, false), (2, 'admin', %(hash)s, true),
-    (6, 'portal', %(hash)s, true);
+INSERT INTO res_users (id, login, password, active, share) VALUES
+    (1, '__system__', NULL, false, false), (2, 'admin', %(hash)s, true, false),
+    (6, 'portal', %(hash)s, true, true);
 SELECT setval('res_users_id_seq', 6);
 INSERT INTO ir_model_data (module, name, model, res_id) VALUES
     ('base', 'user_root', 'res.users', 1),

@@ -145,7 +145,10 @@ def test_documented_paths_are_the_daemons_routes():
     routes = daemon_routes()
     assert set(SPEC["paths"]) == {p for _, p in routes}
     assert set(SPEC["paths"]) == {"/health", "/api/tenants", "/api/tenant",
-                                  "/api/domains", "/api/node", "/metrics"}
+                                  "/api/domains", "/api/node", "/metrics",
+                                  "/api/tenants/{subdomain}",
+                                  "/api/tenants/{subdomain}/backup",
+                                  "/api/tenants/{subdomain}/password"}
     documented = {(m, p) for p in SPEC["paths"] for m in operations(p)}
     assert documented == routes
 
@@ -277,6 +280,42 @@ def test_routes_answer_as_documented(api, pg, data_dir, cloudflare):
     r = check(api.delete(P, json={"subdomain": "oa-one"}), "DELETE", P, 200)
     assert r.json()["dns"]["status"] == "deleted"
     r = check(api.create("oa-one"), "POST", P, 201)
+    check(api.delete(P + "?subdomain=oa-one"), "DELETE", P, 200)
+
+    # GET /api/tenants/{subdomain}, its backup and its password
+    r = check(api.create("oa-one"), "POST", P, 201)
+    G = "/api/tenants/{subdomain}"
+    r = check(api.get("/api/tenants/oa-one"), "GET", G, 200)
+    assert r.json()["template_db"] == "tcs"
+    check(api.get("/api/tenants/oa-none"), "GET", G, 404)
+    check(api.get("/api/tenants/tcs"), "GET", G, 404)
+    check(api.get("/api/tenants/Bad.Name"), "GET", G, 422)
+    check(api.get("/api/tenants/oa-one", key=False), "GET", G, 401)
+    check(api.get("/api/tenants/oa-one", data="{}"), "GET", G, 400)
+    check(api.get("/api/tenants/oa-one", data=BIG), "GET", G, 413)
+    check(api.delete("/api/tenants/oa-one"), "DELETE", G, 405)
+    B = G + "/backup"
+    r = check(api.get("/api/tenants/oa-one/backup"), "GET", B, 200)
+    assert r.content[:2] == b"PK"
+    check(api.get("/api/tenants/oa-none/backup"), "GET", B, 404)
+    check(api.get("/api/tenants/Bad.Name/backup"), "GET", B, 422)
+    check(api.get("/api/tenants/oa-one/backup", key=False), "GET", B, 401)
+    check(api.post("/api/tenants/oa-one/backup"), "POST", B, 405)
+    W = G + "/password"
+    r = check(api.post("/api/tenants/oa-one/password",
+                       json={"admin_password": "new-pw"}), "POST", W, 200)
+    check(api.post("/api/tenants/oa-one/password", json={}), "POST", W, 400)
+    check(api.post("/api/tenants/oa-one/password", data="{"), "POST", W,
+          400)
+    check(api.post("/api/tenants/oa-one/password",
+                   json={"admin_password": ""}), "POST", W, 422)
+    check(api.post("/api/tenants/oa-none/password",
+                   json={"admin_password": "x"}), "POST", W, 404)
+    check(api.post("/api/tenants/oa-one/password", key=False, json={}),
+          "POST", W, 401)
+    check(api.post("/api/tenants/oa-one/password", data=BIG), "POST", W,
+          413)
+    check(api.get("/api/tenants/oa-one/password"), "GET", W, 405)
     check(api.delete(P + "?subdomain=oa-one"), "DELETE", P, 200)
 
     # Routes that do not exist: 401 under /api/ without a key, else 404.

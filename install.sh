@@ -552,6 +552,8 @@ step "Configuration"
 if [ "$first_install" -eq 0 ]; then
 	say "kept the existing $env_file"
 	configure_env || true
+else
+	say "no $env_file yet: the package makes it (then ODOO_CONF and ODOO_DATA_DIR, if needed)"
 fi
 write_dropins
 [ "$use_systemd" -eq 0 ] || systemctl daemon-reload

@@ -475,26 +475,30 @@ configure_env() {
 	return "$changed"
 }
 
-# unit_prop UNIT PROP: User, Group or SupplementaryGroups the unit runs with
-# (its file and drop-ins).
-unit_prop() {
-	if [ "$use_systemd" -eq 1 ]; then
-		systemctl show -P "$2" "$1"
-	else
-		cat "/lib/systemd/system/$1" "$unit_dir/$1.d/"*.conf 2>/dev/null |
-			sed -n "s/^$2=//p" | tail -n 1
-	fi
+# watcher_account: w_user, w_group and w_supp, what the package's postinst
+# gives odoo-db-watcher for this .env (the rule of watcher-user.sh).
+watcher_account() {
+	local w
+	w=$("$src/scripts/watcher-user.sh" - "$env_file" "$svc_user" "$svc_group") ||
+		die "scripts/watcher-user.sh failed"
+	{
+		read -r w_user
+		read -r w_group
+		read -r w_supp
+	} <<<"$w"
 }
 
-# check_daemon BIN_DIR DAEMON: its --check, from BIN_DIR, as the user its
-# unit runs it as, with the Cloudflare token credential as systemd would
-# hand it over.
+# check_daemon BIN_DIR DAEMON: its --check, from BIN_DIR, as the user the
+# package's unit (with the drop-ins) runs it as, with the Cloudflare token
+# credential as systemd would hand it over.
 check_daemon() {
 	local bin=$1 d=$2 user group supp g cred='' rc=0
-	user=$(unit_prop "$d.service" User)
-	group=$(unit_prop "$d.service" Group)
-	supp=$(unit_prop "$d.service" SupplementaryGroups)
-	user=${user:-$svc_user} group=${group:-$svc_group}
+	if [ "$d" = odoo-local-api ]; then
+		user=$svc_user group=$svc_group supp=$nodo_group
+	else
+		watcher_account
+		user=$w_user group=$w_group supp=$w_supp
+	fi
 	if [ -s "$token_file" ]; then
 		cred=$(mktemp -d)
 		install -m 0400 -o "$user" "$token_file" "$cred/cloudflare-token"
@@ -540,9 +544,10 @@ if [ "$use_systemd" -eq 1 ]; then
 fi
 
 # Units left in /etc/systemd/system by the install.sh before the package
-# would hide the package's.
+# would hide the package's (and their enablement links would dangle).
 for u in "${units[@]}"; do
 	if [ -f "$unit_dir/$u" ] && grep -q "^ExecStart=$prefix/bin/" "$unit_dir/$u"; then
+		[ "$use_systemd" -eq 0 ] || systemctl disable --quiet "$u" || true
 		rm -f -- "$unit_dir/$u"
 		say "removed $unit_dir/$u (an older install.sh's copy; the package's is in /lib/systemd/system)"
 	fi
@@ -574,12 +579,18 @@ fi
 if [ "$failed" -eq 0 ]; then
 	step "Installing the package $(basename -- "$deb")"
 	reinstall=()
-	if [ "$(dpkg-query -W -f='${Status} ${Version}' nodo 2>/dev/null || true)" = \
-		"install ok installed $new_version" ]; then
+	was=$(dpkg-query -W -f='${Status} ${Version}' nodo 2>/dev/null || true)
+	if [ "$was" = "install ok installed $new_version" ]; then
 		reinstall=(--reinstall) # the same version, rebuilt: the new files
 	fi
 	apt-get install -y -q --no-install-recommends "${reinstall[@]}" "$deb"
 	installed=1
+	if [ "${#running[@]}" -gt 0 ] && [ "${was#install ok installed }" = "$was" ]; then
+		# The package's first install starts nothing, but these ran (from
+		# the install.sh before the package): they run the new binaries now.
+		systemctl restart "${running[@]}"
+		say "restarted ${running[*]}: they ran before the package came"
+	fi
 	if [ "$first_install" -eq 1 ]; then
 		[ -f "$env_file" ] || die "the package did not create $env_file"
 		if configure_env; then
@@ -603,7 +614,8 @@ elif [ "$use_systemd" -eq 0 ]; then
 	say "systemd is not PID 1 here (a container or CI): the units were installed but not started."
 	say "Start the daemons by hand (each runs in the foreground; logs go to stderr):"
 	say "  runuser -u $svc_user -g $svc_group -G $nodo_group -- $prefix/bin/odoo-local-api --config $env_file &"
-	say "  runuser -u $(unit_prop odoo-db-watcher.service User) -- $prefix/bin/odoo-db-watcher --config $env_file &"
+	watcher_account
+	say "  runuser -u $w_user -g $w_group${w_supp:+ -G $w_supp} -- $prefix/bin/odoo-db-watcher --config $env_file &"
 elif [ "$start" = yes ]; then
 	if [ "$first_install" -eq 1 ] && ! check_all "$prefix/bin"; then
 		failed=1

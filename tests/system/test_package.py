@@ -206,9 +206,14 @@ def test_reconfigure_replaces_the_seed_example_key(c):
     c.run("sed -i 's/^PROVISIONING_API_KEY=.*/PROVISIONING_API_KEY=prov-key-2026-secure/' "
           "/opt/nodo/config/.env")
     rest = c.sh("grep -v '^PROVISIONING_API_KEY=' /opt/nodo/config/.env")
+    # ...and an /opt/odoo its group may write (issue 8, item 10): said.
+    c.run("chmod 0775 /opt/odoo")
     r = c.run("dpkg-reconfigure nodo", timeout=300)
+    c.run("chmod 0755 /opt/odoo")
     assert "nodo: replaced the seed's published example PROVISIONING_API_KEY" in r.stdout, \
         r.stdout
+    assert "nodo: WARNING: /opt/odoo is root:root, mode 775: someone other than root can " \
+        "change what /opt/odoo/scripts/*.sh run" in r.stderr, r.stderr
     key = api_key(c)
     assert key not in r.stdout + r.stderr
     assert c.sh("grep -v '^PROVISIONING_API_KEY=' /opt/nodo/config/.env") == rest

@@ -1,9 +1,10 @@
 #!/bin/sh
 # watcher-user.sh - which Unix user runs odoo-db-watcher (docs/README.md,
-# "The watcher's user"). install.sh and the Debian package's postinst both
-# ask it, so the rule is written once.
+# "The watcher's user"). The Debian package's postinst and install.sh both
+# run it, so the rule is written once.
 #
 # Usage: watcher-user.sh ODOO_CONF ENV_FILE ODOO_USER ODOO_GROUP
+#        watcher-user.sh --apply
 #   ODOO_CONF   Odoo's config ("" when there is none or it cannot be read;
 #               "-": ODOO_CONF of ENV_FILE, else /etc/odoo/odoo.conf)
 #   ENV_FILE    Nodo's env file (PGHOST and PGPASSWORD there count; it may
@@ -11,6 +12,12 @@
 #   ODOO_USER, ODOO_GROUP  the user Odoo runs as and its group
 # Prints four lines: the user, the group, a supplementary group (empty for
 # none) and why, in words.
+#
+# --apply decides for this node (ODOO_CONF of /opt/nodo/config/.env, else
+# /etc/odoo/odoo.conf; the API's user as its unit runs it) and writes the
+# drop-in /etc/systemd/system/odoo-db-watcher.service.d/10-package.conf, or
+# removes it when the unit's nodo-watcher:nodo is right; it prints
+# "nodo: odoo-db-watcher runs as USER: WHY". The caller reloads systemd.
 #
 # The watcher must log in to PostgreSQL as the node's role. Its own user,
 # nodo-watcher (group nodo), can do that only with a password over TCP:
@@ -31,72 +38,71 @@ nodo_group=nodo
 watcher_account=nodo-watcher
 default_conf=/etc/odoo/odoo.conf
 
-if [ "$#" -ne 4 ]; then
-	echo "usage: $0 ODOO_CONF ENV_FILE ODOO_USER ODOO_GROUP" >&2
+# The parsers of odoo.conf and the env file, shared with install.sh and the
+# package's postinst: next to this script (symlinks resolved).
+here=$(dirname -- "$(readlink -f -- "$0")")
+# shellcheck source=scripts/nodo-conf.sh
+. "$here/nodo-conf.sh"
+
+apply=0
+if [ "$#" -eq 1 ] && [ "$1" = --apply ]; then
+	apply=1
+	conf=- env_file=/opt/nodo/config/.env
+	svc_user=$(nodo_api_user)
+	svc_group=$(id -gn "$svc_user")
+elif [ "$#" -eq 4 ]; then
+	conf=$1 env_file=$2 svc_user=$3 svc_group=$4
+else
+	echo "usage: $0 ODOO_CONF ENV_FILE ODOO_USER ODOO_GROUP | --apply" >&2
 	exit 64
 fi
-conf=$1 env_file=$2 svc_user=$3 svc_group=$4
 
-# env_get KEY [set]: the value of KEY in the env file (the last line that
-# sets it, quotes removed), or with "set" 1 when it is set and not empty.
-env_get() {
-	[ -f "$env_file" ] && [ -r "$env_file" ] || return 0
-	awk -v want="$1" -v test="${2-}" '
-		{
-			sub(/\r$/, ""); line = $0; sub(/^[ \t]+/, "", line)
-			if (index(line, want) != 1) next
-			rest = substr(line, length(want) + 1)
-			if (rest !~ /^[ \t]*=/) next
-			sub(/^[ \t]*=[ \t]*/, "", rest); sub(/[ \t]+$/, "", rest)
-			if (rest ~ /^".*"$/ || rest ~ /^\047.*\047$/)
-				rest = substr(rest, 2, length(rest) - 2)
-			val = rest; found = 1
-		}
-		END { if (found) print (test == "" ? val : (val == "" ? "" : "1")) }
-	' "$env_file"
+# cfg_env KEY [set]: the value of KEY in the env file, or with "set" 1 when
+# it is set and not empty.
+cfg_env() {
+	_val=$(env_get "$env_file" "$1") || _val=
+	if [ -z "${2-}" ]; then
+		printf '%s\n' "$_val"
+	elif [ -n "$_val" ]; then
+		echo 1
+	fi
+	_val=
 }
 
-# conf_get KEY [set]: the value of KEY in [options] of odoo.conf ("key =
-# value" or "key: value"; False is unset), or with "set" 1 when it is set.
-conf_get() {
+# cfg_conf KEY [set]: the value of KEY in [options] of odoo.conf (False is
+# unset), or with "set" 1 when it is set.
+cfg_conf() {
 	[ -n "$conf" ] || return 0
-	awk -v want="$1" -v test="${2-}" '
-		/^[ \t]*\[/ { opt = ($0 ~ /^[ \t]*\[options\][ \t]*$/); next }
-		!opt || /^[ \t]*[#;]/ { next }
-		{
-			line = $0
-			p = index(line, "="); q = index(line, ":")
-			if (p == 0 || (q > 0 && q < p)) p = q
-			if (p == 0) next
-			k = substr(line, 1, p - 1); v = substr(line, p + 1)
-			gsub(/^[ \t]+|[ \t\r]+$/, "", k); gsub(/^[ \t]+|[ \t\r]+$/, "", v)
-			if (tolower(k) == want) { val = v; found = 1 }
-		}
-		END {
-			if (!found || val ~ /^[Ff]alse$/) val = ""
-			print (test == "" ? val : (val == "" ? "" : "1"))
-		}
-	' "$conf" 2>/dev/null || true
+	_val=$(odoo_conf_get "$conf" "$1") || _val=
+	case $_val in
+	[Ff]alse) _val= ;;
+	esac
+	if [ -z "${2-}" ]; then
+		printf '%s\n' "$_val"
+	elif [ -n "$_val" ]; then
+		echo 1
+	fi
+	_val=
 }
 
 if [ "$conf" = - ]; then
-	conf=$(env_get ODOO_CONF)
+	conf=$(cfg_env ODOO_CONF)
 	conf=${conf:-$default_conf}
 fi
 if [ -n "$conf" ] && { [ ! -f "$conf" ] || [ ! -r "$conf" ]; }; then
 	conf=
 fi
 
-pg_host=$(env_get PGHOST)
-[ -n "$pg_host" ] || pg_host=$(conf_get db_host)
-pg_pw=$(env_get PGPASSWORD set)
-[ -n "$pg_pw" ] || pg_pw=$(conf_get db_password set)
+pg_host=$(cfg_env PGHOST)
+[ -n "$pg_host" ] || pg_host=$(cfg_conf db_host)
+pg_pw=$(cfg_env PGPASSWORD set)
+[ -n "$pg_pw" ] || pg_pw=$(cfg_conf db_password set)
 case $pg_host in
 '' | /*) pg_tcp=0 ;;
 *) pg_tcp=1 ;;
 esac
-pg_user=$(env_get PGUSER)
-[ -n "$pg_user" ] || pg_user=$(conf_get db_user)
+pg_user=$(cfg_env PGUSER)
+[ -n "$pg_user" ] || pg_user=$(cfg_conf db_user)
 
 user=$watcher_account group=$nodo_group supp=
 why="its own user: it needs no access to Odoo's files"
@@ -133,4 +139,33 @@ elif [ -n "$conf" ]; then
 	esac
 fi
 pg_pw=
-printf '%s\n%s\n%s\n%s\n' "$user" "$group" "$supp" "$why"
+if [ "$apply" -eq 0 ]; then
+	printf '%s\n%s\n%s\n%s\n' "$user" "$group" "$supp" "$why"
+	exit 0
+fi
+
+dropin_dir=/etc/systemd/system/odoo-db-watcher.service.d
+dropin=$dropin_dir/10-package.conf
+dropin_mark="# Written by the nodo package's postinst"
+body=
+if [ "$user" != "$watcher_account" ] || [ "$group" != "$nodo_group" ]; then
+	body="User=$user
+Group=$group
+"
+fi
+if [ -n "$supp" ]; then
+	body="${body}SupplementaryGroups=$supp
+"
+fi
+if [ -n "$body" ]; then
+	install -d -m 0755 "$dropin_dir"
+	tmp=$(mktemp "$dropin.XXXXXX")
+	printf '%s (the watcher'"'"'s user).\n# dpkg-reconfigure nodo rewrites it.\n[Service]\n%s' \
+		"$dropin_mark" "$body" >"$tmp"
+	chmod 0644 "$tmp"
+	mv -f -- "$tmp" "$dropin"
+elif [ -f "$dropin" ] && grep -qF "$dropin_mark" "$dropin"; then
+	rm -f -- "$dropin"
+	rmdir -- "$dropin_dir" 2>/dev/null || true
+fi
+echo "nodo: odoo-db-watcher runs as $user: $why"

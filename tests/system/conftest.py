@@ -41,16 +41,17 @@ SUITE = "bookworm"
 
 # Everything the container needs, installed at build time (the container has
 # no network): systemd and PostgreSQL as on a node; what install.sh builds
-# with (it finds them installed and does not call apt-get); the package's
+# the package with (it finds them installed and does not call apt-get:
+# build-essential, debhelper and the -dev packages); the package's
 # run-time dependencies (dpkg -I build/deb/nodo_*.deb); python3 and
 # jsonschema for the fake Cloudflare server; sudo for the seed's commands.
 PACKAGES = sorted("""
 systemd systemd-sysv dbus libpam-systemd sudo procps adduser
 postgresql-15 postgresql-client-15
 curl ca-certificates python3 python3-jsonschema
-build-essential make pkg-config libmicrohttpd-dev libpq-dev
-libcurl4-openssl-dev libcjson-dev libsystemd-dev libssl-dev
-libmicrohttpd12 libpq5 libcurl4 libcjson1 libsystemd0 libssl3
+build-essential debhelper make pkg-config libmicrohttpd-dev libpq-dev
+libcurl4-openssl-dev libcjson-dev libsystemd-dev libssl-dev libarchive-dev
+libmicrohttpd12 libpq5 libcurl4 libcjson1 libsystemd0 libssl3 libarchive13
 """.split())
 # Bump when the recipe below changes in a way the package list does not show.
 RECIPE = "3"
@@ -141,8 +142,10 @@ def build_rootfs(dest):
         f.write(f"127.0.1.1\t{MACHINE}\n")
     subprocess.run(["chroot", str(tmp), "apt-get", "clean"], check=True)
     os.rename(tmp, dest)
-    for other in CACHE.glob("rootfs-*"):  # the roots of older recipes
-        if other != dest:
+    # The roots of other recipes go once no run has used them for a day
+    # (branches with another recipe share the machine's cache meanwhile).
+    for other in CACHE.glob("rootfs-*"):
+        if other != dest and time.time() - other.stat().st_mtime > 86400:
             shutil.rmtree(other, ignore_errors=True)
     figure("rootfs build (debootstrap, cold cache) s", round(time.monotonic() - t0, 1))
 
@@ -171,6 +174,7 @@ def rootfs():
         build_rootfs(dest)
     else:
         log(f"root file system from the cache: {dest}")
+        os.utime(dest)  # in use: kept by the clean-up of other recipes
     yield dest
     lock.close()
 

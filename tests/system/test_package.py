@@ -200,6 +200,27 @@ def test_reconfigure_for_a_password_over_tcp(c):
     c.run("/opt/odoo/scripts/delete_tenant.sh --yes por_tcp")
 
 
+def test_reconfigure_replaces_the_seed_example_key(c):
+    # A .env that still has the seed's published example key (a seed node's):
+    # postinst gives it a random key, says so and never prints it.
+    c.run("sed -i 's/^PROVISIONING_API_KEY=.*/PROVISIONING_API_KEY=prov-key-2026-secure/' "
+          "/opt/nodo/config/.env")
+    rest = c.sh("grep -v '^PROVISIONING_API_KEY=' /opt/nodo/config/.env")
+    # ...and an /opt/odoo its group may write (issue 8, item 10): said.
+    c.run("chmod 0775 /opt/odoo")
+    r = c.run("dpkg-reconfigure nodo", timeout=300)
+    c.run("chmod 0755 /opt/odoo")
+    assert "nodo: replaced the seed's published example PROVISIONING_API_KEY" in r.stdout, \
+        r.stdout
+    assert "nodo: WARNING: /opt/odoo is root:root, mode 775: someone other than root can " \
+        "change what /opt/odoo/scripts/*.sh run" in r.stderr, r.stderr
+    key = api_key(c)
+    assert key not in r.stdout + r.stderr
+    assert c.sh("grep -v '^PROVISIONING_API_KEY=' /opt/nodo/config/.env") == rest
+    assert c.sh("grep -c '^PROVISIONING_API_KEY=' /opt/nodo/config/.env") == "1"
+    assert c.sh("stat -c '%a %U %G' /opt/nodo/config/.env") == "640 root nodo"
+
+
 def test_remove(c):
     c.run("sudo apt-get remove -y nodo", timeout=300)
     for u in UNITS:

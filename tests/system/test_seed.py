@@ -1,8 +1,9 @@
-"""The seed's way, under a real systemd: `sudo ./install.sh` on an Odoo node,
-edit .env, `systemctl start`, then every command of the seed's README, and
-what an operator lives through afterwards (reload, install.sh again,
-restart, PostgreSQL
-restarting under load, a hung daemon, a reboot, uninstall).
+"""The seed's way, under a real systemd: `sudo ./install.sh` on an Odoo node
+(it builds the Debian package and installs it), edit .env, `systemctl
+start`, then every command of the seed's README, and what an operator lives
+through afterwards (reload, install.sh again, a re-run whose check fails,
+restart, PostgreSQL restarting under load, a hung daemon, a reboot,
+uninstall and purge).
 
 The steps run in order in one container; a failed step stops the story
 (conftest.py). Where the node does not do yet what issue 11 asks for, the
@@ -29,6 +30,7 @@ LOAD = Path(__file__).with_name("inside") / "load.py"
 def c(rootfs):
     box = Container(rootfs, "seed")
     try:
+        box.t0 = time.monotonic()
         figure("seed: boot of a fresh container s", round(box.boot(), 1))
         yield box
     finally:
@@ -63,11 +65,13 @@ def test_an_odoo_node(c, state):
 def test_install_sh(c):
     t0 = time.monotonic()
     r = c.run("cd /root/nodo && sudo ./install.sh", timeout=600)
-    figure("seed: sudo ./install.sh (apt check, build, install; no start) s",
+    figure("seed: sudo ./install.sh (apt check, make deb, apt-get install; no start) s",
            round(time.monotonic() - t0, 1))
     out = r.stdout
     assert "all packages are installed" in out  # nothing to fetch: no network
-    assert "created /opt/nodo/config/.env (root:nodo, mode 0640) from nodo.env" in out
+    # The package did the work: it is installed, its postinst made .env.
+    assert c.sh("dpkg-query -W -f '${Status}' nodo") == "install ok installed"
+    assert "nodo: created /opt/nodo/config/.env (root:nodo, mode 0640)" in out
     key = api_key(c)
     assert f"PROVISIONING_API_KEY={key}" in out  # printed once, to the operator
     assert key not in r.stderr
@@ -76,14 +80,21 @@ def test_install_sh(c):
     assert c.sh("stat -c '%a %U %G %s' /opt/nodo/config/cloudflare-token") == \
         "600 root root 0"
     assert c.sh("id -gn nodo-watcher") == "nodo"
-    assert c.sh("readlink /opt/odoo/scripts/create_tenant.sh") == \
+    # The package's link (dh_link makes it relative).
+    assert c.sh("readlink -f /opt/odoo/scripts/create_tenant.sh") == \
         "/opt/nodo/scripts/create_tenant.sh"
     # odoo.conf has no db_host: PostgreSQL is reached by peer authentication
-    # on the socket, so the watcher runs as Odoo's user (a drop-in).
-    assert "Watcher user: odoo: Odoo's user" in out, out
-    assert c.sh("cat /etc/systemd/system/odoo-db-watcher.service.d/10-install.conf"
+    # on the socket, so the watcher runs as Odoo's user (the package's
+    # drop-in). Odoo's user and data_dir are the units' defaults: no drop-in
+    # of install.sh's.
+    assert "nodo: odoo-db-watcher runs as odoo: Odoo's user" in out, out
+    assert c.sh("cat /etc/systemd/system/odoo-db-watcher.service.d/10-package.conf"
                 " | grep -v '^#'") == \
         "[Service]\nUser=odoo\nGroup=odoo\nSupplementaryGroups=nodo"
+    assert c.sh("ls /etc/systemd/system/*.service.d/10-install.conf 2>/dev/null",
+                check=False) == ""
+    # install.sh prints the next steps itself, once, at the end.
+    assert "nodo: both services are enabled but not started" not in out
     # A first install enables and starts nothing (issue 11 item 2): the
     # operator edits .env first. The key and the next steps come last.
     assert "enabled, not started (a first install)" in out
@@ -95,6 +106,7 @@ def test_install_sh(c):
     for u in UNITS:
         assert c.sh(f"systemctl is-enabled {u}") == "enabled"
         assert c.sh(f"systemctl is-active {u}", check=False) == "inactive"
+        assert c.prop(u, "FragmentPath") == f"/lib/systemd/system/{u}.service"
     assert c.run("curl -sS http://127.0.0.1:8070/health", check=False).returncode != 0
 
 
@@ -151,6 +163,9 @@ def test_journalctl(c):
 
 def test_create_tenant_sh(c):
     out = c.sh("/opt/odoo/scripts/create_tenant.sh nombre_tenant contraseña sajet.us tcs")
+    figure("seed: fresh container to first tenant s (boot, Odoo node, install.sh: "
+           "make deb + apt-get install, edit .env, start, create)",
+           round(time.monotonic() - c.t0, 1))
     assert "Tenant nombre_tenant created." in out, out
     assert "URL: https://nombre_tenant.sajet.us" in out
     assert "DNS: created (nombre_tenant.sajet.us)" in out
@@ -163,6 +178,17 @@ def test_list_tenants_sh(c):
     out = c.sh("/opt/odoo/scripts/list_tenants.sh sajet.us")
     assert "nombre_tenant  sajet.us  https://nombre_tenant.sajet.us" in out, out
     assert out.endswith("1 tenant")
+
+
+def test_group_nodo_runs_the_wrappers(c):
+    # Issue 11 item 4: a member of the group nodo needs no root; Odoo's own
+    # user cannot read the key.
+    c.run("useradd --create-home --groups nodo operador")
+    out = c.sh("runuser -u operador -- /opt/odoo/scripts/list_tenants.sh sajet.us")
+    assert "nombre_tenant" in out, out
+    r = c.run("runuser -u odoo -- /opt/odoo/scripts/list_tenants.sh", check=False)
+    assert r.returncode == 78, r.stdout + r.stderr
+    assert "cannot read the env file /opt/nodo/config/.env" in r.stderr
 
 
 def test_curl_with_the_key(c):
@@ -212,7 +238,8 @@ def test_install_sh_again_restarts_what_runs(c):
     pid = c.prop("odoo-local-api", "MainPID")
     t0 = time.monotonic()
     r = c.run("cd /root/nodo && sudo ./install.sh", timeout=600)
-    figure("seed: sudo ./install.sh again (nothing to build; restart) s",
+    figure("seed: sudo ./install.sh again (make deb, checks, apt-get install --reinstall; "
+           "the package restarts what runs) s",
            round(time.monotonic() - t0, 1))
     # The running API is checked and restarted, the stopped watcher stays
     # stopped; .env, its key and its mode are kept and the key is not printed.
@@ -223,6 +250,32 @@ def test_install_sh_again_restarts_what_runs(c):
     assert c.sh("systemctl is-active odoo-db-watcher", check=False) == "inactive"
     assert health(c)["dns"] == "enabled"
     c.run("sudo systemctl start odoo-db-watcher")
+
+
+def test_install_sh_with_a_failed_check_changes_nothing(c):
+    # The operator breaks .env; install.sh runs the new package's checks as
+    # the units' users first: they fail, so it installs and restarts
+    # nothing and exits 1.
+    pids = {u: c.prop(u, "MainPID") for u in UNITS}
+    c.run("cp -p /opt/nodo/config/.env /root/env.good && "
+          "echo API_PORT=0 >> /opt/nodo/config/.env")
+    r = c.run("cd /root/nodo && sudo ./install.sh --no-build", check=False, timeout=600)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "a check failed: the services were left as they were" in r.stderr
+    assert "Installing the package" not in r.stdout
+    assert r.stdout.rstrip().endswith("Docs: /opt/nodo/docs/README.md")
+    for u in UNITS:
+        assert c.prop(u, "MainPID") == pids[u], f"{u} was restarted"
+        assert c.sh(f"systemctl is-active {u}") == "active"
+    # Fixed, --start (re)starts both: the stopped watcher too.
+    c.run("cp -p /root/env.good /opt/nodo/config/.env && "
+          "sudo systemctl stop odoo-db-watcher")
+    r = c.run("cd /root/nodo && sudo ./install.sh --no-build --start", timeout=600)
+    for u in UNITS:
+        assert c.sh(f"systemctl is-active {u}") == "active"
+    assert c.prop("odoo-local-api", "MainPID") not in ("0", pids["odoo-local-api"])
+    assert "2. Check: curl http://127.0.0.1:8070/health" in r.stdout
+    assert health(c)["dns"] == "enabled"
 
 
 def test_systemctl_restart(c):
@@ -317,6 +370,22 @@ def test_uninstall(c):
         assert c.sh(f"systemctl is-active {u}", check=False) == "inactive"
     assert c.run("test -e /opt/odoo/scripts/create_tenant.sh", check=False).returncode != 0
     assert c.sh("test -f /opt/nodo/config/.env && echo kept") == "kept"
+    assert c.sh("dpkg-query -W -f '${Status}' nodo") == "deinstall ok config-files"
     # Tenants belong to Odoo: the database is still there.
     assert c.sh("runuser -u postgres -- psql -Atc "
                 "\"SELECT count(*) FROM pg_database WHERE datname = 'nombre_tenant'\"") == "1"
+
+
+def test_uninstall_purge(c):
+    # The installed copy went with the package: the source tree's purges.
+    out = c.sh("cd /root/nodo && sudo ./install.sh --uninstall --purge")
+    assert "removed the configuration (--purge)" in out
+    assert c.run("test -e /opt/nodo", check=False).returncode == 1
+    assert c.run("dpkg-query -W nodo", check=False).returncode != 0
+    assert c.run("ls -d /etc/systemd/system/odoo-*.service.d", check=False).returncode != 0
+    # What is Odoo's stays: the tenant's database and filestore, the users.
+    assert c.sh("runuser -u postgres -- psql -Atc "
+                "\"SELECT count(*) FROM pg_database WHERE datname = 'nombre_tenant'\"") == "1"
+    assert c.sh("test -d /var/lib/odoo/filestore/nombre_tenant && echo ok") == "ok"
+    for who in ("odoo", "nodo-watcher"):
+        assert c.run(f"getent passwd {who}", check=False).returncode == 0

@@ -37,6 +37,7 @@
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/pg.h"
+#include "nodo/spares.h"
 #include "nodo/util.h"
 #include "node.h"
 
@@ -555,11 +556,11 @@ node_report(struct node *n, cJSON **out, char *detail, size_t len)
 		pthread_cond_signal(&n->cv);
 		pthread_mutex_unlock(&n->mu);
 	}
-	/* Trash and spares do not exist yet: always 0 (CONTRACT 9, 11). */
+	/* The trash does not exist yet: always 0 (CONTRACT 9). */
 	cJSON_AddNumberToObject(o, "tenants", (double)tenants);
 	cJSON_AddNumberToObject(o, "suspended", 0);
 	cJSON_AddNumberToObject(o, "trash", 0);
-	cJSON_AddNumberToObject(o, "spares", 0);
+	cJSON_AddNumberToObject(o, "spares", (double)spares_ready());
 	cJSON_AddItemToObject(o, "templates", a);
 	host_facts(s, &h);
 	d = cJSON_AddObjectToObject(o, "disk");
@@ -759,8 +760,13 @@ node_metrics(struct node *n, struct metrics_buf *b)
 	    "Deleted tenants kept for restore (none until the trash exists).");
 	metrics_sample_u64(b, "nodo_trash_tenants", "", 0);
 	metrics_family(b, "nodo_spare_tenants", "gauge",
-	    "Ready-made spare databases (none until spares exist).");
-	metrics_sample_u64(b, "nodo_spare_tenants", "", 0);
+	    "Fresh spares ready for the next creates (SPARE_TENANTS).");
+	metrics_sample_u64(b, "nodo_spare_tenants", "",
+	    (uint64_t)spares_ready());
+	metrics_family(b, "nodo_spare_claims_total", "counter",
+	    "Creates that used a spare instead of cloning the template.");
+	metrics_sample_u64(b, "nodo_spare_claims_total", "",
+	    (uint64_t)spares_claimed());
 	if (statvfs(s->data_dir, &vf) == 0) {
 		metrics_family(b, "nodo_data_dir_free_bytes", "gauge",
 		    "Free space for the service user where the filestores "

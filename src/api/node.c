@@ -102,8 +102,15 @@ make_sql(char **out, const char *size_t_sql, const char *size_d_sql)
 	           " AND (d.datname = ANY ($1::text[]) OR (d.datistemplate AND"
 	           " d.datdba = (SELECT oid FROM pg_roles"
 	           " WHERE rolname = current_user)))"
+	           " UNION ALL" /* spares count in databases_bytes */
+	           " SELECT 'spare', d.datname, %s FROM pg_database d"
+	           " WHERE left(d.datname, 7) = '" SPARES_PREFIX "'"
+	           " AND d.datdba = (SELECT oid FROM pg_roles"
+	           " WHERE rolname = current_user)"
+	           " AND shobj_description(d.oid, 'pg_database')"
+	           " LIKE 'nodo:op=spare;%%'"
 	           ") AS u ORDER BY kind, name COLLATE \"C\"",
-	           size_t_sql, tenant_list_sql, size_d_sql) == -1
+	           size_t_sql, tenant_list_sql, size_d_sql, size_d_sql) == -1
 	    ? -1
 	    : 0;
 }
@@ -530,6 +537,8 @@ node_report(struct node *n, cJSON **out, char *detail, size_t len)
 			if (name_valid(name) != 0)
 				continue;
 			tenants++;
+			dbsum += size;
+		} else if (strcmp(kind, "spare") == 0) {
 			dbsum += size;
 		} else {
 			struct tmpl_cache tc;

@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 from passlib.hash import pbkdf2_sha512
 
-from conftest import (ZONE_SAJET, FILESTORE_FILES, wait_for)
+from conftest import ZONE_SAJET, wait_for
 
 PREFIX = "_nodo_s"
 
@@ -95,6 +95,9 @@ def test_spare_is_made_hidden_and_closed(spare_api, pg, data_dir, node,
     assert files_of(Path(data_dir) / "filestore" / name) == \
         files_of(Path(data_dir) / "filestore" / "tcs")
     assert metric(spare_api, "nodo_spare_tenants") == 1
+    # Its size counts in databases_bytes (CONTRACT 12), tenants none.
+    wait_for(lambda: spare_api.get("/api/node").json()["databases_bytes"]
+             > 0, 30, "the spare's size in databases_bytes")
     assert spare_api.get("/api/tenants").json()["count"] == 0
     assert spare_api.get(f"/api/tenants/{name}").status_code in (404, 422)
     with pytest.raises(psycopg2.OperationalError,

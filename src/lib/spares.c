@@ -99,6 +99,7 @@ struct spares {
 	int wake;
 	PGconn *c; /* the thread's own connection */
 	int warned_counts;
+	int clean; /* the last pass found no spare (SPARE_TENANTS 0) */
 };
 
 /* The state creates share with the thread, under mu. */
@@ -111,6 +112,7 @@ static PGcancel *inflight;       /* a spare's CREATE DATABASE running */
 static struct timespec last_end; /* the last create's end (monotonic) */
 static atomic_int creates;       /* creates running */
 static atomic_ulong nclaimed;
+static unsigned long taken; /* spares taken off the list, ever */
 
 int
 spares_ready(void)
@@ -319,6 +321,7 @@ take_ready(struct spare *sp)
 		if (claiming[i][0] != '\0')
 			continue;
 		*sp = ready[--nready];
+		taken++;
 		nodo_strlcpy(claiming[i], sp->name, sizeof(claiming[i]));
 		got = 1;
 		break;
@@ -546,14 +549,18 @@ pass(struct spares *sp)
 	char ident[SPARES_STAMP_MAX] = "", err[256], op[16], tp[64];
 	char stamp[SPARES_STAMP_MAX];
 	struct spare keep[SETTINGS_MAX_SPARES];
-	int want = s->spare_tenants, nkeep = 0, i;
+	int want = s->spare_tenants, nkeep = 0, nseen = 0, i;
 	enum ident_state st = IDENT_ERROR;
+	unsigned long gen;
 	PGresult *r;
 
+	pthread_mutex_lock(&mu);
+	gen = taken;
+	pthread_mutex_unlock(&mu);
 	if (sp->c == NULL &&
 	    (sp->c = pg_connect(s, PG_MAINT_DB, err, sizeof(err))) == NULL)
 		return;
-	if (templ != NULL)
+	if (templ != NULL && want > 0)
 		st = identity(sp->c, s, templ, ident, sizeof(ident));
 	if (st == IDENT_NOCOUNT && !sp->warned_counts) {
 		log_warn("spares: track_counts is off: changes to the template "
@@ -585,12 +592,11 @@ pass(struct spares *sp)
 			continue;
 		tenant_comment_value(com, "template", tp, sizeof(tp));
 		tenant_comment_value(com, "stamp", stamp, sizeof(stamp));
-		if (st == IDENT_BUSY || st == IDENT_ERROR) {
-			/* Judged later: kept, not offered now. */
-			continue;
-		}
+		nseen++;
 		if (want == 0)
 			drop_spare(sp, name, "SPARE_TENANTS is 0");
+		else if (st == IDENT_BUSY || st == IDENT_ERROR)
+			; /* judged later: kept, not offered now */
 		else if (st != IDENT_OK || templ == NULL ||
 		    strcmp(tp, templ) != 0 || strcmp(stamp, ident) != 0)
 			drop_spare(sp, name, "stale: the template changed");
@@ -604,8 +610,20 @@ pass(struct spares *sp)
 			nkeep++;
 		}
 	}
+	sp->clean = want == 0 && nseen == 0;
 	PQclear(r);
+	if (sp->clean) {
+		/* Off: no connection of the role kept for nothing. */
+		PQfinish(sp->c);
+		sp->c = NULL;
+	}
 	pthread_mutex_lock(&mu);
+	/* A claim since the query: what it took may be gone; look again. */
+	if (gen != taken) {
+		pthread_mutex_unlock(&mu);
+		wake();
+		return;
+	}
 	memcpy(ready, keep, sizeof(keep[0]) * (size_t)nkeep);
 	nready = nkeep;
 	pthread_mutex_unlock(&mu);
@@ -650,10 +668,11 @@ run(void *arg)
 		 * A full pass walks the template's filestore: when woken (a
 		 * claim), when short of spares, else every SPARES_RECHECK_MS.
 		 */
-		if (!creates_near() &&
+		if (sp->t->s->spare_tenants == 0 && sp->clean)
+			; /* off, and none left: nothing to look at */
+		else if (!creates_near() &&
 		    (woken || spares_ready() < sp->t->s->spare_tenants ||
-		        ms_since(&last) >= SPARES_RECHECK_MS ||
-		        (sp->t->s->spare_tenants == 0 && last.tv_sec == 0))) {
+		        ms_since(&last) >= SPARES_RECHECK_MS)) {
 			tenant_create_lock_shared();
 			pass(sp);
 			tenant_create_unlock();

@@ -26,6 +26,9 @@
 /* WATCHER_ORPHAN_GRACE_SECONDS: CONTRACT 8's 10 minutes, at most a week. */
 #define SETTINGS_DEFAULT_ORPHAN_GRACE 600    /* seconds */
 #define SETTINGS_MAX_ORPHAN_GRACE     604800 /* seconds */
+/* SPARE_TENANTS: ready clones of DEFAULT_TEMPLATE_DB (CONTRACT 11). */
+#define SETTINGS_DEFAULT_SPARES 1
+#define SETTINGS_MAX_SPARES     16
 
 #define SETTINGS_MAX_FILE   (1024 * 1024) /* bytes, any settings file */
 #define SETTINGS_MAX_LINE   4096          /* bytes, one env/odoo.conf line */
@@ -57,6 +60,7 @@ struct settings {
 	int watcher_interval; /* DB_WATCHER_INTERVAL, seconds, 1..3600 */
 	int watcher_delete_orphans; /* WATCHER_DELETE_ORPHANS, 0/1 */
 	int watcher_orphan_grace;   /* WATCHER_ORPHAN_GRACE_SECONDS, s */
+	int spare_tenants;          /* SPARE_TENANTS, 0..16 (spares.h) */
 	char *api_host;             /* API_HOST */
 	int api_port;               /* API_PORT, 1..65535 */
 	char *default_template;     /* DEFAULT_TEMPLATE_DB */

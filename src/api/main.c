@@ -34,6 +34,7 @@
 #include "nodo/log.h"
 #include "nodo/pg.h"
 #include "nodo/settings.h"
+#include "nodo/spares.h"
 #include "nodo/tenant.h"
 #include "http.h"
 #include "nodelock.h"
@@ -376,6 +377,7 @@ main(int argc, char *argv[])
 	struct tenant_ctx t;
 	struct http_server *h;
 	struct maint m;
+	struct spares *sp;
 	pthread_t mt;
 	pthread_condattr_t ca;
 	char who[512];
@@ -524,6 +526,10 @@ main(int argc, char *argv[])
 		return 1;
 	}
 
+	/* After the start's clean-up: it removed a dead run's half spares. */
+	if ((sp = spares_start(&t)) == NULL)
+		log_warn("no spares: creates clone the template");
+
 	/* This thread only takes signals and pings the watchdog. */
 	for (;;) {
 		siginfo_t si;
@@ -545,6 +551,7 @@ main(int argc, char *argv[])
 	    http_inflight(h));
 	log_info("stopping: finishing %d request(s) in flight",
 	    http_inflight(h));
+	spares_stop(sp);
 	pthread_mutex_lock(&m.mu);
 	m.stop = 1;
 	pthread_cond_signal(&m.wake);

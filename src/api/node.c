@@ -37,6 +37,7 @@
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/pg.h"
+#include "nodo/spares.h"
 #include "nodo/util.h"
 #include "node.h"
 
@@ -101,8 +102,15 @@ make_sql(char **out, const char *size_t_sql, const char *size_d_sql)
 	           " AND (d.datname = ANY ($1::text[]) OR (d.datistemplate AND"
 	           " d.datdba = (SELECT oid FROM pg_roles"
 	           " WHERE rolname = current_user)))"
+	           " UNION ALL" /* spares count in databases_bytes */
+	           " SELECT 'spare', d.datname, %s FROM pg_database d"
+	           " WHERE left(d.datname, 7) = '" SPARES_PREFIX "'"
+	           " AND d.datdba = (SELECT oid FROM pg_roles"
+	           " WHERE rolname = current_user)"
+	           " AND shobj_description(d.oid, 'pg_database')"
+	           " LIKE 'nodo:op=spare;%%'"
 	           ") AS u ORDER BY kind, name COLLATE \"C\"",
-	           size_t_sql, tenant_list_sql, size_d_sql) == -1
+	           size_t_sql, tenant_list_sql, size_d_sql, size_d_sql) == -1
 	    ? -1
 	    : 0;
 }
@@ -530,6 +538,8 @@ node_report(struct node *n, cJSON **out, char *detail, size_t len)
 				continue;
 			tenants++;
 			dbsum += size;
+		} else if (strcmp(kind, "spare") == 0) {
+			dbsum += size;
 		} else {
 			struct tmpl_cache tc;
 			cJSON *t = cJSON_CreateObject();
@@ -555,11 +565,11 @@ node_report(struct node *n, cJSON **out, char *detail, size_t len)
 		pthread_cond_signal(&n->cv);
 		pthread_mutex_unlock(&n->mu);
 	}
-	/* Trash and spares do not exist yet: always 0 (CONTRACT 9, 11). */
+	/* The trash does not exist yet: always 0 (CONTRACT 9). */
 	cJSON_AddNumberToObject(o, "tenants", (double)tenants);
 	cJSON_AddNumberToObject(o, "suspended", 0);
 	cJSON_AddNumberToObject(o, "trash", 0);
-	cJSON_AddNumberToObject(o, "spares", 0);
+	cJSON_AddNumberToObject(o, "spares", (double)spares_ready());
 	cJSON_AddItemToObject(o, "templates", a);
 	host_facts(s, &h);
 	d = cJSON_AddObjectToObject(o, "disk");
@@ -759,8 +769,13 @@ node_metrics(struct node *n, struct metrics_buf *b)
 	    "Deleted tenants kept for restore (none until the trash exists).");
 	metrics_sample_u64(b, "nodo_trash_tenants", "", 0);
 	metrics_family(b, "nodo_spare_tenants", "gauge",
-	    "Ready-made spare databases (none until spares exist).");
-	metrics_sample_u64(b, "nodo_spare_tenants", "", 0);
+	    "Fresh spares ready for the next creates (SPARE_TENANTS).");
+	metrics_sample_u64(b, "nodo_spare_tenants", "",
+	    (uint64_t)spares_ready());
+	metrics_family(b, "nodo_spare_claims_total", "counter",
+	    "Creates that used a spare instead of cloning the template.");
+	metrics_sample_u64(b, "nodo_spare_claims_total", "",
+	    (uint64_t)spares_claimed());
 	if (statvfs(s->data_dir, &vf) == 0) {
 		metrics_family(b, "nodo_data_dir_free_bytes", "gauge",
 		    "Free space for the service user where the filestores "

@@ -45,7 +45,9 @@
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/odoo_hash.h"
+#include "nodo/spares.h"
 #include "nodo/tenant.h"
+#include "nodo/tenant_steps.h"
 #include "nodo/util.h"
 
 #define TENANT_MAX_BUSY     64   /* names being created or deleted at once */
@@ -101,6 +103,18 @@ tenant_strerror(enum tenant_err e)
  * clean-up never takes a live creation's internal names for leftovers.
  */
 static pthread_rwlock_t create_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+void
+tenant_create_lock_shared(void)
+{
+	pthread_rwlock_rdlock(&create_lock);
+}
+
+void
+tenant_create_unlock(void)
+{
+	pthread_rwlock_unlock(&create_lock);
+}
 
 /* Names with a creation or deletion in progress in this process. */
 static pthread_mutex_t busy_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -400,7 +414,7 @@ hash_thread(void *arg)
 	return NULL;
 }
 
-static int
+int
 random_hex(char *out, size_t ndigits)
 {
 	unsigned char b[32];
@@ -450,7 +464,7 @@ make_uuid(char out[37], int version)
 	return 0;
 }
 
-static int
+int
 fs_path(const struct settings *s, const char *db, char *out, size_t len)
 {
 	return (size_t)snprintf(out, len, "%s/filestore/%s", s->data_dir, db) <
@@ -460,7 +474,7 @@ fs_path(const struct settings *s, const char *db, char *out, size_t len)
 }
 
 /* "ALTER ..." with quoted identifiers/literals; 0 or -1 (ENOMEM). */
-static int
+int
 fmt_sql(PGconn *c, char *out, size_t len, const char *fmt, const char *id1,
     const char *id2, const char *lit)
 {
@@ -502,7 +516,7 @@ terminate_sessions(PGconn *c, const char *db)
 	    1, p, NULL, 0, NULL);
 }
 
-static int
+int
 drop_database(PGconn *c, const char *db, char *err, size_t errlen)
 {
 	char sql[TENANT_SQL_MAX];
@@ -936,11 +950,12 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 	struct hash_job job;
 	pthread_t th;
 	int joined = 1, created = 0, fs_moved = 0, is_templ = 0, rc;
-	int has_files = 0;
+	int has_files = 0, claimed = 0;
 	PGconn *c = NULL;
 	enum tenant_err e;
 
 	pthread_rwlock_rdlock(&create_lock);
+	spares_create_begin(); /* a spare's clone in flight gives way */
 	snprintf(tmp, sizeof(tmp), "%s", NAME_TMP_PREFIX);
 	if (random_hex(tmp + strlen(NAME_TMP_PREFIX), TENANT_TMP_HEX) != 0 ||
 	    fs_path(s, templ, fs_src, sizeof(fs_src)) != 0 ||
@@ -995,16 +1010,21 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 	}
 	joined = 0;
 	clock_gettime(CLOCK_MONOTONIC, &ts[0]);
-	if ((e = clone_template(c, templ, tmp, res)) != TENANT_OK)
-		goto out;
-	clock_gettime(CLOCK_MONOTONIC, &ts[1]);
-	created = 1;
 	snprintf(text, sizeof(text),
 	    TENANT_COMMENT_PREFIX "domain=%s;creating=%s", domain,
 	    req->subdomain);
-	if (fmt_sql(c, sql, sizeof(sql), "COMMENT ON DATABASE %s IS %s", tmp,
-	        NULL, text) != 0 ||
-	    pg_exec(c, sql, 0, NULL, err, sizeof(err), NULL) != 0) {
+	/* A fresh spare (spares.h) is the clone, renamed to tmp, if any. */
+	if ((claimed = spares_claim(c, s, templ, tmp, text, fs_tmp)) == 1)
+		log_msg(LOG_INFO, req->subdomain, "claimed a spare of %s",
+		    templ);
+	else if ((e = clone_template(c, templ, tmp, res)) != TENANT_OK)
+		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &ts[1]);
+	created = 1;
+	if (!claimed &&
+	    (fmt_sql(c, sql, sizeof(sql), "COMMENT ON DATABASE %s IS %s", tmp,
+	         NULL, text) != 0 ||
+	        pg_exec(c, sql, 0, NULL, err, sizeof(err), NULL) != 0)) {
 		e = db_fail(res, c, "COMMENT ON DATABASE", err);
 		goto out;
 	}
@@ -1017,8 +1037,10 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 	clock_gettime(CLOCK_MONOTONIC, &ts[2]);
 	switch (fs_exists(fs_src)) {
 	case 1:
-		if (fs_copy_tree(fs_src, fs_tmp, &res->fs, err, sizeof(err)) !=
-		    0) {
+		/* A claimed spare's folder is at fs_tmp already. */
+		if ((!claimed || fs_exists(fs_tmp) != 1) &&
+		    fs_copy_tree(fs_src, fs_tmp, &res->fs, err, sizeof(err)) !=
+		        0) {
 			e = fail(res, TENANT_INTERNAL, "filestore: %s", err);
 			goto out;
 		}
@@ -1106,6 +1128,7 @@ out:
 		    tmp, err);
 	if (c != NULL)
 		pg_pool_put(t->pool, c);
+	spares_create_end();
 	pthread_rwlock_unlock(&create_lock);
 	return e;
 }
@@ -1352,9 +1375,34 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 	return e;
 }
 
-/* Internal filestore folders no creation owns any more. */
+/* 1 when row i of the clean-up's query is a spare (spares.c owns it). */
+static int
+row_is_spare(const PGresult *r, int i)
+{
+	char op[16];
+
+	tenant_comment_value(PQgetvalue(r, i, 1), "op", op, sizeof(op));
+	return strcmp(op, "spare") == 0;
+}
+
+/* 1 when name is a spare's database in r (the clean-up's query). */
+static int
+name_is_spare(const PGresult *r, const char *name)
+{
+	int i;
+
+	for (i = 0; i < PQntuples(r); i++)
+		if (strcmp(PQgetvalue(r, i, 0), name) == 0)
+			return row_is_spare(r, i);
+	return 0;
+}
+
+/*
+ * Internal filestore folders no creation owns any more; a spare's folder
+ * (its database, in r, is op=spare) stays.
+ */
 static void
-cleanup_folders(const struct settings *s)
+cleanup_folders(const struct settings *s, const PGresult *r)
 {
 	char dir[PATH_MAX], p[PATH_MAX];
 	DIR *d;
@@ -1366,7 +1414,8 @@ cleanup_folders(const struct settings *s)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, NAME_TMP_PREFIX,
-		        strlen(NAME_TMP_PREFIX)) != 0)
+		        strlen(NAME_TMP_PREFIX)) != 0 ||
+		    name_is_spare(r, de->d_name))
 			continue;
 		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >=
 		    sizeof(p))
@@ -1450,6 +1499,9 @@ tenant_cleanup(const struct tenant_ctx *t)
 		const char *com = strstr(PQgetvalue(r, i, 1), ";creating=");
 		char target[NAME_MAX_LEN + 1] = "";
 
+		/* Spares are the spares module's: it drops the stale. */
+		if (row_is_spare(r, i))
+			continue;
 		if (com != NULL)
 			snprintf(target, sizeof(target), "%s", com + 10);
 		log_warn("removing %s, left by an interrupted creation%s%s",
@@ -1471,9 +1523,9 @@ tenant_cleanup(const struct tenant_ctx *t)
 			fs_remove_tree(fs);
 		}
 	}
+	cleanup_folders(t->s, r);
 	PQclear(r);
 	pg_pool_put(t->pool, c);
-	cleanup_folders(t->s);
 	pthread_rwlock_unlock(&create_lock);
 	return rc;
 }

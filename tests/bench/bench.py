@@ -7,8 +7,12 @@ table (issue 10):
   * create without a spare; PostgreSQL's clone plus one hash by hand; one
     hash alone; creates right after a delete; four creates at once; the
     ratio create / (clone + hash) (aim <= 0.8);
-  * create with a spare: a reserved place (spare_rows), filled once spares
-    exist;
+  * clone STRATEGY WAL_LOG vs FILE_COPY by hand while a tenant writes
+    (strategy_rows: time, WAL, checkpoints, the tenant's commit latency);
+  * create with a spare (SPARE_TENANTS=1, spare_rows): N creates each with
+    a fresh spare ready, the ratio to one hash (aim <= 1.25), creates
+    right after a delete and four at once with one spare; the rest of the
+    run keeps spares on (the default);
   * GET /api/tenants at 200 and 2,000 tenants (wrk): this build, the seed's
     stack (a FastAPI + uvicorn + psycopg2 stand-in, seed_standin.py, when
     Debian's python3-fastapi and python3-uvicorn are installed) and an
@@ -109,12 +113,153 @@ def real_template(pg, data, dump, filestore):
         shutil.copytree(filestore, fs)
 
 
-def spare_rows(api, pg, hash_median):
-    """Create with a spare (SPARE_TENANTS, issue 10 item 1): not measured
-    yet, as no spare exists. Once it does, time N creates with a fresh spare
-    ready here and add: row("create with a spare", ...) and
-    row("ratio create with a spare / one hash", ..., "aim <= 1.25")."""
-    row("create with a spare", "not measured", "no spares on this node yet")
+def wait_spare(api, timeout=120):
+    """Until GET /api/node reports a fresh spare ready; seconds waited."""
+    t0 = time.perf_counter()
+    while api.get("/api/node").json()["spares"] < 1:
+        if time.perf_counter() - t0 > timeout:
+            raise SystemExit("bench: no spare ready after %d s" % timeout)
+        time.sleep(0.05)
+    return time.perf_counter() - t0
+
+
+def claims(api):
+    m = re.search(r"^nodo_spare_claims_total (\S+)$",
+                  api.get("/metrics").text, re.M)
+    return int(float(m.group(1)))
+
+
+def spare_rows(api, tmp, env, hash_median, create_median):
+    """Create with a spare (SPARE_TENANTS=1, issue 10 item 1): stops the
+    API without spares, starts one with SPARE_TENANTS=1 and times N creates,
+    each with a fresh spare ready; then creates right after a delete and
+    four at once with one spare. Returns the new API (the rest of the
+    bench runs with spares on, the default)."""
+    api.stop()
+    (tmp / "spares").mkdir()
+    api = h.Daemon("odoo-local-api", tmp / "spares",
+                   dict(env, SPARE_TENANTS="1", LOG_LEVEL="info")).start()
+    first = wait_spare(api)
+    with_spare, made = [], []
+    c0 = claims(api)
+    for i in range(N):
+        made.append(wait_spare(api))
+        with_spare.append(timed(lambda: api.create(f"spare{i}", "pw")
+                                .raise_for_status()))
+    used = claims(api) - c0
+    ms_ = statistics.median(with_spare)
+    row("create with a spare", ms(ms_),
+        f"median of {N}, max {ms(max(with_spare))}; {used} of {N} claimed "
+        "a spare")
+    row("ratio create with a spare / one hash", f"{ms_ / hash_median:.2f}",
+        "aim <= 1.25")
+    row("ratio create with a spare / create without",
+        f"{ms_ / create_median:.2f}")
+    # Where a create with a spare spends its time: the steps its log
+    # line reports ("clone 12, configure 250, filestore 3, ...").
+    steps = {}
+    for m in re.finditer(r"tenant spare\d+ created .* in \d+ ms: (.*)",
+                         api.log()):
+        for part in m.group(1).split(", "):
+            k, _, v = part.rpartition(" ")
+            if v.isdigit():
+                steps.setdefault(k, []).append(int(v))
+    row("create with a spare, by step",
+        ", ".join(f"{k} {statistics.median(v):.0f} ms"
+                  for k, v in steps.items()),
+        "medians from the API's log (clone = the claim; configure waits "
+        "for the hash)")
+    row("a spare made (first, at start)", ms(first),
+        f"then ready again {ms(statistics.median(made))} (median) after "
+        "the create before (1 s quiet time included)")
+    after = []
+    for i in range(N):
+        wait_spare(api)
+        api.delete(f"/api/tenant?subdomain=spare{i}").raise_for_status()
+        after.append(timed(lambda: api.create(f"sagain{i}", "pw")
+                           .raise_for_status()))
+    row("create right after a delete, with a spare",
+        ms(statistics.median(after)), f"median of {N}, max {ms(max(after))}")
+    wait_spare(api)
+    c0 = claims(api)
+
+    def one(k):
+        return timed(lambda: api.create(f"sfour{k}", "pw")
+                     .raise_for_status())
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        each = sorted(ex.map(one, range(4)))
+    row("four creates at once, one spare ready",
+        f"{ms(time.perf_counter() - t0)} for all four",
+        f"each: {', '.join(ms(x) for x in each)}; {claims(api) - c0} "
+        "claimed the spare")
+    return api
+
+
+def strategy_rows(pg):
+    """CREATE DATABASE ... STRATEGY WAL_LOG vs FILE_COPY of the bench
+    template, by hand, while a tenant commits small updates in a loop:
+    the clone's time, the WAL it wrote, the checkpoints it forced and the
+    tenant's commit latency meanwhile (what the strategy costs the
+    running tenants)."""
+    su = pg.su_connect()
+    cur = su.cursor()
+    cur.execute("CREATE DATABASE strat_tenant TEMPLATE tcs")
+    w = pg.su_connect("strat_tenant")
+    w.cursor().execute("CREATE TABLE bench_w AS SELECT g AS id, "
+                       "repeat('x', 100) AS data FROM generate_series(1, "
+                       "500) g; ALTER TABLE bench_w ADD PRIMARY KEY (id)")
+    w.close()
+    for strat in ("WAL_LOG", "FILE_COPY"):
+        stop = threading.Event()
+        lat = []
+
+        def writer():
+            c = pg.su_connect("strat_tenant")
+            wc = c.cursor()
+            k = 0
+            while not stop.is_set():
+                t = time.perf_counter()
+                wc.execute("UPDATE bench_w SET data = data WHERE id = %s",
+                           (k % 500 + 1,))
+                lat.append(time.perf_counter() - t)
+                k += 1
+            c.close()
+        times, wal, ckpt = [], [], []
+        for i in range(3):
+            cur.execute("CHECKPOINT")
+            time.sleep(1)  # the checkpointer's counters settle
+            cur.execute("SELECT pg_current_wal_lsn(), checkpoints_req "
+                        "FROM pg_stat_bgwriter")
+            lsn0, ck0 = cur.fetchone()
+            th = threading.Thread(target=writer)
+            del lat[:]
+            stop.clear()
+            th.start()
+            time.sleep(0.3)
+            n0 = len(lat)
+            times.append(timed(lambda: cur.execute(
+                f"CREATE DATABASE strat_{i} TEMPLATE tcs STRATEGY {strat}")))
+            during = sorted(lat[n0:])
+            stop.set()
+            th.join()
+            time.sleep(1)
+            cur.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s),"
+                        " (SELECT checkpoints_req FROM pg_stat_bgwriter)",
+                        (lsn0,))
+            w, ck1 = cur.fetchone()
+            wal.append(float(w))
+            ckpt.append(ck1 - ck0)
+            cur.execute(f"DROP DATABASE strat_{i}")
+            p99 = during[int(len(during) * 0.99)] * 1000 if during else 0
+            mx = during[-1] * 1000 if during else 0
+        row(f"clone STRATEGY {strat}", ms(statistics.median(times)),
+            f"median of 3; WAL {statistics.median(wal) / 1e6:.1f} MB, "
+            f"{max(ckpt)} checkpoint(s) forced; a tenant's UPDATE during "
+            f"the last clone: p99 {p99:.1f} ms, max {mx:.1f} ms "
+            f"({len(during)} commits)")
+    cur.execute("DROP DATABASE strat_tenant")
+    su.close()
 
 
 def many_databases(pg, names, workers=4):
@@ -262,7 +407,7 @@ def main():
                "ODOO_DATA_DIR": str(data),
                "PGHOST": pg.host, "PGPORT": str(pg.port),
                "PGUSER": h.NODE_ROLE, "PGPASSWORD": h.NODE_PASSWORD,
-               "LOG_LEVEL": "warning"}
+               "LOG_LEVEL": "warning", "SPARE_TENANTS": "0"}
         api = h.Daemon("odoo-local-api", tmp, env).start()
         pid = api.proc.pid
         time.sleep(0.5)
@@ -292,7 +437,6 @@ def main():
         row("one hash alone", ms(mh), "Python hashlib, median")
         row("ratio create / (clone + hash)", f"{mc/(ml+mh):.2f}",
             "aim <= 0.80")
-        spare_rows(api, pg, mh)
 
         # 2. Creates right after a delete of another tenant.
         after = []
@@ -314,6 +458,10 @@ def main():
         row("four creates at once", f"{ms(wall)} for all four",
             f"each: median {ms(statistics.median(each))}, max "
             f"{ms(max(each))}; 2 cores")
+        strategy_rows(pg)
+        # Spares on (the default) from here on.
+        api = spare_rows(api, tmp, env, mh, mc)
+        pid = api.proc.pid
 
         # 4. The list: 200 tenants, then BENCH_BIG_LIST, against the seed
         # stand-in and an older build in the same run.

@@ -418,6 +418,9 @@ def node(pg, data_dir, cloudflare, tmp_path):
             "DB_WATCHER_INTERVAL": "1",
             # Shared by the API and the watcher of one test (GET /metrics).
             "WATCHER_METRICS_FILE": str(tmp_path / "watcher.prom"),
+            # No spares unless a test asks (test_spares.py): their thread
+            # holds a connection and clones in the background.
+            "SPARE_TENANTS": "0",
         }
         env.update({k: (str(v) if v is not None else None)
                     for k, v in extra.items()})

@@ -504,7 +504,16 @@ cli_progress_line(char *buf, size_t len, unsigned long long done,
 	if (bar > 50)
 		bar = 50;
 	if (bar < 5) {
-		/* no room for a bar: the figures alone */
+		/* No room for a bar: the figures alone, the rate and the
+		 * total dropped while they do not fit, cut at width. */
+		if (n - 1 > width)
+			n = snprintf(text, sizeof(text), " %3d%%  %s / %s", pct,
+			    d, t);
+		if (n - 1 > width)
+			snprintf(text, sizeof(text), " %3d%%  %s", pct, d);
+		text[(size_t)width + 1 < sizeof(text) ? (size_t)width + 1
+		                                      : sizeof(text) - 1] =
+		    '\0';
 		nodo_strlcpy(buf, text + 1, len);
 		return strlen(buf);
 	}

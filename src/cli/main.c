@@ -694,9 +694,9 @@ get_password(const char *prompt, int *rc)
 		b = malloc(MAX_PASSWORD);
 		if (b == NULL)
 			goto fail;
+		echo_off(1); /* before the prompt: typing may start on it */
 		fprintf(stderr, "%s: ", prompt);
 		fflush(stderr);
-		echo_off(1);
 		r = read_line(a, MAX_PASSWORD);
 		fprintf(stderr, "\nRepeat it: ");
 		fflush(stderr);

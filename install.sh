@@ -161,6 +161,9 @@ seed_dir=$root/opt/odoo/scripts # the seed's script paths
 units=(odoo-local-api.service odoo-db-watcher.service)
 daemons=(odoo-local-api odoo-db-watcher)
 clis=(create_tenant.sh list_tenants.sh delete_tenant.sh)
+# the other wrappers over bin/nodo (no seed path of their own)
+more_scripts=(backup_tenant.sh reset_password.sh restore_tenant.sh
+	suspend_tenant.sh resume_tenant.sh)
 dropin_name=10-install.conf
 dropin_mark="# Written by Nodo's install.sh"
 example_key=prov-key-2026-secure
@@ -252,10 +255,10 @@ do_uninstall() {
 	done
 	rmdir -- "$seed_dir" 2>/dev/null || true
 
-	for d in "${daemons[@]}"; do
+	for d in "${daemons[@]}" nodo; do
 		rm -f -- "$dest/bin/$d"
 	done
-	for f in "${clis[@]}" nodo-common.sh watcher-user.sh; do
+	for f in "${clis[@]}" "${more_scripts[@]}" nodo-common.sh watcher-user.sh; do
 		rm -f -- "$dest/scripts/$f"
 	done
 	for u in "${units[@]}"; do

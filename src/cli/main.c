@@ -365,7 +365,10 @@ http(struct ctx *c, struct xfer *x, const char *method, const char *path,
 	rc = curl_easy_perform(x->h);
 	if (x->status == 0)
 		curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
-	if (x->pg.drawn)
+	/* The last frame: also for a transfer too quick for any other. */
+	if (x->pg.on &&
+	    (x->pg.drawn ||
+	        (rc == CURLE_OK && x->status >= 200 && x->status < 300)))
 		progress_draw(&x->pg, x->moved,
 		    x->upload ? x->in_size : (long long)x->moved, 1);
 	curl_slist_free_all(h); /* the key's copy goes with it */
@@ -1259,6 +1262,11 @@ cmd_backup(struct ctx *c, int argc, char **argv)
 		file = dflt;
 	}
 	tostdout = strcmp(file, "-") == 0;
+	if (tostdout && isatty(STDOUT_FILENO)) {
+		warnx_("standard output is a terminal: not writing a zip "
+		       "there (give a file, or redirect it)");
+		return CLI_EX_USAGE;
+	}
 	if (!tostdout) {
 		size_t n = strlen(file) + sizeof(".part");
 
@@ -1297,22 +1305,40 @@ cmd_backup(struct ctx *c, int argc, char **argv)
 		    pos[0], x.moved);
 	else if (rc == CLI_EX_OK && x.status != 200)
 		rc = fail_reply(c, &x);
-	if (rc == CLI_EX_OK && !tostdout &&
-	    (fsync(fd) != 0 || close(fd) != 0)) {
-		fd = -1;
-		warnx_("cannot write %s: %s", part, strerror(errno));
-		rc = CLI_EX_IOERR;
-	} else if (!tostdout) {
-		close(fd);
+	if (!tostdout) {
+		int e = 0;
+
+		if (rc == CLI_EX_OK && fsync(fd) != 0)
+			e = errno;
+		if (close(fd) != 0 && e == 0)
+			e = errno;
+		if (e != 0 && rc == CLI_EX_OK) {
+			warnx_("cannot write %s: %s", part, strerror(e));
+			rc = CLI_EX_IOERR;
+		}
 	}
 	fd = -1;
-	if (rc == CLI_EX_OK && !tostdout && rename(part, file) != 0) {
-		warnx_("cannot rename %s to %s: %s", part, file,
-		    strerror(errno));
-		rc = CLI_EX_IOERR;
+	/* link() then unlink(), not rename(): a FILE made meanwhile by
+	 * someone else is never replaced. */
+	if (rc == CLI_EX_OK && !tostdout) {
+		int e = 0;
+
+		if (link(part, file) != 0) {
+			e = errno;
+			/* a file system without hard links: rename, once more
+			 * making sure FILE is not there */
+			if ((e == EPERM || e == EOPNOTSUPP) &&
+			    lstat(file, &st) != 0)
+				e = rename(part, file) == 0 ? 0 : errno;
+		}
+		if (e != 0) {
+			warnx_("cannot rename %s to %s: %s", part, file,
+			    strerror(e));
+			rc = e == EEXIST ? CLI_EX_USAGE : CLI_EX_IOERR;
+		}
 	}
-	if (rc != CLI_EX_OK && part != NULL)
-		unlink(part);
+	if (part != NULL)
+		unlink(part); /* done: FILE is its other name; failed: gone */
 	part_to_remove = NULL;
 	if (rc == CLI_EX_OK) {
 		if (c->json)

@@ -411,6 +411,18 @@ def test_backup_errors(nodo, api, tmp_path):
                        timeout=120, cwd=str(tmp_path))
     assert p.returncode == EX_IOERR, p.stderr
     assert "cannot write standard output" in p.stderr
+    # "-" with a terminal as standard output: no zip thrown at it
+    master, slave = os.openpty()
+    try:
+        p = subprocess.run([str(NODO), "backup", "bk_full", "-"],
+                           stdin=subprocess.DEVNULL, stdout=slave,
+                           stderr=subprocess.PIPE, env=nodo.env(),
+                           timeout=60, cwd=str(tmp_path))
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert p.returncode == EX_USAGE
+    assert b"standard output is a terminal" in p.stderr
 
 
 # --- password ----------------------------------------------------------------

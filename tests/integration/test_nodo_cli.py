@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from passlib.hash import pbkdf2_sha512
 
-from conftest import API_KEY, BUILD, TEMPLATE_PASSWORD, ZONE_SAJET, free_port
+from conftest import (API_KEY, BUILD, ROOT, TEMPLATE_PASSWORD, ZONE_SAJET,
+                      free_port)
 
 NODO = Path(BUILD) / "nodo"
 
@@ -94,7 +95,12 @@ class Nodo:
                     seen += chunk
                 elif p.poll() is not None and not pending:
                     break
-            rc = p.wait(timeout=max(1, deadline - time.monotonic()))
+            try:
+                rc = p.wait(timeout=max(1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                raise AssertionError(
+                    f"nodo {' '.join(args)} still running after {timeout}"
+                    f" s (waiting for an answer?); terminal: {seen!r}")
         finally:
             os.close(master)
             if p.poll() is None:
@@ -563,3 +569,20 @@ def test_unknown_nodo_variable_is_warned_about(nodo, api):
     assert "unknown environment variable NODO_API_ULR ignored" in r.stderr
     r = nodo.run("list", env=nodo.env(NODO_API_TIMEOUT="60"))
     assert r.returncode == 0 and r.stderr == ""
+
+
+@pytest.mark.parametrize("script,cmd", [("restore_tenant.sh", "restore"),
+                                        ("suspend_tenant.sh", "suspend"),
+                                        ("resume_tenant.sh", "resume")])
+def test_new_wrappers_are_nodo(nodo, script, cmd):
+    """The wrappers of the newer operations are exactly `nodo <cmd>`."""
+    env = nodo.env(NODO_BUILD=BUILD)
+    path = str(ROOT / "scripts" / script)
+    r = subprocess.run([path, "--help"], env=env, capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"Usage: nodo {cmd} ")
+    r = subprocess.run([path], env=env, capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == EX_USAGE
+    assert f"Usage: nodo {cmd} " in r.stderr

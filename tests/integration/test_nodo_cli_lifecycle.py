@@ -18,7 +18,10 @@ here by test_delete_to_the_trash_asks_nothing.
 import json
 import zipfile
 
-from test_nodo_cli import (EX_API, EX_IOERR, EX_OK, Nodo, admin_hash,  # noqa
+import subprocess
+
+from conftest import BUILD, ROOT
+from test_nodo_cli import (EX_API, EX_IOERR, EX_OK, admin_hash,  # noqa
                            assert_api_error, fields, nodo)
 from passlib.hash import pbkdf2_sha512
 
@@ -171,3 +174,16 @@ def test_suspend_resume(nodo, api):
     assert want.status_code == 404
     r = nodo.run("suspend", "nosuch")
     assert_api_error(r, EX_API, want)
+
+
+def test_suspend_and_resume_wrappers(nodo, api):
+    assert api.create("lc_w", "pw").status_code == 201
+    env = nodo.env(NODO_BUILD=BUILD)
+    for script, state in (("suspend_tenant.sh", "suspended"),
+                          ("resume_tenant.sh", "active")):
+        r = subprocess.run([str(ROOT / "scripts" / script), "lc_w"],
+                           env=env, capture_output=True, text=True,
+                           timeout=120, stdin=subprocess.DEVNULL)
+        assert r.returncode == EX_OK, r.stderr
+        assert f"(state: {state})" in r.stdout
+        assert api.get("/api/tenants/lc_w").json()["state"] == state

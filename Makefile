@@ -1,6 +1,7 @@
 # Nodo: Odoo multi-tenant node agent.
 #
-#   make                 build/odoo-local-api, build/odoo-db-watcher
+#   make                 build/odoo-local-api, build/odoo-db-watcher,
+#                        build/nodo (the command line tool)
 #   make check           everything under ASan+UBSan, warnings as errors:
 #                        unit tests (cmocka), then integration tests
 #                        (pytest, real PostgreSQL 15, fake Cloudflare)
@@ -35,18 +36,20 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 LIB_SRC     := $(wildcard src/lib/*.c)
 API_SRC     := $(wildcard src/api/*.c)
 WATCHER_SRC := $(wildcard src/watcher/*.c)
+CLI_SRC     := $(wildcard src/cli/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 HEADERS     := $(wildcard include/nodo/*.h src/*/*.h)
 
 LIB_OBJ     := $(LIB_SRC:%.c=$(B)/obj/%.o)
 API_OBJ     := $(API_SRC:%.c=$(B)/obj/%.o)
 WATCHER_OBJ := $(WATCHER_SRC:%.c=$(B)/obj/%.o)
+CLI_OBJ     := $(CLI_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all check unit integration install uninstall lint clean deps demo \
         bench fuzz stress deb system-test
 
-all: $(B)/odoo-local-api $(B)/odoo-db-watcher
+all: $(B)/odoo-local-api $(B)/odoo-db-watcher $(B)/nodo
 
 $(B)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -62,6 +65,9 @@ $(B)/odoo-local-api: $(API_OBJ) $(B)/libnodo.a
 
 $(B)/odoo-db-watcher: $(WATCHER_OBJ) $(B)/libnodo.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(WATCHER_OBJ) $(B)/libnodo.a $(LDLIBS)
+
+$(B)/nodo: $(CLI_OBJ) $(B)/libnodo.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libnodo.a $(LDLIBS)
 
 $(B)/tests/%: tests/unit/%.c $(B)/libnodo.a $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -108,7 +114,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/scripts \
 	    $(DESTDIR)$(PREFIX)/config $(DESTDIR)$(PREFIX)/cloudflare \
 	    $(DESTDIR)$(PREFIX)/systemd $(DESTDIR)$(PREFIX)/docs
-	install -m 0755 $(B)/odoo-local-api $(B)/odoo-db-watcher \
+	install -m 0755 $(B)/odoo-local-api $(B)/odoo-db-watcher $(B)/nodo \
 	    $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 $(wildcard scripts/*.sh) $(DESTDIR)$(PREFIX)/scripts/
 	install -m 0644 config/nodo.env $(DESTDIR)$(PREFIX)/config/nodo.env
@@ -149,7 +155,7 @@ system-test:
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/odoo-local-api \
-	    $(DESTDIR)$(PREFIX)/bin/odoo-db-watcher
+	    $(DESTDIR)$(PREFIX)/bin/odoo-db-watcher $(DESTDIR)$(PREFIX)/bin/nodo
 
 lint:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok)\(' \

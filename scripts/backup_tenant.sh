@@ -1,8 +1,8 @@
 #!/bin/bash
 # backup_tenant.sh - downloads a tenant's backup through the local Nodo API
 # (GET /api/tenants/<name>/backup, CONTRACT sections 10 and 13): a zip in
-# Odoo's own format, which Odoo's database manager restores. A thin client:
-# the daemon makes the zip while it streams it.
+# Odoo's own format, which Odoo's database manager restores. A thin wrapper
+# over `nodo backup`: the daemon makes the zip while nodo streams it to disk.
 set -eu
 
 # shellcheck source-path=SCRIPTDIR
@@ -36,8 +36,9 @@ Environment:
   NODO_API_KEY      key to use instead of the env file's
   NODO_API_TIMEOUT  seconds the whole download may take (default: no limit)
 
-Exit status: 0 downloaded, 1 the API refused (its reason is printed) or the
-download broke, 64 usage error, 69 API unreachable, 78 configuration error.
+Exit status: 0 downloaded, 1 the API refused (its reason is printed), 64
+usage error (or the file exists), 69 API unreachable or the download broke
+off, 74 the file could not be written, 78 configuration error.
 
 Example:
   sudo /opt/odoo/scripts/backup_tenant.sh cliente1 /srv/backups/cliente1.zip
@@ -70,66 +71,7 @@ fi
 name=${args[0]}
 file=${args[1]-}
 [ -n "$name" ] || nodo_die "$NODO_EX_USAGE" "nombre_tenant is empty"
-if [ -z "$file" ]; then
-	file="./${name}_$(date -u +%Y-%m-%d_%H-%M-%S).zip"
-fi
-
-nodo_load_env
-nodo_tmpdir
-printf 'X-API-KEY: %s\n' "$NODO_KEY" >"$NODO_TMPDIR/headers"
-
-if [ "$file" = - ]; then
-	part=$NODO_TMPDIR/backup.zip
-else
-	[ -d "$(dirname -- "$file")" ] ||
-		nodo_die "$NODO_EX_USAGE" "no such folder: $(dirname -- "$file")"
-	[ ! -e "$file" ] || nodo_die "$NODO_EX_USAGE" "$file exists already"
-	part=$file.part
-	# removed on any failure or interruption
-	trap 'rm -f -- "$part"; nodo_cleanup' EXIT
-fi
-
-args=(-q --noproxy '*' --connect-timeout 10 -H "@$NODO_TMPDIR/headers"
-	-A "nodo-cli/1.0" -o "$part" -w '%{http_code}')
-if [ -n "${NODO_API_TIMEOUT:-}" ]; then
-	case $NODO_API_TIMEOUT in
-	*[!0-9]*) nodo_die "$NODO_EX_USAGE" "NODO_API_TIMEOUT must be a number of seconds" ;;
-	esac
-	args+=(--max-time "$NODO_API_TIMEOUT")
-fi
-if [ -t 2 ] && [ "$json" -eq 0 ]; then
-	args+=(--progress-bar)
-else
-	args+=(-sS)
-fi
-rc=0
-status=$(curl "${args[@]}" -- "$NODO_URL/api/tenants/$(nodo_urlencode "$name")/backup") || rc=$?
-NODO_STATUS=$status
-if [ -z "$status" ] || [ "$status" = 000 ]; then
-	nodo_die "$NODO_EX_UNAVAILABLE" "cannot reach the Nodo API at $NODO_URL (curl exit $rc)." \
-		"Is odoo-local-api running? Try: systemctl status odoo-local-api"
-fi
-if [ "$status" != 200 ]; then
-	NODO_BODY=$(head -c 65536 -- "$part")
-	rm -f -- "$part"
-	nodo_fail_reply
-fi
-if [ "$rc" -ne 0 ]; then
-	rm -f -- "$part"
-	nodo_die "$NODO_EX_API" "the backup of $name broke off (curl exit $rc); nothing was kept." \
-		"The daemon's log says why: journalctl -u odoo-local-api"
-fi
-bytes=$(stat -c %s -- "$part")
-if [ "$file" = - ]; then
-	cat -- "$part"
-	file=-
-else
-	mv -- "$part" "$file"
-	trap nodo_cleanup EXIT
-fi
-if [ "$json" -eq 1 ]; then
-	printf '{"subdomain":%s,"file":%s,"bytes":%s}\n' "$(nodo_json_str "$name")" \
-		"$(nodo_json_str "$file")" "$bytes"
-elif [ "$file" != - ]; then
-	printf 'Backup of %s written to %s (%s bytes).\n' "$name" "$file" "$bytes"
-fi
+opts=()
+[ "$json" -eq 0 ] || opts+=(--json)
+[ -z "$file" ] || opts+=(--output "$file")
+nodo_run backup "${opts[@]}" -- "$name"

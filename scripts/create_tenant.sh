@@ -80,59 +80,20 @@ password=${args[1]}
 domain=${args[2]-}
 template=${args[3]-}
 
-if [ "$password" = - ]; then
-	if [ -t 0 ]; then
-		IFS= read -r -s -p "Admin password for $name: " password || password=
-		printf '\n' >&2
-		IFS= read -r -s -p "Repeat it: " again || again=
-		printf '\n' >&2
-		[ "$password" = "$again" ] || nodo_die "$NODO_EX_USAGE" "the passwords differ"
-	else
-		IFS= read -r password || [ -n "$password" ] ||
-			nodo_die "$NODO_EX_USAGE" "no password on standard input"
-		password=${password%$'\r'}
-	fi
-fi
 [ -n "$name" ] || nodo_die "$NODO_EX_USAGE" "nombre_tenant is empty"
+opts=()
+[ "$json" -eq 0 ] || opts+=(--json)
+[ -z "$domain" ] || opts+=(--domain "$domain")
+[ -z "$template" ] || opts+=(--template "$template")
+
+if [ "$password" = - ]; then
+	# nodo asks on a terminal, or reads the first line of stdin.
+	nodo_run create "${opts[@]}" -- "$name"
+fi
 [ -n "$password" ] || nodo_die "$NODO_EX_USAGE" "contraseña is empty"
-
-nodo_load_env
-
-body='{"subdomain":'$(nodo_json_str "$name")',"admin_password":'$(nodo_json_str "$password")
-if [ -n "$domain" ]; then
-	body+=',"domain":'$(nodo_json_str "$domain")
-fi
-if [ -n "$template" ]; then
-	body+=',"template_db":'$(nodo_json_str "$template")
-fi
-body+='}'
-password=
-
-nodo_request POST /api/tenant "$body"
-body=
-
-if ! nodo_is_success; then
-	[ "$json" -eq 0 ] || nodo_print_raw
-	nodo_fail_reply
-fi
-if [ "$json" -eq 1 ]; then
-	nodo_print_raw
-	exit 0
-fi
-
-r_sub=$(nodo_json_get subdomain "$NODO_BODY") || r_sub=$name
-r_db=$(nodo_json_get database "$NODO_BODY") || r_db=$r_sub
-r_domain=$(nodo_json_get domain "$NODO_BODY") || r_domain=${domain:-?}
-r_url=$(nodo_json_get url "$NODO_BODY") || r_url="https://$r_sub.$r_domain"
-r_template=$(nodo_json_get template_db "$NODO_BODY") || r_template=${template:-?}
-dns=$(nodo_dns_text "$NODO_BODY")
-
-printf 'Tenant %s created.\n' "$r_sub"
-printf 'URL: %s\n' "$r_url"
-printf 'Database: %s\n' "$r_db"
-printf 'Domain: %s\n' "$r_domain"
-printf 'Template: %s\n' "$r_template"
-printf 'DNS: %s\n' "$dns"
-if warning=$(nodo_json_get warning "$NODO_BODY") && [ -n "$warning" ]; then
-	nodo_warn "warning: $warning"
-fi
+case $password in
+*$'\n'*) nodo_die "$NODO_EX_USAGE" "contraseña contains a line break" ;;
+esac
+nodo_find
+# printf is a builtin: the password reaches nodo through a pipe only.
+printf '%s\n' "$password" | "$NODO_BIN" create "${opts[@]}" -- "$name"

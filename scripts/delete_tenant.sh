@@ -1,7 +1,7 @@
 #!/bin/bash
 # delete_tenant.sh - deletes a tenant through the local Nodo API
-# (DELETE /api/tenant, CONTRACT sections 4 and 7): its database, its
-# filestore and the DNS record the node owns for it.
+# (DELETE /api/tenant, CONTRACT sections 4, 9 and 13): to the trash, or for
+# good with --purge. A thin wrapper over `nodo delete`.
 set -eu
 
 # shellcheck source-path=SCRIPTDIR
@@ -11,20 +11,25 @@ set -eu
 usage() {
 	cat <<'EOF'
 Usage: delete_tenant.sh [--yes] [--json] <nombre_tenant>
+       delete_tenant.sh --purge [--yes] [--json] <nombre_tenant>
 
-Deletes the tenant <nombre_tenant> and ALL its data: its sessions are ended,
-its database dropped, its filestore removed and the DNS record the node owns
-for it deleted. There is no undo.
+Deletes the tenant <nombre_tenant>: its sessions are ended, it disappears
+(not listed, not reachable, its DNS record deleted, its name free) and goes
+to the trash, where it stays restorable for TRASH_RETENTION_DAYS (nodo trash,
+nodo trash-restore). No question is asked.
 
 Parameters:
   nombre_tenant  the tenant's name (its subdomain and database)
 
 Options:
-  -y, --yes      do not ask for confirmation. Without it the script asks
+  --purge        delete it for good: database, filestore and DNS record,
+                 no trash, no undo
+  -y, --yes      do not ask for confirmation. A delete that cannot be undone
+                 (--purge, or a node without a trash) asks
                  "Delete tenant X and all its data? [y/N]" when standard
                  input is a terminal; from a script, a pipe or the APP
-                 server (standard input not a terminal) it deletes without
-                 asking, as the seed's script did.
+                 server (standard input not a terminal) nothing is ever
+                 asked, as the seed's script did.
   --json         print the API's raw JSON reply instead of the summary
   -h, --help     show this help
 
@@ -38,21 +43,23 @@ Environment:
 
 Exit status: 0 deleted, 1 the API refused (its reason is printed, e.g. an
 unknown tenant) or the confirmation was declined, 64 usage error, 69 API
-unreachable, 78 configuration error.
+unreachable, 78 configuration error (see nodo(1), which does the work).
 
 Example:
   /opt/odoo/scripts/delete_tenant.sh nombre_tenant
-  /opt/odoo/scripts/delete_tenant.sh --yes nombre_tenant
+  /opt/odoo/scripts/delete_tenant.sh --purge --yes nombre_tenant
 EOF
 }
 
 json=0
 yes=0
+purge=0
 args=()
 while [ "$#" -gt 0 ]; do
 	case $1 in
 	--json) json=1 ;;
 	-y | --yes) yes=1 ;;
+	--purge) purge=1 ;;
 	-h | --help)
 		usage
 		exit 0
@@ -73,37 +80,8 @@ if [ "${#args[@]}" -ne 1 ]; then
 fi
 name=${args[0]}
 [ -n "$name" ] || nodo_die "$NODO_EX_USAGE" "nombre_tenant is empty"
-
-# Read the configuration first: no point asking when we cannot call the API.
-nodo_load_env
-
-# Only a person at a terminal is asked; callers without one (scripts, the
-# APP server) get the seed's behaviour: delete at once.
-if [ "$yes" -eq 0 ] && [ -t 0 ]; then
-	answer=
-	printf 'Delete tenant %s and all its data? [y/N] ' "$name" >&2
-	IFS= read -r answer || answer=
-	case $answer in
-	y | Y | yes | YES | Yes) ;;
-	*)
-		printf 'Not deleted.\n' >&2
-		exit "$NODO_EX_API"
-		;;
-	esac
-fi
-
-# The tenant travels in the body, not the query string: no URL encoding.
-nodo_request DELETE /api/tenant '{"subdomain":'"$(nodo_json_str "$name")"'}'
-
-if ! nodo_is_success; then
-	[ "$json" -eq 0 ] || nodo_print_raw
-	nodo_fail_reply
-fi
-if [ "$json" -eq 1 ]; then
-	nodo_print_raw
-	exit 0
-fi
-
-r_sub=$(nodo_json_get subdomain "$NODO_BODY") || r_sub=$name
-printf 'Tenant %s deleted (database and filestore).\n' "$r_sub"
-printf 'DNS: %s\n' "$(nodo_dns_text "$NODO_BODY")"
+opts=()
+[ "$json" -eq 0 ] || opts+=(--json)
+[ "$yes" -eq 0 ] || opts+=(--yes)
+[ "$purge" -eq 0 ] || opts+=(--purge)
+nodo_run delete "${opts[@]}" -- "$name"

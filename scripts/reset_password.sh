@@ -1,8 +1,8 @@
 #!/bin/bash
 # reset_password.sh - replaces a tenant's admin password through the local
 # Nodo API (POST /api/tenants/<name>/password, CONTRACT sections 10 and 13).
-# The password is never an argument: it is read from a terminal prompt or
-# from the first line of standard input.
+# The password is never an argument: `nodo password` reads it from a
+# terminal prompt or from the first line of standard input.
 set -eu
 
 # shellcheck source-path=SCRIPTDIR
@@ -57,36 +57,7 @@ if [ "${#args[@]}" -ne 1 ]; then
 fi
 name=${args[0]}
 [ -n "$name" ] || nodo_die "$NODO_EX_USAGE" "nombre_tenant is empty"
-
-password=
-if [ -t 0 ]; then
-	IFS= read -r -s -p "New admin password for $name: " password || password=
-	printf '\n' >&2
-	IFS= read -r -s -p "Repeat it: " again || again=
-	printf '\n' >&2
-	[ "$password" = "$again" ] || nodo_die "$NODO_EX_USAGE" "the passwords differ"
-	again=
-else
-	IFS= read -r password || [ -n "$password" ] ||
-		nodo_die "$NODO_EX_USAGE" "no password on standard input"
-	password=${password%$'\r'}
-fi
-[ -n "$password" ] || nodo_die "$NODO_EX_USAGE" "the password is empty"
-
-nodo_load_env
-body='{"admin_password":'$(nodo_json_str "$password")'}'
-password=
-nodo_request POST "/api/tenants/$(nodo_urlencode "$name")/password" "$body"
-body=
-# the body file held the password: gone now
-rm -f -- "$NODO_TMPDIR/body"
-
-if ! nodo_is_success; then
-	[ "$json" -eq 0 ] || nodo_print_raw
-	nodo_fail_reply
-fi
-if [ "$json" -eq 1 ]; then
-	nodo_print_raw
-	exit 0
-fi
-printf 'Admin password of %s replaced.\n' "$name"
+opts=()
+[ "$json" -eq 0 ] || opts+=(--json)
+# nodo asks on a terminal, or reads the first line of stdin.
+nodo_run password "${opts[@]}" -- "$name"

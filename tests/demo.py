@@ -318,7 +318,8 @@ class Demo:
 
         # The printed wrapper commands work too.
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
-               "NODO_ENV_FILE": str(api.env_file)}
+               "NODO_ENV_FILE": str(api.env_file),
+               "NODO_BUILD": str(BUILD)}  # where the wrappers find nodo
         p = subprocess.run([str(ROOT / "scripts/list_tenants.sh"), "--json",
                             "sajet.us"], env=env, capture_output=True,
                            text=True, stdin=subprocess.DEVNULL, timeout=60)

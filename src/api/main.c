@@ -53,6 +53,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: odoo-local-api [--config FILE] [--check] [--version] "
 	    "[--help]\n"
+	    "       odoo-local-api --print-example-env | --print-settings-doc\n"
 	    "\n"
 	    "The Nodo tenant provisioning API (HTTP, default port 8070).\n"
 	    "\n"
@@ -62,6 +63,8 @@ usage(FILE *f)
 	    "  -n, --check        validate settings, domains.json and the\n"
 	    "                     database connection, print every problem,\n"
 	    "                     exit 0 when all is well\n"
+	    "  --print-example-env   print the example env file (nodo.env)\n"
+	    "  --print-settings-doc  print docs/SETTINGS.md (every key)\n"
 	    "  -V, --version      print the version\n"
 	    "  -h, --help         this text\n"
 	    "\n"
@@ -367,6 +370,8 @@ main(int argc, char *argv[])
 		{ "check", no_argument, NULL, 'n' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "print-example-env", no_argument, NULL, 'E' },
+		{ "print-settings-doc", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = SETTINGS_DEFAULT_ENV_FILE;
@@ -395,6 +400,16 @@ main(int argc, char *argv[])
 		case 'V':
 			printf("odoo-local-api %s\n", NODO_VERSION);
 			return 0;
+		case 'E':
+			return settings_print_example(stdout) == 0 &&
+			        fflush(stdout) == 0
+			    ? 0
+			    : 1;
+		case 'D':
+			return settings_print_doc(stdout) == 0 &&
+			        fflush(stdout) == 0
+			    ? 0
+			    : 1;
 		case 'h':
 			usage(stdout);
 			return 0;

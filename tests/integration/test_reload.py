@@ -178,3 +178,61 @@ def test_reload_under_load(node, tmp_path):
     assert not bad, bad[:3]
     assert seen <= {("sajet.us",), ("otro.dominio", "sajet.us")}, seen
     assert len(seen) == 2, seen
+
+
+# ---- the watcher -------------------------------------------------------------
+
+def create_db(pg, name, domain):
+    pg.su_exec(f'CREATE DATABASE "{name}" OWNER odoo TEMPLATE "tcs"')
+    pg.su_exec(f"COMMENT ON DATABASE \"{name}\" IS 'nodo:domain={domain}'")
+
+
+def named(cf, zone, fqdn):
+    return [r for r in cf.records(zone) if r["name"] == fqdn]
+
+
+def test_watcher_reload_zones_and_restart_keys(node, pg, cloudflare,
+                                               tmp_path):
+    zf = tmp_path / "w-domains.json"
+    zones_file(zf, {"sajet.us": ZONE_SAJET})
+    create_db(pg, "hupzone", "otro.dominio")
+    w = node(prog="odoo-db-watcher", DOMAINS_FILE=str(zf))
+    wait_for(lambda: w.log().count("poll ") >= 2, 30, "two polls")
+    assert named(cloudflare, ZONE_OTRO, "hupzone.otro.dominio") == []
+
+    # A bad value: refused, the watcher keeps polling as it was.
+    w.env.update(DB_WATCHER_INTERVAL="0")
+    w.write_env()
+    reload(w, "reload refused")
+    wait_for(lambda: "DB_WATCHER_INTERVAL: must be a whole number from 1 "
+             "to 3600" in w.log(), 10, "the reason")
+    n = w.log().count("poll ")
+    wait_for(lambda: w.log().count("poll ") >= n + 2, 30, "polls go on")
+    assert named(cloudflare, ZONE_OTRO, "hupzone.otro.dominio") == []
+
+    # The zone added and a restart-only key changed: the zone is watched.
+    zones_file(zf, {"sajet.us": ZONE_SAJET, "otro.dominio": ZONE_OTRO})
+    w.env.update(DB_WATCHER_INTERVAL="1",
+                 WATCHER_METRICS_FILE=str(tmp_path / "other.prom"))
+    w.write_env()
+    pid = w.proc.pid
+    log = reload(w)
+    assert ("WATCHER_METRICS_FILE changed: restart odoo-db-watcher to "
+            "apply") in log, log
+    assert "zones of %s changed (2 zone(s) now)" % zf in log, log
+    wait_for(lambda: named(cloudflare, ZONE_OTRO, "hupzone.otro.dominio"),
+             30, "the new zone's record")
+    assert w.proc.pid == pid and w.proc.poll() is None
+
+
+def test_watcher_reload_enables_dns(node, pg, cloudflare, tmp_path):
+    create_db(pg, "hupdns", "sajet.us")
+    w = node(prog="odoo-db-watcher", dns=False)
+    wait_for(lambda: "nothing to watch" in w.log(), 30, "the idle state")
+    w.env.update(CLOUDFLARE_API_TOKEN=CF_TOKEN)
+    w.write_env()
+    log = reload(w)
+    assert "CLOUDFLARE_API_TOKEN changed" in log, log
+    assert CF_TOKEN not in w.log()
+    wait_for(lambda: named(cloudflare, ZONE_SAJET, "hupdns.sajet.us"), 30,
+             "the record once DNS is on")

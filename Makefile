@@ -47,7 +47,7 @@ CLI_OBJ     := $(CLI_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all check unit integration install uninstall lint clean deps demo \
-        bench fuzz stress deb system-test
+        settings-docs bench fuzz stress deb system-test
 
 all: $(B)/odoo-local-api $(B)/odoo-db-watcher $(B)/nodo
 
@@ -109,6 +109,12 @@ stress: all
 
 demo: all
 	NODO_BUILD=$(abspath $(B)) $(PYTHON) tests/demo.py
+
+# The example env file and docs/SETTINGS.md come from the table of keys
+# (src/lib/settings.c); test_settings_table.py checks they are up to date.
+settings-docs: all
+	$(B)/odoo-local-api --print-example-env >config/nodo.env
+	$(B)/odoo-local-api --print-settings-doc >docs/SETTINGS.md
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/scripts \

@@ -91,6 +91,7 @@ for unit in $units; do
 
 	# Settings the daemons and the contract rely on.
 	for want in Type=notify NotifyAccess=main WatchdogSec=30 Restart=on-failure \
+		"ExecReload=/bin/kill -HUP \$MAINPID" \
 		RestartSec=2 TimeoutStopSec=30 UMask=0077 \
 		NoNewPrivileges=yes ProtectSystem=strict CapabilityBoundingSet= \
 		'SystemCallFilter=@system-service' \

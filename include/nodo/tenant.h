@@ -45,6 +45,8 @@ const char *tenant_strerror(enum tenant_err e);
 struct tenant_ctx {
 	const struct settings *s;
 	struct pg_pool *pool;
+	/* The settings a reload swaps (API); NULL: s is all there is. */
+	struct settings_live *live;
 };
 
 struct tenant {

@@ -92,10 +92,10 @@ struct conn {
 
 struct http_server {
 	struct MHD_Daemon *d;
-	const struct settings *s;
+	const struct settings *s;   /* at start: what a reload never changes */
+	struct settings_live *live; /* the reloadable ones (rq->s) */
 	struct tenant_ctx *t;
 	struct tenant_cache *list; /* GET /api/tenants */
-	unsigned char key_digest[SHA256_DIGEST_LENGTH];
 	atomic_int inflight;
 	struct apimetrics *m; /* GET /metrics: lock-free counters */
 	struct node *node;    /* GET /api/node and /metrics' gauges */
@@ -137,6 +137,9 @@ enum route_id { R_HEALTH, R_TENANTS, R_TENANT, R_DOMAINS };
 enum run { RUN_JOB, RUN_INLINE, RUN_HEAVY };
 
 struct request {
+	/* The settings of this request, held until it completes (reload). */
+	const struct settings *s;
+	struct tenant_ctx t; /* h->t with s */
 	struct timespec start;
 	int route; /* -1 until routed */
 	int status;
@@ -425,7 +428,7 @@ do_health(struct http_server *h, struct MHD_Connection *conn,
 	cJSON_AddStringToObject(o, "postgres", up ? "ok" : "unreachable");
 	cJSON_AddStringToObject(o, "version", NODO_VERSION);
 	cJSON_AddStringToObject(o, "dns",
-	    h->s->dns_enabled ? "enabled" : "disabled");
+	    rq->s->dns_enabled ? "enabled" : "disabled");
 	if (!up)
 		outage_note(503, rq->route,
 		    "PostgreSQL is unreachable (/health's probe failed)");
@@ -540,7 +543,7 @@ check_domain_arg(struct http_server *h, struct MHD_Connection *conn,
 {
 	char detail[400];
 
-	if (domain == NULL || settings_zone(h->s, domain) != NULL)
+	if (domain == NULL || settings_zone(rq->s, domain) != NULL)
 		return 0;
 	snprintf(detail, sizeof(detail),
 	    "domain: '%.253s' is not a domain of "
@@ -569,7 +572,7 @@ do_list(struct http_server *h, struct MHD_Connection *conn, struct request *rq)
 	if (check_domain_arg(h, conn, rq, domain) != 0)
 		return MHD_YES;
 	if (domain != NULL) /* the zone's own spelling, as tenants store it */
-		domain = settings_zone(h->s, domain)->domain;
+		domain = settings_zone(rq->s, domain)->domain;
 	memset(&res, 0, sizeof(res));
 	e = tenant_cache_get(h->list, domain, &snap, &json, &len, &res);
 	if (e != TENANT_OK)
@@ -622,11 +625,11 @@ get_string(struct MHD_Connection *conn, struct request *rq, cJSON *root,
 }
 
 static struct cf_client *
-cf_for(struct http_server *h)
+cf_for(const struct settings *s)
 {
-	if (!h->s->dns_enabled)
+	if (!s->dns_enabled)
 		return NULL;
-	return cf_client_new(h->s->cf_api_url, h->s->cf_token);
+	return cf_client_new(s->cf_api_url, s->cf_token);
 }
 
 static void
@@ -689,14 +692,14 @@ do_create(struct http_server *h, struct MHD_Connection *conn,
 	}
 	req.password_len = strlen(req.password);
 	memset(&res, 0, sizeof(res));
-	if ((e = tenant_validate(h->t, &req, &res)) != TENANT_OK) {
+	if ((e = tenant_validate(&rq->t, &req, &res)) != TENANT_OK) {
 		cJSON_Delete(root);
 		return reply_tenant_error(conn, rq, e, &res);
 	}
-	cf = cf_for(h);
+	cf = cf_for(rq->s);
 	memset(&out, 0, sizeof(out));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	e = tenant_create(h->t, cf, &req, &res, &out);
+	e = tenant_create(&rq->t, cf, &req, &res, &out);
 	apimetrics_op(h->m, APIMETRICS_CREATE, seconds_since(&t0), e);
 	if (e == TENANT_OK)
 		apimetrics_dns(h->m, res.dns.status);
@@ -712,7 +715,7 @@ do_create(struct http_server *h, struct MHD_Connection *conn,
 	cJSON_AddStringToObject(o, "domain", out.domain);
 	add_url(o, out.name, out.domain);
 	cJSON_AddStringToObject(o, "template_db",
-	    req.template != NULL ? req.template : h->s->default_template);
+	    req.template != NULL ? req.template : rq->s->default_template);
 	add_dns(o, &res.dns);
 	add_filestore(o, &res.fs);
 	if (res.warning[0] != '\0')
@@ -757,9 +760,9 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 	if (strlen(q != NULL ? q : b) > NAME_MAX_LEN)
 		name[0] = '\0'; /* too long: invalid below */
 	cJSON_Delete(root);
-	cf = cf_for(h);
+	cf = cf_for(rq->s);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	e = tenant_delete(h->t, cf, name, &res);
+	e = tenant_delete(&rq->t, cf, name, &res);
 	apimetrics_op(h->m, APIMETRICS_DELETE, seconds_since(&t0), e);
 	if (e == TENANT_OK)
 		apimetrics_dns(h->m, res.dns.status);
@@ -782,20 +785,20 @@ do_domains(struct http_server *h, struct MHD_Connection *conn,
 	size_t i;
 
 	a = cJSON_AddArrayToObject(o, "domains");
-	for (i = 0; i < h->s->nzones; i++) {
+	for (i = 0; i < rq->s->nzones; i++) {
 		cJSON *z = cJSON_CreateObject();
 
-		cJSON_AddStringToObject(z, "domain", h->s->zones[i].domain);
-		cJSON_AddStringToObject(z, "zone_id", h->s->zones[i].zone_id);
+		cJSON_AddStringToObject(z, "domain", rq->s->zones[i].domain);
+		cJSON_AddStringToObject(z, "zone_id", rq->s->zones[i].zone_id);
 		cJSON_AddBoolToObject(z, "default",
-		    strcmp(h->s->zones[i].domain, h->s->odoo_domain) == 0);
+		    strcmp(rq->s->zones[i].domain, rq->s->odoo_domain) == 0);
 		cJSON_AddItemToArray(a, z);
 	}
-	if (h->s->cf_tunnel_id != NULL)
-		cJSON_AddStringToObject(o, "tunnel_id", h->s->cf_tunnel_id);
+	if (rq->s->cf_tunnel_id != NULL)
+		cJSON_AddStringToObject(o, "tunnel_id", rq->s->cf_tunnel_id);
 	else
 		cJSON_AddNullToObject(o, "tunnel_id");
-	cJSON_AddBoolToObject(o, "dns_enabled", h->s->dns_enabled);
+	cJSON_AddBoolToObject(o, "dns_enabled", rq->s->dns_enabled);
 	return reply_json(conn, rq, 200, o, NULL);
 }
 
@@ -1022,15 +1025,16 @@ do_backup(struct http_server *h, struct MHD_Connection *conn,
 
 /* Constant time whatever the lengths: compare SHA-256 digests. */
 static int
-key_ok(const struct http_server *h, const char *key)
+key_ok(const struct settings *s, const char *key)
 {
-	unsigned char d[SHA256_DIGEST_LENGTH];
+	unsigned char d[SHA256_DIGEST_LENGTH], want[SHA256_DIGEST_LENGTH];
 
 	if (key == NULL)
 		key = "";
 	SHA256((const unsigned char *)key, strlen(key), d);
-	return CRYPTO_memcmp(d, h->key_digest, sizeof(d)) == 0 &&
-	    key[0] != '\0';
+	/* The key of this request's settings: a reload may rotate it. */
+	SHA256((const unsigned char *)s->api_key, s->api_key_len, want);
+	return CRYPTO_memcmp(d, want, sizeof(d)) == 0 && key[0] != '\0';
 }
 
 /* An address as IPv6 (IPv4 mapped), zero when unknown. */
@@ -1354,6 +1358,9 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 			return MHD_NO;
 		*con_cls = rq;
 		atomic_fetch_add(&h->inflight, 1);
+		rq->s = settings_live_get(h->live);
+		rq->t = *h->t;
+		rq->t.s = rq->s;
 		clock_gettime(CLOCK_MONOTONIC, &rq->start);
 		ci = MHD_get_connection_info(conn,
 		    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -1382,7 +1389,7 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		/* Every /api/ path needs the key, known route or not. */
 		key = request_key(conn);
 		if ((strncmp(url, "/api/", 5) == 0 || keyed) &&
-		    !key_ok(h, key)) {
+		    !key_ok(rq->s, key)) {
 			int delay = auth_failed(h, conn);
 
 			apimetrics_auth_refused(h->m);
@@ -1520,6 +1527,7 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		burn_stack();
 	}
 	free(rq->body);
+	settings_live_put(h->live, rq->s);
 	free(rq);
 	*con_cls = NULL;
 	atomic_fetch_sub(&h->inflight, 1);
@@ -1839,6 +1847,7 @@ http_start(const struct settings *s, struct tenant_ctx *tctx, int listen_fd)
 		return NULL;
 	h->s = s;
 	h->t = tctx;
+	h->live = tctx->live;
 	if ((h->m = apimetrics_new()) == NULL ||
 	    (h->node = node_new(tctx)) == NULL) {
 		log_err("out of memory");
@@ -1855,8 +1864,6 @@ http_start(const struct settings *s, struct tenant_ctx *tctx, int listen_fd)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&h->conn_cv, &ca);
 	pthread_condattr_destroy(&ca);
-	SHA256((const unsigned char *)s->api_key, strlen(s->api_key),
-	    h->key_digest);
 	cJSON_InitHooks(&hooks);
 	raise_nofile();
 	if ((h->list = tenant_cache_new(tctx)) == NULL) {
@@ -1926,6 +1933,13 @@ http_start(const struct settings *s, struct tenant_ctx *tctx, int listen_fd)
 		return NULL;
 	}
 	return h;
+}
+
+void
+http_reloaded(struct http_server *h)
+{
+	/* The list's bodies follow the zones: rebuild it. */
+	tenant_cache_changed(h->list);
 }
 
 int

@@ -45,6 +45,9 @@ struct http_server *http_start(const struct settings *s,
  */
 void http_stop(struct http_server *h, int grace_ms);
 
+/* After a reload swapped the settings (tctx->live): drops what they shaped. */
+void http_reloaded(struct http_server *h);
+
 /* Requests in flight now (for STATUS= and shutdown). */
 int http_inflight(struct http_server *h);
 

@@ -54,6 +54,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: odoo-local-api [--config FILE] [--check] [--version] "
 	    "[--help]\n"
+	    "       odoo-local-api --print-example-env | --print-settings-doc\n"
 	    "\n"
 	    "The Nodo tenant provisioning API (HTTP, default port 8070).\n"
 	    "\n"
@@ -63,6 +64,8 @@ usage(FILE *f)
 	    "  -n, --check        validate settings, domains.json and the\n"
 	    "                     database connection, print every problem,\n"
 	    "                     exit 0 when all is well\n"
+	    "  --print-example-env   print the example env file (nodo.env)\n"
+	    "  --print-settings-doc  print docs/SETTINGS.md (every key)\n"
 	    "  -V, --version      print the version\n"
 	    "  -h, --help         this text\n"
 	    "\n"
@@ -360,6 +363,62 @@ maint_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * SIGHUP (systemctl reload): the env file and domains.json again, through
+ * settings_load(). Invalid: logged at err, nothing changes. Valid: what
+ * can change without a restart is swapped in whole (settings_live); each
+ * changed key that needs a restart is named at warning and keeps its old
+ * value. systemd hears RELOADING=1 first and READY=1 when done.
+ */
+static void
+reload(struct settings_live *live, struct http_server *h, const char *config,
+    int explicit)
+{
+	struct settings nw;
+	struct settings_errors errs;
+	const struct settings *cur;
+	struct timespec ts;
+	int lvl;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0,
+	    "RELOADING=1\nSTATUS=reloading the settings\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ULL +
+	        (unsigned long long)ts.tv_nsec / 1000ULL);
+	log_notice("SIGHUP: reloading %s and domains.json",
+	    config != NULL ? config : SETTINGS_DEFAULT_ENV_FILE);
+	memset(&errs, 0, sizeof(errs));
+	if (settings_load(&nw, SETTINGS_API, config, explicit, &errs) != 0) {
+		log_err("reload refused: the settings have errors (below); the "
+		        "settings in effect are kept unchanged");
+		settings_errors_print(&errs);
+		settings_errors_free(&errs);
+		settings_free(&nw);
+		sd_notify(0,
+		    "READY=1\nSTATUS=reload refused: the settings "
+		    "have errors (see the log); old settings kept");
+		return;
+	}
+	settings_errors_free(&errs);
+	cur = settings_live_get(live);
+	settings_reload_merge(cur, &nw, "odoo-local-api");
+	settings_live_put(live, cur);
+	lvl = nw.log_level;
+	if (!nw.dns_enabled)
+		log_notice("DNS disabled: CLOUDFLARE_API_TOKEN is empty; "
+		           "tenants get no Cloudflare record");
+	if (settings_live_set(live, &nw) != 0) {
+		log_err("reload: out of memory; the settings in effect are "
+		        "kept");
+		settings_free(&nw);
+	} else {
+		log_set_level(lvl);
+		http_reloaded(h);
+		log_notice("reload done: new requests use the new settings");
+	}
+	sd_notify(0, "READY=1\nSTATUS=listening (settings reloaded)");
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -368,16 +427,20 @@ main(int argc, char *argv[])
 		{ "check", no_argument, NULL, 'n' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "print-example-env", no_argument, NULL, 'E' },
+		{ "print-settings-doc", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = SETTINGS_DEFAULT_ENV_FILE;
 	int explicit = 0, do_check = 0, ch, fd, rc = 0;
 	struct settings s;
+	struct settings_live *live;
+	const struct settings *sp;
 	struct settings_errors errs;
 	struct tenant_ctx t;
 	struct http_server *h;
 	struct maint m;
-	struct spares *sp;
+	struct spares *spares;
 	pthread_t mt;
 	pthread_condattr_t ca;
 	char who[512];
@@ -397,6 +460,16 @@ main(int argc, char *argv[])
 		case 'V':
 			printf("odoo-local-api %s\n", NODO_VERSION);
 			return 0;
+		case 'E':
+			return settings_print_example(stdout) == 0 &&
+			        fflush(stdout) == 0
+			    ? 0
+			    : 1;
+		case 'D':
+			return settings_print_doc(stdout) == 0 &&
+			        fflush(stdout) == 0
+			    ? 0
+			    : 1;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -433,12 +506,21 @@ main(int argc, char *argv[])
 		settings_free(&s);
 		return rc;
 	}
-	if (!s.dns_enabled)
+	if ((live = settings_live_new(&s)) == NULL) {
+		log_err("out of memory");
+		settings_free(&s);
+		return 1;
+	}
+	/* Held until exit: what a reload never changes (port, PG...). */
+	sp = settings_live_get(live);
+	t.live = live;
+	if (!sp->dns_enabled)
 		log_notice("DNS disabled: CLOUDFLARE_API_TOKEN is empty; "
 		           "tenants get no Cloudflare record");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		log_err("curl_global_init failed");
-		settings_free(&s);
+		settings_live_put(live, sp);
+		settings_live_free(live);
 		return 1;
 	}
 
@@ -456,8 +538,8 @@ main(int argc, char *argv[])
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	t.s = &s;
-	if ((t.pool = pg_pool_new(&s)) == NULL) {
+	t.s = sp;
+	if ((t.pool = pg_pool_new(sp)) == NULL) {
 		log_err("out of memory");
 		return 1;
 	}
@@ -467,27 +549,29 @@ main(int argc, char *argv[])
 	 * (the clean-up would take the first one's creations in progress
 	 * for leftovers).
 	 */
-	if ((fd = listen_socket(&s)) < 0) {
+	if ((fd = listen_socket(sp)) < 0) {
 		pg_pool_free(t.pool);
-		settings_free(&s);
+		settings_live_put(live, sp);
+		settings_live_free(live);
 		return 1;
 	}
 	memset(&m, 0, sizeof(m));
-	m.s = &s;
+	m.s = sp;
 	m.t = &t;
 	pthread_mutex_init(&m.mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&m.wake, &ca);
 	pthread_condattr_destroy(&ca);
-	switch (take_lock_at_start(&m.lock, &s, who, sizeof(who))) {
+	switch (take_lock_at_start(&m.lock, sp, who, sizeof(who))) {
 	case NODELOCK_BUSY:
 		log_err("%s already runs for role %s on this PostgreSQL: "
 		        "one API per node; this one exits and touches nothing",
-		    who, s.pg_user != NULL ? s.pg_user : "(libpq default)");
+		    who, sp->pg_user != NULL ? sp->pg_user : "(libpq default)");
 		close(fd);
 		pg_pool_free(t.pool);
-		settings_free(&s);
+		settings_live_put(live, sp);
+		settings_live_free(live);
 		return 1;
 	case NODELOCK_UNREACHABLE:
 		log_warn("PostgreSQL not reachable at start (%s); serving, and "
@@ -502,19 +586,20 @@ main(int argc, char *argv[])
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	m.last_clean = now.tv_sec;
-	if ((h = http_start(&s, &t, fd)) == NULL) {
+	if ((h = http_start(sp, &t, fd)) == NULL) {
 		close(fd);
 		nodelock_release(&m.lock);
 		pg_pool_free(t.pool);
-		settings_free(&s);
+		settings_live_put(live, sp);
+		settings_live_free(live);
 		return 1;
 	}
 	log_info("listening on %s:%d (odoo-local-api %s, data_dir %s, "
 	         "template %s)",
-	    s.api_host, s.api_port, NODO_VERSION, s.data_dir,
-	    s.default_template);
-	sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d%s", s.api_host,
-	    s.api_port, m.cleaned ? "" : ", PostgreSQL unreachable");
+	    sp->api_host, sp->api_port, NODO_VERSION, sp->data_dir,
+	    sp->default_template);
+	sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%d%s", sp->api_host,
+	    sp->api_port, m.cleaned ? "" : ", PostgreSQL unreachable");
 	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
 		wd_usec = 0;
 	if (pthread_create(&mt, NULL, maint_thread, &m) != 0) {
@@ -522,12 +607,13 @@ main(int argc, char *argv[])
 		http_stop(h, 0);
 		nodelock_release(&m.lock);
 		pg_pool_free(t.pool);
-		settings_free(&s);
+		settings_live_put(live, sp);
+		settings_live_free(live);
 		return 1;
 	}
 
 	/* After the start's clean-up: it removed a dead run's half spares. */
-	if ((sp = spares_start(&t)) == NULL)
+	if ((spares = spares_start(&t)) == NULL)
 		log_warn("no spares: creates clone the template");
 
 	/* This thread only takes signals and pings the watchdog. */
@@ -542,8 +628,7 @@ main(int argc, char *argv[])
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 		if (sig == SIGHUP)
-			log_info("SIGHUP: settings are read at start; "
-			         "restart the service to apply changes");
+			reload(live, h, config, explicit);
 		if (wd_usec)
 			sd_notify(0, "WATCHDOG=1");
 	}
@@ -551,7 +636,7 @@ main(int argc, char *argv[])
 	    http_inflight(h));
 	log_info("stopping: finishing %d request(s) in flight",
 	    http_inflight(h));
-	spares_stop(sp);
+	spares_stop(spares);
 	pthread_mutex_lock(&m.mu);
 	m.stop = 1;
 	pthread_cond_signal(&m.wake);
@@ -571,7 +656,8 @@ main(int argc, char *argv[])
 	pthread_mutex_destroy(&m.mu);
 	pg_pool_free(t.pool);
 	curl_global_cleanup();
-	settings_free(&s);
+	settings_live_put(live, sp);
+	settings_live_free(live);
 	log_info("stopped");
 	return atomic_load(&m.lost) ? 1 : 0;
 }

@@ -22,7 +22,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,18 +54,26 @@
 #define SETTINGS_CF_CREDENTIAL_SHOWN                                           \
 	"$CREDENTIALS_DIRECTORY/" SETTINGS_CF_CREDENTIAL
 
-/* The keys of CONTRACT section 2 (plus WATCHER_ORPHAN_GRACE_SECONDS). */
+/*
+ * The keys of CONTRACT section 2 (plus WATCHER_ORPHAN_GRACE_SECONDS,
+ * WATCHER_METRICS_FILE and the CLI wrappers' own NODO_* keys), in the order
+ * of the example file. The enum indexes the table.
+ */
 enum key {
 	K_ODOO_DOMAIN,
-	K_API_KEY,
 	K_CF_TOKEN,
 	K_CF_TUNNEL_ID,
+	K_API_KEY,
 	K_CF_API_URL,
 	K_DOMAINS_FILE,
 	K_INTERVAL,
+	K_DELETE_ORPHANS,
+	K_ORPHAN_GRACE,
+	K_WATCHER_METRICS,
 	K_API_HOST,
 	K_API_PORT,
 	K_TEMPLATE,
+	K_TEMPLATE_DBS,
 	K_ODOO_CONF,
 	K_PGHOST,
 	K_PGPORT,
@@ -70,40 +81,198 @@ enum key {
 	K_PGPASSWORD,
 	K_DATA_DIR,
 	K_LOG_LEVEL,
-	K_DELETE_ORPHANS,
-	K_WATCHER_METRICS,
-	K_ORPHAN_GRACE,
-	K_TEMPLATE_DBS,
-	K_SPARE_TENANTS,
+	K_TRASH_DAYS,
+	K_SPARES,
+	K_RESTORE_MAX,
+	K_NODO_ENV_FILE,
+	K_NODO_API_URL,
+	K_NODO_API_KEY,
+	K_NODO_API_TIMEOUT,
 	K_COUNT
 };
 
-static const struct {
-	const char *name;
-	int secret; /* never quoted back; makes a loose env file an error */
-} keys[K_COUNT] = {
-	[K_ODOO_DOMAIN] = { "ODOO_DOMAIN", 0 },
-	[K_API_KEY] = { "PROVISIONING_API_KEY", 1 },
-	[K_CF_TOKEN] = { "CLOUDFLARE_API_TOKEN", 1 },
-	[K_CF_TUNNEL_ID] = { "CF_TUNNEL_ID", 0 },
-	[K_CF_API_URL] = { "CLOUDFLARE_API_URL", 0 },
-	[K_DOMAINS_FILE] = { "DOMAINS_FILE", 0 },
-	[K_INTERVAL] = { "DB_WATCHER_INTERVAL", 0 },
-	[K_API_HOST] = { "API_HOST", 0 },
-	[K_API_PORT] = { "API_PORT", 0 },
-	[K_TEMPLATE] = { "DEFAULT_TEMPLATE_DB", 0 },
-	[K_ODOO_CONF] = { "ODOO_CONF", 0 },
-	[K_PGHOST] = { "PGHOST", 0 },
-	[K_PGPORT] = { "PGPORT", 0 },
-	[K_PGUSER] = { "PGUSER", 0 },
-	[K_PGPASSWORD] = { "PGPASSWORD", 1 },
-	[K_DATA_DIR] = { "ODOO_DATA_DIR", 0 },
-	[K_LOG_LEVEL] = { "LOG_LEVEL", 0 },
-	[K_DELETE_ORPHANS] = { "WATCHER_DELETE_ORPHANS", 0 },
-	[K_WATCHER_METRICS] = { "WATCHER_METRICS_FILE", 0 },
-	[K_ORPHAN_GRACE] = { "WATCHER_ORPHAN_GRACE_SECONDS", 0 },
-	[K_TEMPLATE_DBS] = { "TEMPLATE_DBS", 0 },
-	[K_SPARE_TENANTS] = { "SPARE_TENANTS", 0 },
+struct settings_loader;
+typedef void parse_fn(struct settings_loader *, const struct setting_def *);
+static parse_fn p_domain, p_api_key, p_cf_token, p_id, p_url, p_string, p_int,
+    p_bool, p_metrics, p_host, p_template, p_template_dbs, p_odoo_conf, p_pg,
+    p_data_dir, p_log_level;
+
+#define F_AW   (SETTING_F_API | SETTING_F_WATCHER)
+#define F_A    SETTING_F_API
+#define F_W    SETTING_F_WATCHER
+#define F_R    SETTING_F_RELOAD
+#define F_S    SETTING_F_SECRET
+#define F_CLI  SETTING_F_CLI
+#define FLD(x) ((long)offsetof(struct settings, x))
+#define NOFLD  (-1L)
+
+static const struct setting_def keys[K_COUNT] = {
+	[K_ODOO_DOMAIN] = { "ODOO_DOMAIN", SETTING_DOMAIN, NULL, "required", 0,
+	    0, F_AW | F_R | SETTING_F_REQUIRED | SETTING_F_SET,
+	    "default domain of tenants (a zone of domains.json when DNS is "
+	    "enabled)",
+	    "Dominio del nodo: default domain of new tenants (required). With "
+	    "DNS\nenabled it must be one of the zones in domains.json.",
+	    "sajet.us", p_domain, FLD(odoo_domain) },
+	[K_CF_TOKEN] = { "CLOUDFLARE_API_TOKEN", SETTING_SECRET, "", "empty", 0,
+	    0, F_AW | F_R | F_S | SETTING_F_SET,
+	    "Cloudflare token (Zone.DNS:Edit); empty: DNS is disabled",
+	    "Token de Cloudflare para auto-provisioning de DNS (Zone.DNS:Edit "
+	    "on the\nzones of domains.json). Empty: DNS is disabled (reported "
+	    "as \"disabled\");\ntenants are still created. Example: "
+	    "CLOUDFLARE_API_TOKEN=tu_token_aqui\nBetter: leave it empty here "
+	    "and put the token in\n/opt/nodo/config/cloudflare-token "
+	    "(root:root 0600), which systemd hands to\nboth daemons "
+	    "(LoadCredential=); a token there wins over this line (a reload\n"
+	    "does not re-read that file: restart).",
+	    NULL, p_cf_token, FLD(cf_token) },
+	[K_CF_TUNNEL_ID] = { "CF_TUNNEL_ID", SETTING_ID, NULL,
+	    "`tunnel_id` of domains.json", 0, 0, F_AW | F_R,
+	    "Cloudflare tunnel: CNAMEs point at <id>.cfargotunnel.com",
+	    "ID del túnel Cloudflare: CNAMEs point at "
+	    "<CF_TUNNEL_ID>.cfargotunnel.com.\nDefault: \"tunnel_id\" of "
+	    "domains.json.",
+	    "tu_tunnel_id_aqui", p_id, FLD(cf_tunnel_id) },
+	[K_API_KEY] = { "PROVISIONING_API_KEY", SETTING_SECRET, NULL,
+	    "required by the API", 0, 0,
+	    F_A | F_R | F_S | SETTING_F_REQUIRED | SETTING_F_SET,
+	    "the X-API-KEY of every /api/* request (16 bytes at least)",
+	    "API Key para comunicación entre nodos: the X-API-KEY header of "
+	    "every /api/*\nrequest (required: at least 16 bytes of printable "
+	    "ASCII). install.sh puts\na random key here when it creates .env "
+	    "and prints it once. The API refuses\nto start (exit 78) with an "
+	    "empty key, a shorter one, or the seed's\npublished example key "
+	    "(install.sh replaces that one). A reload applies a\nnew key "
+	    "(rotation): the old one is refused from then on.",
+	    "", p_api_key, FLD(api_key) },
+	[K_CF_API_URL] = { "CLOUDFLARE_API_URL", SETTING_URL,
+	    SETTINGS_DEFAULT_CF_URL, NULL, 0, 0, F_AW | F_R,
+	    "Cloudflare API base URL (tests point it at a local fake)",
+	    "Cloudflare API base URL (tests point it at a local fake).", NULL,
+	    p_url, FLD(cf_api_url) },
+	[K_DOMAINS_FILE] = { "DOMAINS_FILE", SETTING_PATH,
+	    SETTINGS_DEFAULT_DOMAINS_FILE, NULL, 0, 0, F_AW | F_R,
+	    "the zones file; a reload re-reads it",
+	    "Zones file: {\"zones\": {\"domain\": \"zone_id\", ...}, "
+	    "\"tunnel_id\": \"...\"}\nA reload re-reads it (zones added or "
+	    "removed).",
+	    NULL, p_string, FLD(domains_file) },
+	[K_INTERVAL] = { "DB_WATCHER_INTERVAL", SETTING_INT, "10", NULL, 1,
+	    3600, F_AW | F_R, "seconds between the watcher's polls",
+	    "Seconds between the watcher's polls of PostgreSQL (1..3600).",
+	    NULL, p_int, FLD(watcher_interval) },
+	[K_DELETE_ORPHANS] = { "WATCHER_DELETE_ORPHANS", SETTING_BOOL, "0",
+	    NULL, 0, 0, F_W | F_R,
+	    "the watcher deletes our records whose tenant is gone",
+	    "Watcher: also delete CNAMEs the node owns whose database no "
+	    "longer exists\n(1) or leave them (0). Records the node does not "
+	    "own are never touched.\nNever while PostgreSQL lists no tenant, "
+	    "at most 5 records per poll.",
+	    NULL, p_bool, FLD(watcher_delete_orphans) },
+	[K_ORPHAN_GRACE] = { "WATCHER_ORPHAN_GRACE_SECONDS", SETTING_INT, "600",
+	    NULL, 1, SETTINGS_MAX_ORPHAN_GRACE, F_W | F_R,
+	    "seconds a tenant must be missing before its record goes",
+	    "Seconds a tenant must be missing before its record goes "
+	    "(1..604800).\nUnder 600 (the contract's 10 minutes) is meant for "
+	    "tests only.",
+	    NULL, p_int, FLD(watcher_orphan_grace) },
+	[K_WATCHER_METRICS] = { "WATCHER_METRICS_FILE", SETTING_PATH,
+	    SETTINGS_DEFAULT_METRICS, NULL, 0, 0, F_AW,
+	    "the watcher's metrics file, served by GET /metrics; empty: none",
+	    "Watcher: the file it rewrites after every poll with its metrics, "
+	    "which\nodoo-local-api serves on GET /metrics (one scrape covers "
+	    "both daemons).\nEmpty: none. The watcher unit creates /run/nodo "
+	    "(RuntimeDirectory=).",
+	    NULL, p_metrics, FLD(watcher_metrics_file) },
+	[K_API_HOST] = { "API_HOST", SETTING_ADDRESS, SETTINGS_DEFAULT_API_HOST,
+	    NULL, 0, 0, F_A, "listen address of the API (an IP literal)",
+	    "Listen address and port of odoo-local-api. The CLI scripts call\n"
+	    "http://127.0.0.1:<API_PORT>.",
+	    NULL, p_host, FLD(api_host) },
+	[K_API_PORT] = { "API_PORT", SETTING_INT, "8070", NULL, 1, 65535, F_A,
+	    "listen port of the API", NULL, NULL, p_int, FLD(api_port) },
+	[K_TEMPLATE] = { "DEFAULT_TEMPLATE_DB", SETTING_NAME,
+	    SETTINGS_DEFAULT_TEMPLATE, NULL, 0, 0, F_A,
+	    "template used when a request names none",
+	    "Template database used when a request names none.", NULL,
+	    p_template, FLD(default_template) },
+	[K_TEMPLATE_DBS] = { "TEMPLATE_DBS", SETTING_LIST, NULL,
+	    "`DEFAULT_TEMPLATE_DB` plus every database marked `IS_TEMPLATE` "
+	    "that the node's role owns",
+	    0, 0, F_A, "the only databases a create may copy",
+	    "The only databases a create may copy (template_db), "
+	    "comma-separated; any\nother database (a tenant, postgres) is "
+	    "refused with 422\ntemplate_not_allowed. Set, it must name "
+	    "DEFAULT_TEMPLATE_DB. Unset: the\nDEFAULT_TEMPLATE_DB plus every "
+	    "database marked IS_TEMPLATE that the\nnode's role owns, looked up "
+	    "at each request\n(ALTER DATABASE x IS_TEMPLATE true makes x one). "
+	    "Listed templates are\nnever tenants and cannot be deleted through "
+	    "the API.",
+	    "tcs,tcs_retail", p_template_dbs, NOFLD },
+	[K_ODOO_CONF] = { "ODOO_CONF", SETTING_PATH, SETTINGS_DEFAULT_ODOO_CONF,
+	    NULL, 0, 0, F_AW,
+	    "Odoo's config: db_* and data_dir of its [options]",
+	    "Odoo's own config: db_host, db_port, db_user, db_password and "
+	    "data_dir are\nread from its [options] section (\"False\" means "
+	    "unset).",
+	    NULL, p_odoo_conf, FLD(odoo_conf) },
+	[K_PGHOST] = { "PGHOST", SETTING_STRING, NULL,
+	    "`db_host` of ODOO_CONF, else libpq's", 0, 0, F_AW,
+	    "PostgreSQL host or socket directory",
+	    "PostgreSQL connection; each one overrides the db_* value of "
+	    "ODOO_CONF.\nUnset: libpq's defaults (local socket, the service "
+	    "user's name).",
+	    NULL, p_pg, FLD(pg_host) },
+	[K_PGPORT] = { "PGPORT", SETTING_PORTS, NULL,
+	    "`db_port` of ODOO_CONF, else libpq's", 1, 65535, F_AW,
+	    "PostgreSQL port (or a comma-separated list)", NULL, NULL, p_pg,
+	    FLD(pg_port) },
+	[K_PGUSER] = { "PGUSER", SETTING_STRING, NULL,
+	    "`db_user` of ODOO_CONF, else libpq's", 0, 0, F_AW,
+	    "PostgreSQL role", NULL, NULL, p_pg, FLD(pg_user) },
+	[K_PGPASSWORD] = { "PGPASSWORD", SETTING_SECRET, NULL,
+	    "`db_password` of ODOO_CONF, else libpq's", 0, 0, F_AW | F_S,
+	    "PostgreSQL password", NULL, NULL, p_pg, FLD(pg_password) },
+	[K_DATA_DIR] = { "ODOO_DATA_DIR", SETTING_PATH, NULL,
+	    "`data_dir` of ODOO_CONF, else `/var/lib/odoo`", 0, 0, F_AW,
+	    "filestores live in $ODOO_DATA_DIR/filestore/<database>",
+	    "Where filestores live: $ODOO_DATA_DIR/filestore/<database>.\n"
+	    "Default: data_dir of ODOO_CONF, else /var/lib/odoo.",
+	    SETTINGS_DEFAULT_DATA_DIR, p_data_dir, FLD(data_dir) },
+	[K_LOG_LEVEL] = { "LOG_LEVEL", SETTING_ENUM, "info", NULL, 0, 0,
+	    F_AW | F_R, "debug, info, warning or error",
+	    "debug, info, warning or error.", NULL, p_log_level,
+	    FLD(log_level) },
+	[K_TRASH_DAYS] = { "TRASH_RETENTION_DAYS", SETTING_INT, "7", NULL, 0,
+	    SETTINGS_MAX_TRASH_DAYS, F_A | F_R,
+	    "days a deleted tenant stays restorable; 0: deletes are final",
+	    "Days a deleted tenant stays restorable (0..3650); 0 makes every "
+	    "delete\nfinal.",
+	    NULL, p_int, FLD(trash_retention_days) },
+	[K_SPARES] = { "SPARE_TENANTS", SETTING_INT, "1", NULL, 0,
+	    SETTINGS_MAX_SPARES, F_A | F_R,
+	    "ready clones of DEFAULT_TEMPLATE_DB kept for instant creates",
+	    "Ready, unpublished clones of DEFAULT_TEMPLATE_DB kept for instant "
+	    "creates\n(0..16); 0 turns them off.",
+	    NULL, p_int, FLD(spare_tenants) },
+	[K_RESTORE_MAX] = { "RESTORE_MAX_BYTES", SETTING_BYTES, "17179869184",
+	    "`17179869184` (16 GiB)", 1, SETTINGS_MAX_RESTORE_MAX, F_A | F_R,
+	    "largest backup a restore accepts, in bytes",
+	    "Largest backup a restore accepts, in bytes (16 GiB).", NULL, p_int,
+	    FLD(restore_max_bytes) },
+	/* The CLI wrappers' own keys (scripts/nodo-common.sh). */
+	[K_NODO_ENV_FILE] = { "NODO_ENV_FILE", SETTING_PATH,
+	    SETTINGS_DEFAULT_ENV_FILE, NULL, 0, 0, F_CLI,
+	    "CLI: the env file the wrappers read", NULL, NULL, NULL, NOFLD },
+	[K_NODO_API_URL] = { "NODO_API_URL", SETTING_URL, NULL,
+	    "`http://127.0.0.1:<API_PORT>`", 0, 0, F_CLI,
+	    "CLI: the API the wrappers call", NULL, NULL, NULL, NOFLD },
+	[K_NODO_API_KEY] = { "NODO_API_KEY", SETTING_SECRET, NULL,
+	    "`PROVISIONING_API_KEY`", 0, 0, F_CLI | F_S,
+	    "CLI: the key the wrappers send", NULL, NULL, NULL, NOFLD },
+	[K_NODO_API_TIMEOUT] = { "NODO_API_TIMEOUT", SETTING_INT, "900",
+	    "`900`", 0, 0, F_CLI, "CLI: seconds the wrappers wait for the API",
+	    NULL, NULL, NULL, NOFLD },
 };
 
 /* The odoo.conf [options] keys we read. */
@@ -134,7 +303,7 @@ struct val {
 };
 
 /* State of one settings_load() call. */
-struct loader {
+struct settings_loader {
 	struct settings *s;
 	struct settings_errors *errs;
 	struct val v[K_COUNT];
@@ -1058,7 +1227,7 @@ read_file(const char *path, const char *key, int missing_ok, char **bufp,
 
 static void
 val_set(struct val *v, const char *value, const char *file, int line,
-    struct loader *ld)
+    struct settings_loader *ld)
 {
 	char *copy;
 
@@ -1089,11 +1258,12 @@ val_free(struct val *v, int secret)
  * An error about a value: names its key and where it came from. Never
  * pass a secret's value in fmt's arguments.
  */
-static void val_error(struct loader *ld, const struct val *v, const char *key,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void val_error(struct settings_loader *ld, const struct val *v,
+    const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
-val_error(struct loader *ld, const struct val *v, const char *key,
+val_error(struct settings_loader *ld, const struct val *v, const char *key,
     const char *fmt, ...)
 {
 	char msg[512];
@@ -1111,44 +1281,24 @@ val_error(struct loader *ld, const struct val *v, const char *key,
 		    v != NULL ? v->line : 0, key, "%s", msg);
 }
 
-/*
- * The CLI wrappers' own keys (scripts/nodo-common.sh): they may sit in the
- * env file without a warning; any other NODO_* key is a typo.
- */
-static const char *const cli_keys[] = {
-	"NODO_ENV_FILE",
-	"NODO_API_URL",
-	"NODO_API_KEY",
-	"NODO_API_TIMEOUT",
-};
-
-static int
-cli_key(const char *key)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(cli_keys) / sizeof(cli_keys[0]); i++)
-		if (strcmp(key, cli_keys[i]) == 0)
-			return 1;
-	return 0;
-}
-
 static void
 env_cb(void *arg, const char *key, const char *val, int line)
 {
-	struct loader *ld = arg;
+	struct settings_loader *ld = arg;
 	size_t i;
 
 	for (i = 0; i < K_COUNT; i++)
 		if (strcmp(key, keys[i].name) == 0)
 			break;
+	/* The CLI wrappers' own keys may sit in the env file too. */
 	if (i == K_COUNT) {
-		if (!cli_key(key))
-			log_warn("%s:%d: unknown key %s ignored",
-			    ld->s->env_file, line, key);
+		log_warn("%s:%d: unknown key %s ignored", ld->s->env_file, line,
+		    key);
 		return;
 	}
-	if (keys[i].secret && *val != '\0')
+	if ((keys[i].flags & SETTING_F_SECRET) &&
+	    (keys[i].flags & (SETTING_F_API | SETTING_F_WATCHER)) &&
+	    *val != '\0')
 		ld->file_has_secret = 1;
 	val_set(&ld->v[i], val, ld->s->env_file, line, ld);
 }
@@ -1156,7 +1306,7 @@ env_cb(void *arg, const char *key, const char *val, int line)
 static void
 odoo_cb(void *arg, const char *key, const char *val, int line)
 {
-	struct loader *ld = arg;
+	struct settings_loader *ld = arg;
 	size_t i;
 
 	for (i = 0; i < O_COUNT; i++)
@@ -1187,8 +1337,8 @@ odoo_cb(void *arg, const char *key, const char *val, int line)
  * daemon reads it; a file holding no secret only gets a warning.
  */
 static void
-check_secrecy(struct loader *ld, const struct stat *st, const char *path,
-    enum settings_program prog)
+check_secrecy(struct settings_loader *ld, const struct stat *st,
+    const char *path, enum settings_program prog)
 {
 	const char *how;
 	unsigned mode = (unsigned)st->st_mode & 07777;
@@ -1222,7 +1372,7 @@ check_secrecy(struct loader *ld, const struct stat *st, const char *path,
 }
 
 static char *
-dup_or_fail(struct loader *ld, const char *str)
+dup_or_fail(struct settings_loader *ld, const char *str)
 {
 	char *copy;
 
@@ -1237,7 +1387,8 @@ dup_or_fail(struct loader *ld, const char *str)
 
 /* The value of key k, or def when it is unset (or empty and !empty_ok). */
 static const char *
-val_or(const struct loader *ld, enum key k, const char *def, int empty_ok)
+val_or(const struct settings_loader *ld, enum key k, const char *def,
+    int empty_ok)
 {
 	const char *v = ld->v[k].v;
 
@@ -1246,25 +1397,9 @@ val_or(const struct loader *ld, enum key k, const char *def, int empty_ok)
 	return v;
 }
 
-static int
-int_setting(struct loader *ld, enum key k, long long min, long long max,
-    int def)
-{
-	long long n;
-
-	if (ld->v[k].v == NULL)
-		return def;
-	if (parse_int(ld->v[k].v, min, max, &n) == -1) {
-		val_error(ld, &ld->v[k], keys[k].name,
-		    "must be a whole number from %lld to %lld", min, max);
-		return def;
-	}
-	return (int)n;
-}
-
 /* A path setting must be absolute. */
 static void
-check_path(struct loader *ld, const struct val *v, const char *key,
+check_path(struct settings_loader *ld, const struct val *v, const char *key,
     const char *path)
 {
 	if (path != NULL && path[0] != '/')
@@ -1296,8 +1431,8 @@ port_list_ok(const char *p)
 }
 
 static void
-load_env_file(struct loader *ld, enum settings_program prog, const char *path,
-    int explicit)
+load_env_file(struct settings_loader *ld, enum settings_program prog,
+    const char *path, int explicit)
 {
 	struct stat st;
 	char *buf;
@@ -1328,7 +1463,7 @@ load_env_file(struct loader *ld, enum settings_program prog, const char *path,
 }
 
 static void
-load_environment(struct loader *ld)
+load_environment(struct settings_loader *ld)
 {
 	const char *e;
 	size_t i;
@@ -1346,7 +1481,7 @@ load_environment(struct loader *ld)
  * warning naming where the ignored token was set.
  */
 static void
-load_credential(struct loader *ld)
+load_credential(struct settings_loader *ld)
 {
 	struct stat st;
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
@@ -1401,7 +1536,7 @@ load_credential(struct loader *ld)
 }
 
 static void
-load_odoo_conf(struct loader *ld)
+load_odoo_conf(struct settings_loader *ld)
 {
 	struct stat st;
 	char *buf;
@@ -1427,7 +1562,7 @@ load_odoo_conf(struct loader *ld)
 
 /* Adds ODOO_DOMAIN as a zone without id (DNS disabled). */
 static void
-add_default_zone(struct loader *ld)
+add_default_zone(struct settings_loader *ld)
 {
 	struct settings *s = ld->s;
 	struct zone *z;
@@ -1452,7 +1587,7 @@ add_default_zone(struct loader *ld)
 }
 
 static void
-load_domains(struct loader *ld)
+load_domains(struct settings_loader *ld)
 {
 	struct settings *s = ld->s;
 	struct stat st;
@@ -1496,7 +1631,7 @@ load_domains(struct loader *ld)
  * create without template_db copies. Unset or empty: the run-time default.
  */
 static void
-load_template_dbs(struct loader *ld)
+load_template_dbs(struct settings_loader *ld)
 {
 	static const char *const system_dbs[] = { "postgres", "template0",
 		"template1" };
@@ -1597,7 +1732,7 @@ settings_zone_id_problem(const struct zone *z, char *buf, size_t len)
  * --check reports it).
  */
 static void
-check_zone_ids(struct loader *ld)
+check_zone_ids(struct settings_loader *ld)
 {
 	struct settings *s = ld->s;
 	char why[512];
@@ -1617,16 +1752,293 @@ check_zone_ids(struct loader *ld)
 	}
 }
 
+/* ------------------------------------------------------- the key parsers */
+
+/* Index of a table row; the value of its key in this load. */
+#define KIDX(d)     ((size_t)((d)-keys))
+#define KVAL(ld, d) (&(ld)->v[KIDX(d)])
+
+static char **
+str_field(struct settings *s, const struct setting_def *d)
+{
+	return (char **)(void *)((char *)s + d->field);
+}
+
+static int *
+int_field(struct settings *s, const struct setting_def *d)
+{
+	return (int *)(void *)((char *)s + d->field);
+}
+
+static long long *
+ll_field(struct settings *s, const struct setting_def *d)
+{
+	return (long long *)(void *)((char *)s + d->field);
+}
+
+/* A plain string: the value, or the default when unset or empty. */
+static void
+p_string(struct settings_loader *ld, const struct setting_def *d)
+{
+	*str_field(ld->s, d) =
+	    dup_or_fail(ld, val_or(ld, (enum key)KIDX(d), d->def, 0));
+}
+
+/* A whole number within the row's bounds; the default when unset. */
+static void
+p_int(struct settings_loader *ld, const struct setting_def *d)
+{
+	const struct val *v = KVAL(ld, d);
+	long long n = strtoll(d->def, NULL, 10);
+
+	if (v->v != NULL && parse_int(v->v, d->min, d->max, &n) == -1) {
+		val_error(ld, v, d->name,
+		    "must be a whole number from %lld to %lld", d->min, d->max);
+		n = strtoll(d->def, NULL, 10);
+	}
+	if (d->type == SETTING_BYTES)
+		*ll_field(ld->s, d) = n;
+	else
+		*int_field(ld->s, d) = (int)n;
+}
+
+static void
+p_bool(struct settings_loader *ld, const struct setting_def *d)
+{
+	const struct val *v = KVAL(ld, d);
+	int b = parse_bool(d->def);
+
+	if (v->v != NULL && *v->v != '\0' && (b = parse_bool(v->v)) == -1) {
+		b = parse_bool(d->def);
+		val_error(ld, v, d->name,
+		    "must be true, false, yes, no, 1 or 0");
+	}
+	*int_field(ld->s, d) = b;
+}
+
+static void
+p_log_level(struct settings_loader *ld, const struct setting_def *d)
+{
+	int lvl = log_level_parse(val_or(ld, (enum key)KIDX(d), d->def, 0));
+
+	if (lvl == -1) {
+		lvl = LOG_INFO;
+		val_error(ld, KVAL(ld, d), d->name,
+		    "must be debug, info, warning or error");
+	}
+	*int_field(ld->s, d) = lvl;
+}
+
+static void
+p_domain(struct settings_loader *ld, const struct setting_def *d)
+{
+	const struct val *kv = KVAL(ld, d);
+	const char *v = kv->v, *why;
+	char sh[SETTINGS_MAX_SHOWN + 4];
+
+	if (v == NULL || *v == '\0')
+		val_error(ld, kv, d->name,
+		    "is required: the default domain of tenants, e.g. "
+		    "example.com");
+	else if ((why = dns_name_problem(v, strlen(v))) != NULL)
+		val_error(ld, kv, d->name,
+		    "\"%s\" is not a valid domain name: it %s",
+		    shown(v, strlen(v), sh), why);
+	else
+		*str_field(ld->s, d) = dup_or_fail(ld, v);
+}
+
+/* PROVISIONING_API_KEY: its value is never quoted back. */
+static void
+p_api_key(struct settings_loader *ld, const struct setting_def *d)
+{
+	const struct val *kv = KVAL(ld, d);
+	const char *v = kv->v;
+	struct settings *s = ld->s;
+
+	if (v != NULL && *v != '\0' && !header_token_ok(v))
+		val_error(ld, kv, d->name,
+		    "must contain only printable ASCII characters, without "
+		    "spaces");
+	else if (v != NULL && *v != '\0') {
+		s->api_key = dup_or_fail(ld, v);
+		s->api_key_len = strlen(v);
+		if (s->program == SETTINGS_API &&
+		    strcmp(v, SETTINGS_EXAMPLE_API_KEY) == 0)
+			val_error(ld, kv, d->name,
+			    "is the seed's published example key: anyone who "
+			    "read the docs could use it. Put a random key "
+			    "there (od -An -tx1 -N32 /dev/urandom | tr -d "
+			    "' \\n') and give it to the APP server");
+		else if (s->program == SETTINGS_API &&
+		    s->api_key_len < SETTINGS_MIN_API_KEY)
+			val_error(ld, kv, d->name,
+			    "is shorter than %d bytes: put a random key there "
+			    "(od -An -tx1 -N32 /dev/urandom | tr -d ' \\n')",
+			    SETTINGS_MIN_API_KEY);
+	} else if (s->program == SETTINGS_API)
+		val_error(ld, kv, d->name,
+		    "is required by the API and must not be empty");
+}
+
+/* CLOUDFLARE_API_TOKEN: empty disables DNS. */
+static void
+p_cf_token(struct settings_loader *ld, const struct setting_def *d)
+{
+	const struct val *kv = KVAL(ld, d);
+	const char *v = kv->v;
+
+	if (v == NULL || *v == '\0')
+		return;
+	if (!header_token_ok(v))
+		val_error(ld, kv, d->name,
+		    "must contain only printable ASCII characters, without "
+		    "spaces");
+	else {
+		ld->s->cf_token = dup_or_fail(ld, v);
+		ld->s->dns_enabled = ld->s->cf_token != NULL;
+	}
+}
+
+/* CF_TUNNEL_ID (else tunnel_id of domains.json, read later) */
+static void
+p_id(struct settings_loader *ld, const struct setting_def *d)
+{
+	const struct val *kv = KVAL(ld, d);
+	const char *v = kv->v;
+
+	if (v == NULL || *v == '\0')
+		return;
+	if (!id_ok(v, strlen(v)))
+		val_error(ld, kv, d->name,
+		    "must be 1 to %d characters of A-Z, a-z, 0-9, '_' and '-'",
+		    SETTINGS_MAX_ZONE_ID);
+	else
+		*str_field(ld->s, d) = dup_or_fail(ld, v);
+}
+
+/* CLOUDFLARE_API_URL, stored without trailing slashes */
+static void
+p_url(struct settings_loader *ld, const struct setting_def *d)
+{
+	const struct val *kv = KVAL(ld, d);
+	const char *v = val_or(ld, (enum key)KIDX(d), d->def, 0);
+	char **out = str_field(ld->s, d);
+	size_t n;
+
+	if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) ||
+	    !header_token_ok(v))
+		val_error(ld, kv, d->name,
+		    "must be an http:// or https:// URL without spaces");
+	else if ((*out = dup_or_fail(ld, v)) != NULL) {
+		n = strlen(*out);
+		while (n > 0 && (*out)[n - 1] == '/')
+			(*out)[--n] = '\0';
+		if (strcmp(*out, "http:") == 0 || strcmp(*out, "https:") == 0)
+			val_error(ld, kv, d->name, "has no host");
+	}
+}
+
+/* An absolute path, or empty for none (the empty value is kept). */
+static void
+p_metrics(struct settings_loader *ld, const struct setting_def *d)
+{
+	char **out = str_field(ld->s, d);
+
+	*out = dup_or_fail(ld, val_or(ld, (enum key)KIDX(d), d->def, 1));
+	if (*out != NULL && (*out)[0] != '\0' && (*out)[0] != '/')
+		val_error(ld, KVAL(ld, d), d->name,
+		    "must be an absolute path, or empty for none");
+}
+
+static void
+p_host(struct settings_loader *ld, const struct setting_def *d)
+{
+	char **out = str_field(ld->s, d);
+
+	*out = dup_or_fail(ld, val_or(ld, (enum key)KIDX(d), d->def, 0));
+	if (*out != NULL && !ip_literal(*out))
+		val_error(ld, KVAL(ld, d), d->name,
+		    "must be an IPv4 or IPv6 address such as 0.0.0.0, "
+		    "127.0.0.1 or ::");
+}
+
+static void
+p_template(struct settings_loader *ld, const struct setting_def *d)
+{
+	const char *v = val_or(ld, (enum key)KIDX(d), d->def, 0);
+
+	if (!template_ok(v))
+		val_error(ld, KVAL(ld, d), d->name,
+		    "must be 1 to %d characters of a-z, 0-9, '_' and '-' "
+		    "(not starting with '-' nor with '_nodo_')",
+		    SETTINGS_MAX_TEMPLATE);
+	else
+		*str_field(ld->s, d) = dup_or_fail(ld, v);
+}
+
+static void
+p_template_dbs(struct settings_loader *ld, const struct setting_def *d)
+{
+	(void)d;
+	load_template_dbs(ld);
+}
+
+/* ODOO_CONF, then odoo.conf itself: the PG* and ODOO_DATA_DIR rows use it. */
+static void
+p_odoo_conf(struct settings_loader *ld, const struct setting_def *d)
+{
+	p_string(ld, d);
+	if (ld->s->odoo_conf != NULL)
+		load_odoo_conf(ld);
+	ld->s->odoo_db_template = dup_or_fail(ld, ld->o[O_DB_TEMPLATE].v);
+}
+
+/* PG*: over the db_* of odoo.conf; an empty PG* is no override. */
+static void
+p_pg(struct settings_loader *ld, const struct setting_def *d)
+{
+	enum okey o = KIDX(d) == K_PGHOST ? O_DB_HOST
+	    : KIDX(d) == K_PGPORT         ? O_DB_PORT
+	    : KIDX(d) == K_PGUSER         ? O_DB_USER
+	                                  : O_DB_PASSWORD;
+	const struct val *kv = KVAL(ld, d);
+	const struct val *pv = kv->v != NULL && *kv->v != '\0' ? kv : &ld->o[o];
+	char **out = str_field(ld->s, d);
+
+	*out = dup_or_fail(ld, pv->v);
+	if (d->type == SETTING_PORTS && *out != NULL && !port_list_ok(*out))
+		val_error(ld, pv, pv == kv ? d->name : okeys[o],
+		    "must be a port from 1 to %d (or a comma-separated list "
+		    "of them)",
+		    SETTINGS_MAX_PORT);
+}
+
+/* ODOO_DATA_DIR, else data_dir of odoo.conf, else /var/lib/odoo. */
+static void
+p_data_dir(struct settings_loader *ld, const struct setting_def *d)
+{
+	const struct val *kv = KVAL(ld, d), *dv;
+
+	if (kv->v != NULL && *kv->v != '\0')
+		dv = kv;
+	else if (ld->o[O_DATA_DIR].v != NULL)
+		dv = &ld->o[O_DATA_DIR];
+	else
+		dv = NULL;
+	ld->s->data_dir =
+	    dup_or_fail(ld, dv != NULL ? dv->v : SETTINGS_DEFAULT_DATA_DIR);
+	check_path(ld, dv,
+	    dv == &ld->o[O_DATA_DIR] ? okeys[O_DATA_DIR] : d->name,
+	    ld->s->data_dir);
+}
+
 int
 settings_load(struct settings *s, enum settings_program prog,
     const char *config, int explicit, struct settings_errors *errs)
 {
-	struct loader ld;
-	const char *v, *why;
-	char sh[SETTINGS_MAX_SHOWN + 4];
-	struct val *dv;
-	size_t i, n;
-	int lvl;
+	struct settings_loader ld;
+	size_t i;
 
 	memset(s, 0, sizeof(*s));
 	memset(&ld, 0, sizeof(ld));
@@ -1642,185 +2054,10 @@ settings_load(struct settings *s, enum settings_program prog,
 	load_environment(&ld);
 	load_credential(&ld);
 
-	/* ODOO_DOMAIN */
-	v = ld.v[K_ODOO_DOMAIN].v;
-	if (v == NULL || *v == '\0')
-		val_error(&ld, &ld.v[K_ODOO_DOMAIN], keys[K_ODOO_DOMAIN].name,
-		    "is required: the default domain of tenants, e.g. "
-		    "example.com");
-	else if ((why = dns_name_problem(v, strlen(v))) != NULL)
-		val_error(&ld, &ld.v[K_ODOO_DOMAIN], keys[K_ODOO_DOMAIN].name,
-		    "\"%s\" is not a valid domain name: it %s",
-		    shown(v, strlen(v), sh), why);
-	else
-		s->odoo_domain = dup_or_fail(&ld, v);
-
-	/* PROVISIONING_API_KEY: its value is never quoted back. */
-	v = ld.v[K_API_KEY].v;
-	if (v != NULL && *v != '\0' && !header_token_ok(v))
-		val_error(&ld, &ld.v[K_API_KEY], keys[K_API_KEY].name,
-		    "must contain only printable ASCII characters, without "
-		    "spaces");
-	else if (v != NULL && *v != '\0') {
-		s->api_key = dup_or_fail(&ld, v);
-		s->api_key_len = strlen(v);
-		if (prog == SETTINGS_API &&
-		    strcmp(v, SETTINGS_EXAMPLE_API_KEY) == 0)
-			val_error(&ld, &ld.v[K_API_KEY], keys[K_API_KEY].name,
-			    "is the seed's published example key: anyone who "
-			    "read the docs could use it. Put a random key "
-			    "there (od -An -tx1 -N32 /dev/urandom | tr -d "
-			    "' \\n') and give it to the APP server");
-		else if (prog == SETTINGS_API &&
-		    s->api_key_len < SETTINGS_MIN_API_KEY)
-			val_error(&ld, &ld.v[K_API_KEY], keys[K_API_KEY].name,
-			    "is shorter than %d bytes: put a random key there "
-			    "(od -An -tx1 -N32 /dev/urandom | tr -d ' \\n')",
-			    SETTINGS_MIN_API_KEY);
-	} else if (prog == SETTINGS_API)
-		val_error(&ld, &ld.v[K_API_KEY], keys[K_API_KEY].name,
-		    "is required by the API and must not be empty");
-
-	/* CLOUDFLARE_API_TOKEN: empty disables DNS. */
-	v = ld.v[K_CF_TOKEN].v;
-	if (v != NULL && *v != '\0') {
-		if (!header_token_ok(v))
-			val_error(&ld, &ld.v[K_CF_TOKEN], keys[K_CF_TOKEN].name,
-			    "must contain only "
-			    "printable ASCII characters, without spaces");
-		else {
-			s->cf_token = dup_or_fail(&ld, v);
-			s->dns_enabled = s->cf_token != NULL;
-		}
-	}
-
-	/* CF_TUNNEL_ID (else tunnel_id of domains.json, below) */
-	v = ld.v[K_CF_TUNNEL_ID].v;
-	if (v != NULL && *v != '\0') {
-		if (!id_ok(v, strlen(v)))
-			val_error(&ld, &ld.v[K_CF_TUNNEL_ID],
-			    keys[K_CF_TUNNEL_ID].name,
-			    "must be 1 to %d "
-			    "characters of A-Z, a-z, 0-9, '_' and '-'",
-			    SETTINGS_MAX_ZONE_ID);
-		else
-			s->cf_tunnel_id = dup_or_fail(&ld, v);
-	}
-
-	/* CLOUDFLARE_API_URL, stored without trailing slashes */
-	v = val_or(&ld, K_CF_API_URL, SETTINGS_DEFAULT_CF_URL, 0);
-	if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) ||
-	    !header_token_ok(v))
-		val_error(&ld, &ld.v[K_CF_API_URL], keys[K_CF_API_URL].name,
-		    "must be an http:// or https:// URL without spaces");
-	else if ((s->cf_api_url = dup_or_fail(&ld, v)) != NULL) {
-		n = strlen(s->cf_api_url);
-		while (n > 0 && s->cf_api_url[n - 1] == '/')
-			s->cf_api_url[--n] = '\0';
-		if (strcmp(s->cf_api_url, "http:") == 0 ||
-		    strcmp(s->cf_api_url, "https:") == 0)
-			val_error(&ld, &ld.v[K_CF_API_URL],
-			    keys[K_CF_API_URL].name, "has no host");
-	}
-
-	s->domains_file = dup_or_fail(&ld,
-	    val_or(&ld, K_DOMAINS_FILE, SETTINGS_DEFAULT_DOMAINS_FILE, 0));
-	s->odoo_conf = dup_or_fail(&ld,
-	    val_or(&ld, K_ODOO_CONF, SETTINGS_DEFAULT_ODOO_CONF, 0));
-	/* An empty value is kept: no watcher metrics file. */
-	s->watcher_metrics_file = dup_or_fail(&ld,
-	    val_or(&ld, K_WATCHER_METRICS, SETTINGS_DEFAULT_METRICS, 1));
-	if (s->watcher_metrics_file != NULL &&
-	    s->watcher_metrics_file[0] != '\0' &&
-	    s->watcher_metrics_file[0] != '/')
-		val_error(&ld, &ld.v[K_WATCHER_METRICS],
-		    keys[K_WATCHER_METRICS].name,
-		    "must be an absolute path, or empty for none");
-	s->api_host = dup_or_fail(&ld,
-	    val_or(&ld, K_API_HOST, SETTINGS_DEFAULT_API_HOST, 0));
-	if (s->api_host != NULL && !ip_literal(s->api_host))
-		val_error(&ld, &ld.v[K_API_HOST], keys[K_API_HOST].name,
-		    "must be an IPv4 or IPv6 address such as 0.0.0.0, "
-		    "127.0.0.1 or ::");
-
-	s->watcher_interval = int_setting(&ld, K_INTERVAL, 1,
-	    SETTINGS_MAX_INTERVAL, SETTINGS_DEFAULT_INTERVAL);
-	s->api_port = int_setting(&ld, K_API_PORT, 1, SETTINGS_MAX_PORT,
-	    SETTINGS_DEFAULT_API_PORT);
-	/* Under the default only for tests: the watcher warns at start. */
-	s->watcher_orphan_grace = int_setting(&ld, K_ORPHAN_GRACE, 1,
-	    SETTINGS_MAX_ORPHAN_GRACE, SETTINGS_DEFAULT_ORPHAN_GRACE);
-	s->spare_tenants = int_setting(&ld, K_SPARE_TENANTS, 0,
-	    SETTINGS_MAX_SPARES, SETTINGS_DEFAULT_SPARES);
-
-	v = ld.v[K_DELETE_ORPHANS].v;
-	if (v != NULL && *v != '\0') {
-		if ((s->watcher_delete_orphans = parse_bool(v)) == -1) {
-			s->watcher_delete_orphans = 0;
-			val_error(&ld, &ld.v[K_DELETE_ORPHANS],
-			    keys[K_DELETE_ORPHANS].name,
-			    "must be true, "
-			    "false, yes, no, 1 or 0");
-		}
-	}
-
-	v = val_or(&ld, K_TEMPLATE, SETTINGS_DEFAULT_TEMPLATE, 0);
-	if (!template_ok(v))
-		val_error(&ld, &ld.v[K_TEMPLATE], keys[K_TEMPLATE].name,
-		    "must be 1 to %d characters of a-z, 0-9, '_' and '-' "
-		    "(not starting with '-' nor with '_nodo_')",
-		    SETTINGS_MAX_TEMPLATE);
-	else
-		s->default_template = dup_or_fail(&ld, v);
-	load_template_dbs(&ld);
-
-	v = val_or(&ld, K_LOG_LEVEL, "info", 0);
-	if ((lvl = log_level_parse(v)) == -1) {
-		s->log_level = LOG_INFO;
-		val_error(&ld, &ld.v[K_LOG_LEVEL], keys[K_LOG_LEVEL].name,
-		    "must be debug, info, warning or error");
-	} else
-		s->log_level = lvl;
-
-	/* odoo.conf, then PG* and ODOO_DATA_DIR over it */
-	if (s->odoo_conf != NULL)
-		load_odoo_conf(&ld);
-	{
-		static const enum key pk[] = { K_PGHOST, K_PGPORT, K_PGUSER,
-			K_PGPASSWORD };
-		static const enum okey po[] = { O_DB_HOST, O_DB_PORT, O_DB_USER,
-			O_DB_PASSWORD };
-		char **dst[] = { &s->pg_host, &s->pg_port, &s->pg_user,
-			&s->pg_password };
-		const struct val *pv[4];
-
-		for (i = 0; i < 4; i++) {
-			/* An empty PG* is no override: odoo.conf applies. */
-			pv[i] = ld.v[pk[i]].v != NULL && *ld.v[pk[i]].v != '\0'
-			    ? &ld.v[pk[i]]
-			    : &ld.o[po[i]];
-			*dst[i] = dup_or_fail(&ld, pv[i]->v);
-		}
-		if (s->pg_port != NULL && !port_list_ok(s->pg_port))
-			val_error(&ld, pv[1],
-			    pv[1] == &ld.v[K_PGPORT] ? keys[K_PGPORT].name
-			                             : okeys[O_DB_PORT],
-			    "must be a port from 1 to %d (or a comma-separated "
-			    "list of them)",
-			    SETTINGS_MAX_PORT);
-	}
-	s->odoo_db_template = dup_or_fail(&ld, ld.o[O_DB_TEMPLATE].v);
-	if (ld.v[K_DATA_DIR].v != NULL && *ld.v[K_DATA_DIR].v != '\0')
-		dv = &ld.v[K_DATA_DIR];
-	else if (ld.o[O_DATA_DIR].v != NULL)
-		dv = &ld.o[O_DATA_DIR];
-	else
-		dv = NULL;
-	s->data_dir =
-	    dup_or_fail(&ld, dv != NULL ? dv->v : SETTINGS_DEFAULT_DATA_DIR);
-	check_path(&ld, dv,
-	    dv == &ld.o[O_DATA_DIR] ? okeys[O_DATA_DIR] : keys[K_DATA_DIR].name,
-	    s->data_dir);
+	/* Each key of the table, in its order (odoo.conf with ODOO_CONF). */
+	for (i = 0; i < K_COUNT; i++)
+		if (keys[i].parse != NULL)
+			keys[i].parse(&ld, &keys[i]);
 
 	/* domains.json */
 	if (s->domains_file != NULL)
@@ -1857,7 +2094,7 @@ settings_load(struct settings *s, enum settings_program prog,
 	}
 
 	for (i = 0; i < K_COUNT; i++)
-		val_free(&ld.v[i], keys[i].secret);
+		val_free(&ld.v[i], keys[i].flags & SETTING_F_SECRET);
 	for (i = 0; i < O_COUNT; i++)
 		val_free(&ld.o[i], i == O_DB_PASSWORD);
 	if (errs != NULL && errs->n >= SETTINGS_MAX_ERRORS)
@@ -1918,4 +2155,447 @@ settings_zone(const struct settings *s, const char *domain)
 		    strcasecmp(s->zones[i].domain, domain) == 0)
 			return &s->zones[i];
 	return NULL;
+}
+
+/* ------------------------------------------------------ the table, shown */
+
+const struct setting_def *
+settings_table(size_t *n)
+{
+	*n = K_COUNT;
+	return keys;
+}
+
+const struct setting_def *
+settings_def(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < K_COUNT; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/* Writes text as comment lines, "# " before each. */
+static void
+comment(FILE *f, const char *text)
+{
+	const char *nl;
+
+	for (; text != NULL && *text != '\0'; text = nl + 1) {
+		nl = strchr(text, '\n');
+		if (nl == NULL)
+			nl = text + strlen(text);
+		fprintf(f, "# %.*s\n", (int)(nl - text), text);
+		if (*nl == '\0')
+			break;
+	}
+}
+
+int
+settings_print_example(FILE *f)
+{
+	const struct setting_def *d;
+	size_t i;
+
+	fputs(
+	    "# Nodo settings: the documented example (CONTRACT section 2).\n"
+	    "# Generated from the table of keys in src/lib/settings.c "
+	    "(make settings-docs);\n"
+	    "# docs/SETTINGS.md lists the same keys with their types and "
+	    "bounds.\n"
+	    "#\n"
+	    "# install.sh copies this file to /opt/nodo/config/.env once "
+	    "(root:nodo, mode\n"
+	    "# 0640: see \"Users, groups, owners and modes\" in "
+	    "docs/README.md) and never\n"
+	    "# overwrites it afterwards: edit .env, not this file, then\n"
+	    "# `systemctl reload odoo-local-api odoo-db-watcher` for the keys "
+	    "listed as\n"
+	    "# reloadable at the end, `systemctl restart odoo-local-api "
+	    "odoo-db-watcher` for\n"
+	    "# the others. Check an edit with `/opt/nodo/bin/odoo-local-api "
+	    "--check`.\n"
+	    "#\n"
+	    "# Syntax (systemd EnvironmentFile= style): KEY=value, one per "
+	    "line; the value\n"
+	    "# may be wrapped in 'single' or \"double\" quotes; lines starting "
+	    "with # are\n"
+	    "# comments; blank lines are ignored. Variables in the daemons' "
+	    "environment\n"
+	    "# override this file. Commented keys show their default.\n",
+	    f);
+	for (i = 0; i < K_COUNT; i++) {
+		d = &keys[i];
+		if (!(d->flags & (SETTING_F_API | SETTING_F_WATCHER)))
+			continue;
+		if (d->example != NULL) {
+			fputc('\n', f);
+			comment(f, d->example);
+		}
+		fprintf(f, "%s%s=%s\n", d->flags & SETTING_F_SET ? "" : "#",
+		    d->name,
+		    d->ex != NULL        ? d->ex
+		        : d->def != NULL ? d->def
+		                         : "");
+	}
+	fputs("\n# Reloadable (systemctl reload, SIGHUP):", f);
+	for (i = 0; i < K_COUNT; i++)
+		if ((keys[i].flags & SETTING_F_RELOAD) &&
+		    (keys[i].flags & (SETTING_F_API | SETTING_F_WATCHER)))
+			fprintf(f, "\n#   %s", keys[i].name);
+	fputs("\n# Every other key needs a restart; a reload names those it "
+	      "did not apply.\n",
+	    f);
+	return ferror(f) ? -1 : 0;
+}
+
+static const char *
+type_name(const struct setting_def *d)
+{
+	static const char *const names[] = {
+		[SETTING_STRING] = "string",
+		[SETTING_PATH] = "path",
+		[SETTING_SECRET] = "secret",
+		[SETTING_INT] = "integer",
+		[SETTING_BYTES] = "bytes",
+		[SETTING_BOOL] = "boolean",
+		[SETTING_ENUM] = "enum",
+		[SETTING_DOMAIN] = "domain",
+		[SETTING_ID] = "Cloudflare id",
+		[SETTING_URL] = "URL",
+		[SETTING_ADDRESS] = "IP address",
+		[SETTING_NAME] = "database name",
+		[SETTING_LIST] = "list of names",
+		[SETTING_PORTS] = "port list",
+	};
+
+	return names[d->type];
+}
+
+int
+settings_print_doc(FILE *f)
+{
+	const struct setting_def *d;
+	size_t i;
+
+	fputs("# Settings\n"
+	      "\n"
+	      "<!-- Generated by `odoo-local-api --print-settings-doc` from "
+	      "the "
+	      "table of keys\n"
+	      "     in src/lib/settings.c (`make settings-docs`); do not edit. "
+	      "-->\n"
+	      "\n"
+	      "The node reads `/opt/nodo/config/.env` (systemd "
+	      "`EnvironmentFile=` syntax)\n"
+	      "and the process environment, which wins (CONTRACT section 2). "
+	      "The installed\n"
+	      "example is `/opt/nodo/config/nodo.env`, generated from the same "
+	      "table.\n"
+	      "`odoo-local-api --check` validates them and names the key of "
+	      "each problem;\n"
+	      "an unknown key is ignored with a warning.\n"
+	      "\n"
+	      "*Reload*: `systemctl reload odoo-local-api` (SIGHUP; the "
+	      "watcher too)\n"
+	      "re-reads the env file and domains.json and applies the keys "
+	      "marked yes; a\n"
+	      "changed key marked no is logged at warning (\"API_PORT changed: "
+	      "restart\n"
+	      "odoo-local-api to apply\") and keeps its old value until a "
+	      "restart. A file\n"
+	      "that fails validation changes nothing (the reason is logged at "
+	      "err).\n"
+	      "*Secret* values are never logged nor printed, only their "
+	      "names.\n"
+	      "\n"
+	      "| key | type | default | bounds | used by | reload | secret | "
+	      "meaning |\n"
+	      "| --- | --- | --- | --- | --- | --- | --- | --- |\n",
+	    f);
+	for (i = 0; i < K_COUNT; i++) {
+		char bounds[64] = "";
+
+		d = &keys[i];
+		if ((d->type == SETTING_INT || d->type == SETTING_BYTES ||
+		        d->type == SETTING_PORTS) &&
+		    d->max > 0)
+			snprintf(bounds, sizeof(bounds), "%lld..%lld", d->min,
+			    d->max);
+		else if (d->type == SETTING_BOOL)
+			snprintf(bounds, sizeof(bounds), "0/1");
+		fprintf(f,
+		    "| `%s` | %s | %s%s%s | %s | %s%s%s%s%s | %s | %s | "
+		    "%s |\n",
+		    d->name, type_name(d),
+		    d->def_doc != NULL                      ? ""
+		        : d->def != NULL && *d->def != '\0' ? "`"
+		                                            : "",
+		    d->def_doc != NULL                      ? d->def_doc
+		        : d->def != NULL && *d->def != '\0' ? d->def
+		                                            : "empty",
+		    d->def_doc == NULL && d->def != NULL && *d->def != '\0'
+		        ? "`"
+		        : "",
+		    bounds, d->flags & SETTING_F_API ? "api" : "",
+		    (d->flags & SETTING_F_API) && (d->flags & SETTING_F_WATCHER)
+		        ? ", "
+		        : "",
+		    d->flags & SETTING_F_WATCHER ? "watcher" : "",
+		    (d->flags & SETTING_F_CLI) &&
+		            (d->flags & (SETTING_F_API | SETTING_F_WATCHER))
+		        ? ", "
+		        : "",
+		    d->flags & SETTING_F_CLI ? "cli" : "",
+		    d->flags & SETTING_F_CLI          ? "n/a"
+		        : d->flags & SETTING_F_RELOAD ? "yes"
+		                                      : "no",
+		    d->flags & SETTING_F_SECRET ? "yes" : "no", d->doc);
+	}
+	fputs("\nThe `PG*` keys and `ODOO_DATA_DIR` override the `db_*` and "
+	      "`data_dir`\n"
+	      "values of `ODOO_CONF`'s `[options]` (`False` means unset). "
+	      "domains.json:\n"
+	      "`{\"zones\": {\"<domain>\": \"<zone id>\", ...}, \"tunnel_id\": "
+	      "\"...\"}`; a reload\n"
+	      "re-reads it. The `NODO_*` keys belong to the CLI wrappers "
+	      "(scripts/); any\n"
+	      "other `NODO_*` key is a typo and is warned about.\n",
+	    f);
+	return ferror(f) ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- reload */
+
+static int
+str_eq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static int
+zones_eq(const struct settings *a, const struct settings *b)
+{
+	size_t i;
+
+	if (a->nzones != b->nzones)
+		return 0;
+	for (i = 0; i < a->nzones; i++)
+		if (!str_eq(a->zones[i].domain, b->zones[i].domain) ||
+		    !str_eq(a->zones[i].zone_id, b->zones[i].zone_id))
+			return 0;
+	return 1;
+}
+
+static int
+templates_eq(const struct settings *a, const struct settings *b)
+{
+	size_t i;
+
+	if (a->ntemplate_dbs != b->ntemplate_dbs)
+		return 0;
+	for (i = 0; i < a->ntemplate_dbs; i++)
+		if (!str_eq(a->template_dbs[i], b->template_dbs[i]))
+			return 0;
+	return 1;
+}
+
+/* Frees a string field, wiping it when the row is a secret. */
+static void
+field_free(char **p, int secret)
+{
+	if (*p != NULL && secret)
+		explicit_bzero(*p, strlen(*p));
+	free(*p);
+	*p = NULL;
+}
+
+int
+settings_reload_merge(const struct settings *old, struct settings *nw,
+    const char *prog)
+{
+	unsigned who =
+	    nw->program == SETTINGS_API ? SETTING_F_API : SETTING_F_WATCHER;
+	const struct setting_def *d;
+	int changed = 0, same, restart = 0;
+	size_t i;
+
+	for (i = 0; i < K_COUNT; i++) {
+		d = &keys[i];
+		if (!(d->flags & who))
+			continue;
+		if (i == K_TEMPLATE_DBS)
+			same = templates_eq(old, nw);
+		else if (d->field < 0)
+			continue;
+		else if (d->type == SETTING_INT || d->type == SETTING_BOOL ||
+		    d->type == SETTING_ENUM)
+			same = *int_field((struct settings *)(uintptr_t)old,
+			           d) == *int_field(nw, d);
+		else if (d->type == SETTING_BYTES)
+			same = *ll_field((struct settings *)(uintptr_t)old,
+			           d) == *ll_field(nw, d);
+		else
+			same =
+			    str_eq(*str_field((struct settings *)(uintptr_t)old,
+			               d),
+			        *str_field(nw, d));
+		if (same)
+			continue;
+		if (d->flags & SETTING_F_RELOAD) {
+			log_info("reload: %s changed", d->name);
+			changed++;
+			continue;
+		}
+		log_warn("%s changed: restart %s to apply", d->name, prog);
+		restart++;
+		/* Back to the value in effect. */
+		if (i == K_TEMPLATE_DBS) {
+			size_t j;
+			char **t = NULL;
+
+			for (j = 0; j < nw->ntemplate_dbs; j++)
+				free(nw->template_dbs[j]);
+			free(nw->template_dbs);
+			nw->template_dbs = NULL;
+			nw->ntemplate_dbs = 0;
+			if (old->ntemplate_dbs > 0 &&
+			    (t = calloc(SETTINGS_MAX_TEMPLATES, sizeof(*t))) !=
+			        NULL) {
+				for (j = 0; j < old->ntemplate_dbs; j++)
+					t[j] = strdup(old->template_dbs[j]);
+				nw->template_dbs = t;
+				nw->ntemplate_dbs = old->ntemplate_dbs;
+			}
+		} else if (d->type == SETTING_INT || d->type == SETTING_BOOL ||
+		    d->type == SETTING_ENUM)
+			*int_field(nw, d) =
+			    *int_field((struct settings *)(uintptr_t)old, d);
+		else if (d->type == SETTING_BYTES)
+			*ll_field(nw, d) =
+			    *ll_field((struct settings *)(uintptr_t)old, d);
+		else {
+			const char *o =
+			    *str_field((struct settings *)(uintptr_t)old, d);
+
+			field_free(str_field(nw, d),
+			    d->flags & SETTING_F_SECRET);
+			*str_field(nw, d) = o != NULL ? strdup(o) : NULL;
+		}
+	}
+	/* What odoo.conf gave besides the rows: as at start. */
+	if (!str_eq(old->odoo_db_template, nw->odoo_db_template)) {
+		free(nw->odoo_db_template);
+		nw->odoo_db_template = old->odoo_db_template != NULL
+		    ? strdup(old->odoo_db_template)
+		    : NULL;
+	}
+	if (!zones_eq(old, nw)) {
+		log_info("reload: the zones of %s changed (%zu zone(s) now)",
+		    nw->domains_file, nw->nzones);
+		changed++;
+	}
+	if (restart == 0 && changed == 0)
+		log_info("reload: no setting changed");
+	return changed;
+}
+
+/* ------------------------------------------------------ shared settings */
+
+struct live_node {
+	struct settings s; /* first: a settings pointer is its node */
+	int refs;          /* readers, plus one while it is current */
+};
+
+struct settings_live {
+	pthread_mutex_t mu;
+	struct live_node *cur;
+};
+
+static struct live_node *
+node_of(struct settings *s)
+{
+	struct live_node *n = calloc(1, sizeof(*n));
+
+	if (n == NULL)
+		return NULL;
+	n->s = *s; /* takes the strings */
+	memset(s, 0, sizeof(*s));
+	n->refs = 1;
+	return n;
+}
+
+struct settings_live *
+settings_live_new(struct settings *s)
+{
+	struct settings_live *l = calloc(1, sizeof(*l));
+
+	if (l == NULL || (l->cur = node_of(s)) == NULL) {
+		free(l);
+		return NULL;
+	}
+	pthread_mutex_init(&l->mu, NULL);
+	return l;
+}
+
+const struct settings *
+settings_live_get(struct settings_live *l)
+{
+	struct live_node *n;
+
+	pthread_mutex_lock(&l->mu);
+	n = l->cur;
+	n->refs++;
+	pthread_mutex_unlock(&l->mu);
+	return &n->s;
+}
+
+static void
+node_unref(struct settings_live *l, struct live_node *n)
+{
+	int last;
+
+	pthread_mutex_lock(&l->mu);
+	last = --n->refs == 0;
+	pthread_mutex_unlock(&l->mu);
+	if (last) {
+		settings_free(&n->s);
+		free(n);
+	}
+}
+
+void
+settings_live_put(struct settings_live *l, const struct settings *s)
+{
+	if (s != NULL)
+		node_unref(l, (struct live_node *)(uintptr_t)s);
+}
+
+int
+settings_live_set(struct settings_live *l, struct settings *s)
+{
+	struct live_node *n = node_of(s), *old;
+
+	if (n == NULL)
+		return -1;
+	pthread_mutex_lock(&l->mu);
+	old = l->cur;
+	l->cur = n;
+	pthread_mutex_unlock(&l->mu);
+	node_unref(l, old);
+	return 0;
+}
+
+void
+settings_live_free(struct settings_live *l)
+{
+	if (l == NULL)
+		return;
+	node_unref(l, l->cur);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
 }

@@ -49,6 +49,9 @@ struct body {
 
 struct tenant_snap {
 	atomic_int refs;
+	/* The settings it was built with: bodies[].domain borrow from them. */
+	const struct settings *s;
+	struct settings_live *live; /* where s comes from; NULL: t->s */
 	unsigned long gen;
 	char hash[CACHE_HASH_LEN];
 	size_t nbodies;
@@ -75,6 +78,8 @@ snap_free(struct tenant_snap *s)
 
 	for (i = 0; i < s->nbodies; i++)
 		cJSON_free(s->bodies[i].json);
+	if (s->live != NULL)
+		settings_live_put(s->live, s->s);
 	free(s);
 }
 
@@ -145,7 +150,10 @@ static enum tenant_err
 build(struct tenant_cache *tc, PGconn *c, unsigned long gen,
     struct tenant_snap **out, struct tenant_result *res)
 {
-	const struct settings *s = tc->t->s;
+	/* The settings in effect now (a reload may swap the zones). */
+	const struct settings *s =
+	    tc->t->live != NULL ? settings_live_get(tc->t->live) : tc->t->s;
+	struct tenant_ctx t = *tc->t;
 	struct tenant_snap *sn;
 	struct tenant *v;
 	size_t n, i;
@@ -153,16 +161,21 @@ build(struct tenant_cache *tc, PGconn *c, unsigned long gen,
 	enum tenant_err e;
 
 	*out = NULL;
+	t.s = s;
 	if ((sn = calloc(1,
 	         sizeof(*sn) + (s->nzones + 1) * sizeof(sn->bodies[0]))) ==
 	    NULL) {
+		if (tc->t->live != NULL)
+			settings_live_put(tc->t->live, s);
 		snprintf(res->detail, sizeof(res->detail), "out of memory");
 		return TENANT_INTERNAL;
 	}
+	sn->s = s;
+	sn->live = tc->t->live;
 	if (catalog_hash(c, sn->hash, err, sizeof(err)) != 0)
 		sn->hash[0] = '\0'; /* the list says what went wrong */
-	if ((e = tenant_list(tc->t, c, NULL, &v, &n, res)) != TENANT_OK) {
-		free(sn);
+	if ((e = tenant_list(&t, c, NULL, &v, &n, res)) != TENANT_OK) {
+		snap_free(sn);
 		return e;
 	}
 	atomic_init(&sn->refs, 1);

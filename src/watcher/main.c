@@ -146,7 +146,8 @@ ctl_stop(void *arg)
 
 /*
  * Waits until the monotonic time until_ms, feeding the watchdog. Returns
- * the stop signal that arrived, or 0 when the time came.
+ * the stop signal (or SIGHUP, a reload) that arrived, or 0 when the time
+ * came.
  */
 static int
 ctl_wait(struct ctl *c, long long until_ms)
@@ -173,12 +174,9 @@ ctl_wait(struct ctl *c, long long until_ms)
 		ts.tv_sec = (time_t)(slice / 1000);
 		ts.tv_nsec = (long)(slice % 1000) * 1000000;
 		sig = sigtimedwait(&c->set, &si, &ts);
-		if (sig == SIGTERM || sig == SIGINT)
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
 			return sig;
-		if (sig == SIGHUP)
-			log_info("SIGHUP: settings are read at start; "
-			         "restart the service to apply changes");
-		else if (sig == -1 && errno != EAGAIN && errno != EINTR) {
+		if (sig == -1 && errno != EAGAIN && errno != EINTR) {
 			log_err("sigtimedwait: %s", strerror(errno));
 			return SIGTERM;
 		}
@@ -278,16 +276,70 @@ check(const struct settings *s)
 	return bad;
 }
 
-/* DNS disabled: nothing to do, but stay up so systemd does not loop. */
-static void
+/*
+ * DNS disabled: nothing to do, but stay up so systemd does not loop.
+ * Returns the signal that ended the wait (SIGHUP: a reload).
+ */
+static int
 idle(struct ctl *c, struct wmetrics *wm)
 {
+	int sig;
+
 	sd_notify(0,
 	    "READY=1\nSTATUS=DNS disabled (CLOUDFLARE_API_TOKEN is "
 	    "empty); idle");
 	do
 		wmetrics_idle(wm);
-	while (ctl_wait(c, now_ms() + IDLE_TICK_MS * 12) == 0);
+	while ((sig = ctl_wait(c, now_ms() + IDLE_TICK_MS * 12)) == 0);
+	return sig;
+}
+
+/*
+ * SIGHUP (systemctl reload): the settings again, through settings_load().
+ * Invalid: logged at err, 0, nothing changes. Valid: restart-only keys
+ * named at warning and kept as in s, *nw filled; 1 (the caller frees its
+ * watcher, then reload_apply(); the new watcher reads each zone again).
+ */
+static int
+reload(const struct settings *s, struct settings *nw, const char *config,
+    int explicit)
+{
+	struct settings_errors errs;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0,
+	    "RELOADING=1\nSTATUS=reloading the settings\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ULL +
+	        (unsigned long long)ts.tv_nsec / 1000ULL);
+	log_notice("SIGHUP: reloading %s and domains.json",
+	    config != NULL ? config : SETTINGS_DEFAULT_ENV_FILE);
+	memset(&errs, 0, sizeof(errs));
+	if (settings_load(nw, SETTINGS_WATCHER, config, explicit, &errs) != 0) {
+		log_err("reload refused: the settings have errors (below); the "
+		        "settings in effect are kept unchanged");
+		settings_errors_print(&errs);
+		settings_errors_free(&errs);
+		settings_free(nw);
+		sd_notify(0,
+		    "READY=1\nSTATUS=reload refused: the settings "
+		    "have errors (see the log); old settings kept");
+		return 0;
+	}
+	settings_errors_free(&errs);
+	settings_reload_merge(s, nw, "odoo-db-watcher");
+	return 1;
+}
+
+/* The second half of a reload: s (no watcher uses it now) becomes nw. */
+static void
+reload_apply(struct settings *s, struct settings *nw)
+{
+	settings_free(s);
+	*s = *nw;
+	memset(nw, 0, sizeof(*nw));
+	log_set_level(s->log_level);
+	log_notice("reload done: the next poll uses the new settings");
 }
 
 int
@@ -305,7 +357,7 @@ main(int argc, char *argv[])
 	const char *config = SETTINGS_DEFAULT_ENV_FILE;
 	int explicit = 0, do_check = 0, once = 0, dry_run = 0, ch, rc = 0;
 	int insync = 0, ready = 0;
-	struct settings s;
+	struct settings s, nw;
 	struct settings_errors errs;
 	struct watcher_hooks hooks;
 	struct watcher *w;
@@ -387,81 +439,100 @@ main(int argc, char *argv[])
 		ctl.wd_usec = 0;
 	ctl.last_ping_ms = now_ms();
 
-	if (!s.dns_enabled) {
-		log_notice("DNS disabled: CLOUDFLARE_API_TOKEN is empty; "
-		           "nothing to watch%s",
-		    once ? "" : ", idling");
-		if (once) {
-			printf(
-			    "odoo-db-watcher: DNS is disabled "
-			    "(CLOUDFLARE_API_TOKEN is empty); nothing to do\n");
-			goto out;
-		}
-		if ((wm = wmetrics_new(s.watcher_metrics_file)) == NULL) {
-			log_err("out of memory");
-			rc = 1;
-			goto out;
-		}
-		idle(&ctl, wm);
-		goto stopping;
-	}
-
-	hooks.stop = ctl_stop;
-	hooks.alive = ctl_alive;
-	hooks.arg = &ctl;
-	if ((w = watcher_new(&s, dry_run, &hooks)) == NULL) {
+	/* --once is a manual run: the daemon's file is not ours to write. */
+	if (!once && (wm = wmetrics_new(s.watcher_metrics_file)) == NULL) {
+		log_err("out of memory");
 		rc = 1;
 		goto out;
 	}
-	/* --once is a manual run: the daemon's file is not ours to write. */
-	if (!once) {
-		if ((wm = wmetrics_new(s.watcher_metrics_file)) == NULL) {
-			log_err("out of memory");
-			watcher_free(w);
+	hooks.stop = ctl_stop;
+	hooks.alive = ctl_alive;
+	hooks.arg = &ctl;
+	/* One turn per settings: a reload (SIGHUP) starts the next. */
+	for (;;) {
+		int sig = 0;
+
+		if (!s.dns_enabled) {
+			log_notice("DNS disabled: CLOUDFLARE_API_TOKEN is "
+			           "empty; nothing to watch%s",
+			    once ? "" : ", idling");
+			if (once) {
+				printf("odoo-db-watcher: DNS is disabled "
+				       "(CLOUDFLARE_API_TOKEN is empty); "
+				       "nothing to do\n");
+				goto out;
+			}
+			sig = idle(&ctl, wm);
+			ready = 1;
+			if (sig != SIGHUP)
+				goto stopping;
+			if (reload(&s, &nw, config, explicit)) {
+				reload_apply(&s, &nw);
+				ready = 2;
+			}
+			continue;
+		}
+		if ((w = watcher_new(&s, dry_run, &hooks)) == NULL) {
 			rc = 1;
 			goto out;
 		}
-		cf_client_set_observer(watcher_cf(w), wmetrics_cf, wm);
-	}
-	log_info("watching every %d s (odoo-db-watcher %s%s%s; orphan "
-	         "deletion %s)",
-	    s.watcher_interval, NODO_VERSION, dry_run ? ", dry run" : "",
-	    once ? ", once" : "", s.watcher_delete_orphans ? "on" : "off");
-	if (s.watcher_delete_orphans &&
-	    s.watcher_orphan_grace < SETTINGS_DEFAULT_ORPHAN_GRACE)
-		log_warn("WATCHER_ORPHAN_GRACE_SECONDS=%d is under the %d s "
-		         "CONTRACT 8 asks for: a record goes %d s after its "
-		         "database (meant for tests)",
-		    s.watcher_orphan_grace, SETTINGS_DEFAULT_ORPHAN_GRACE,
-		    s.watcher_orphan_grace);
-	for (;;) {
-		start = now_ms();
-		insync = watcher_poll(w);
-		wmetrics_poll(wm, w);
-		watcher_status(w, status, sizeof(status));
-		if (!ready) {
-			sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+		if (wm != NULL)
+			cf_client_set_observer(watcher_cf(w), wmetrics_cf, wm);
+		log_info("watching every %d s (odoo-db-watcher %s%s%s; orphan "
+		         "deletion %s)",
+		    s.watcher_interval, NODO_VERSION,
+		    dry_run ? ", dry run" : "", once ? ", once" : "",
+		    s.watcher_delete_orphans ? "on" : "off");
+		if (s.watcher_delete_orphans &&
+		    s.watcher_orphan_grace < SETTINGS_DEFAULT_ORPHAN_GRACE)
+			log_warn("WATCHER_ORPHAN_GRACE_SECONDS=%d is under the "
+			         "%d s CONTRACT 8 asks for: a record goes %d s "
+			         "after its database (meant for tests)",
+			    s.watcher_orphan_grace,
+			    SETTINGS_DEFAULT_ORPHAN_GRACE,
+			    s.watcher_orphan_grace);
+		for (;;) {
+			start = now_ms();
+			insync = watcher_poll(w);
+			if (wm != NULL)
+				wmetrics_poll(wm, w);
+			watcher_status(w, status, sizeof(status));
+			/* After a reload too: READY=1 ends RELOADING=1. */
+			sd_notifyf(0, "%sSTATUS=%s",
+			    ready != 1 ? "READY=1\n" : "", status);
 			ready = 1;
-		} else
-			sd_notifyf(0, "STATUS=%s", status);
-		if (once)
-			break;
-		/* A fixed cadence: a slow poll shortens the next wait. */
-		if (ctl_wait(&ctl,
-		        start + (long long)s.watcher_interval * 1000) != 0)
-			break;
-	}
-	if (once) {
-		log_info("once: %s (%lu Cloudflare requests)", status,
-		    watcher_cf_requests(w));
-		rc = insync ? 0 : 1;
+			if (once)
+				break;
+			/* A fixed cadence: a slow poll shortens the wait. */
+			sig = ctl_wait(&ctl,
+			    start + (long long)s.watcher_interval * 1000);
+			if (sig == SIGHUP) {
+				if (reload(&s, &nw, config, explicit))
+					break; /* a new watcher below */
+				continue;      /* refused: as before */
+			}
+			if (sig != 0)
+				break;
+		}
+		if (once) {
+			log_info("once: %s (%lu Cloudflare requests)", status,
+			    watcher_cf_requests(w));
+			rc = insync ? 0 : 1;
+			watcher_free(w);
+			goto out;
+		}
+		if (sig == SIGHUP) {
+			watcher_free(w);
+			w = NULL;
+			reload_apply(&s, &nw);
+			ready = 2; /* READY=1 after the next poll */
+			continue;
+		}
+		sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 		watcher_free(w);
+		log_info("stopped");
 		goto out;
 	}
-	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
-	watcher_free(w);
-	log_info("stopped");
-	goto out;
 stopping:
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	log_info("stopped");

@@ -221,14 +221,41 @@ def test_watcher_publishes_a_database_made_outside(c):
 
 
 def test_systemctl_reload(c):
-    pid = c.prop("odoo-local-api", "MainPID")
-    r = c.run("sudo systemctl reload odoo-local-api", check=False)
-    # TODAY: the units have no ExecReload= (issue 11 item 2 adds SIGHUP
-    # re-reading the settings), so systemd refuses and nothing changes.
-    assert r.returncode != 0
-    assert "Job type reload is not applicable for unit odoo-local-api.service" in r.stderr
-    assert c.prop("odoo-local-api", "MainPID") == pid
+    # systemctl reload (ExecReload= sends SIGHUP): a zone added to
+    # domains.json is served without a restart; a restart-only key is
+    # named in the journal and not applied; the watcher reloads too.
+    pids = {u: c.prop(u, "MainPID") for u in UNITS}
+    key = api_key(c)
+    dj, env = "/opt/nodo/cloudflare/domains.json", "/opt/nodo/config/.env"
+    c.run(f"cp {dj} /root/domains.json.bak && cp {env} /root/env.bak")
+    c.run(f"""sed -i 's|"sajet.us":|"nuevo.example": "4e0e4e0e4e0e4e0e4e0e4e0e4e0e4e0e", "sajet.us":|' {dj}""")
+    c.run(f"echo API_PORT=8071 >> {env}")
+    c.run("sudo systemctl reload odoo-local-api")
+    c.wait_for(f'curl -sf -H "X-API-KEY: {key}" http://127.0.0.1:8070/api/domains '
+               "| grep -q nuevo.example", timeout=30,
+               what="the new zone in /api/domains")
+    domains = json.loads(c.sh(f'curl -sf -H "X-API-KEY: {key}" '
+                              "http://127.0.0.1:8070/api/domains"))
+    assert sorted(z["domain"] for z in domains["domains"]) == \
+        ["nuevo.example", "otro.dominio", "sajet.us"], domains
+    c.wait_for("journalctl -u odoo-local-api --no-pager | grep -q "
+               "'API_PORT changed: restart odoo-local-api to apply'",
+               timeout=30, what="the restart-only key named")
+    assert c.prop("odoo-local-api", "MainPID") == pids["odoo-local-api"]
     assert c.sh("systemctl is-active odoo-local-api") == "active"
+    assert health(c)["status"] == "ok"  # still on 8070
+    # Back as it was, the watcher reloaded too; neither daemon restarted.
+    c.run(f"cp /root/domains.json.bak {dj} && cp /root/env.bak {env}")
+    c.run("sudo systemctl reload odoo-local-api odoo-db-watcher")
+    c.wait_for(f'curl -sf -H "X-API-KEY: {key}" http://127.0.0.1:8070/api/domains '
+               "> /tmp/domains.out && grep -q sajet.us /tmp/domains.out && "
+               "! grep -q nuevo.example /tmp/domains.out", timeout=30,
+               what="the zone gone again")
+    c.wait_for("journalctl -u odoo-db-watcher --no-pager | grep -q 'reload done'",
+               timeout=30, what="the watcher's reload")
+    for u in UNITS:
+        assert c.prop(u, "MainPID") == pids[u], u
+        assert c.sh(f"systemctl is-active {u}") == "active", u
 
 
 def test_install_sh_again_restarts_what_runs(c):

@@ -54,6 +54,10 @@ static const char *const env_keys[] = {
 	"WATCHER_DELETE_ORPHANS",
 	"WATCHER_ORPHAN_GRACE_SECONDS",
 	"TEMPLATE_DBS",
+	"TRASH_RETENTION_DAYS",
+	"SPARE_TENANTS",
+	"RESTORE_MAX_BYTES",
+	"WATCHER_METRICS_FILE",
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -1684,6 +1688,292 @@ group_teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* ------------------------------------------------------ the table of keys */
+
+/* Every row: a unique name, a doc line, a default within its bounds. */
+static void
+test_table_rows(void **state)
+{
+	const struct setting_def *t, *d;
+	size_t n, i, j;
+
+	(void)state;
+	t = settings_table(&n);
+	assert_true(n >= 28);
+	for (i = 0; i < n; i++) {
+		d = &t[i];
+		assert_non_null(d->name);
+		assert_non_null(d->doc);
+		assert_ptr_equal(settings_def(d->name), d);
+		for (j = i + 1; j < n; j++)
+			assert_string_not_equal(d->name, t[j].name);
+		assert_true(d->flags &
+		    (SETTING_F_API | SETTING_F_WATCHER | SETTING_F_CLI));
+		if ((d->type == SETTING_INT || d->type == SETTING_BYTES) &&
+		    !(d->flags & SETTING_F_CLI)) {
+			long long v;
+
+			assert_non_null(d->def);
+			v = strtoll(d->def, NULL, 10);
+			assert_true(d->min <= v && v <= d->max);
+		}
+		if (d->type == SETTING_SECRET)
+			assert_true(d->flags & SETTING_F_SECRET);
+		/* Programs' keys are parsed; the CLI's only known. */
+		assert_true((d->parse != NULL) == !(d->flags & SETTING_F_CLI));
+	}
+	assert_null(settings_def("NODO_API_ULR"));
+}
+
+struct want_row {
+	const char *name;
+	const char *def;
+	long long min, max;
+	unsigned flags; /* that must be set */
+	unsigned not ;  /* that must not */
+};
+
+/* The contract's keys, their defaults, bounds, secrecy and reload. */
+static void
+test_table_defaults(void **state)
+{
+	static const struct want_row w[] = {
+		{ "TRASH_RETENTION_DAYS", "7", 0, 3650, SETTING_F_RELOAD, 0 },
+		{ "SPARE_TENANTS", "1", 0, 16, SETTING_F_RELOAD, 0 },
+		{ "RESTORE_MAX_BYTES", "17179869184", 1,
+		    SETTINGS_MAX_RESTORE_MAX, SETTING_F_RELOAD, 0 },
+		{ "DB_WATCHER_INTERVAL", "10", 1, 3600, SETTING_F_RELOAD, 0 },
+		{ "API_PORT", "8070", 1, 65535, 0, SETTING_F_RELOAD },
+		{ "WATCHER_ORPHAN_GRACE_SECONDS", "600", 1, 604800,
+		    SETTING_F_RELOAD, 0 },
+		{ "WATCHER_DELETE_ORPHANS", "0", 0, 0, SETTING_F_RELOAD, 0 },
+		{ "LOG_LEVEL", "info", 0, 0, SETTING_F_RELOAD, 0 },
+		{ "API_HOST", "0.0.0.0", 0, 0, 0, SETTING_F_RELOAD },
+		{ "DEFAULT_TEMPLATE_DB", "tcs", 0, 0, 0, SETTING_F_RELOAD },
+		{ "CLOUDFLARE_API_URL", "https://api.cloudflare.com/client/v4",
+		    0, 0, SETTING_F_RELOAD, 0 },
+		{ "DOMAINS_FILE", "/opt/nodo/cloudflare/domains.json", 0, 0,
+		    SETTING_F_RELOAD, 0 },
+		{ "ODOO_CONF", "/etc/odoo/odoo.conf", 0, 0, 0,
+		    SETTING_F_RELOAD },
+		{ "WATCHER_METRICS_FILE", "/run/nodo/watcher.prom", 0, 0, 0,
+		    SETTING_F_RELOAD },
+		{ "CLOUDFLARE_API_TOKEN", "", 0, 0,
+		    SETTING_F_SECRET | SETTING_F_RELOAD, 0 },
+		{ "PROVISIONING_API_KEY", NULL, 0, 0,
+		    SETTING_F_SECRET | SETTING_F_RELOAD | SETTING_F_REQUIRED,
+		    0 },
+		{ "PGPASSWORD", NULL, 0, 0, SETTING_F_SECRET,
+		    SETTING_F_RELOAD },
+		{ "PGHOST", NULL, 0, 0, 0,
+		    SETTING_F_RELOAD | SETTING_F_SECRET },
+		{ "ODOO_DOMAIN", NULL, 0, 0, SETTING_F_REQUIRED, 0 },
+		{ "NODO_API_KEY", NULL, 0, 0, SETTING_F_SECRET | SETTING_F_CLI,
+		    SETTING_F_API | SETTING_F_WATCHER },
+	};
+	const struct setting_def *d;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		d = settings_def(w[i].name);
+		print_message("  %s\n", w[i].name);
+		assert_non_null(d);
+		if (w[i].def == NULL)
+			assert_null(d->def);
+		else
+			assert_string_equal(d->def, w[i].def);
+		if (w[i].max != 0) {
+			assert_int_equal(d->min, w[i].min);
+			assert_int_equal(d->max, w[i].max);
+		}
+		assert_int_equal(d->flags & w[i].flags, w[i].flags);
+		assert_int_equal(d->flags & w[i].not, 0);
+	}
+}
+
+/* Each int key refuses its bounds' neighbours, naming the key. */
+static void
+test_table_bounds_enforced(void **state)
+{
+	const struct setting_def *t;
+	struct settings s;
+	struct settings_errors errs;
+	char below[32], above[32], *none = path_in("none.env");
+	size_t n, i;
+
+	(void)state;
+	t = settings_table(&n);
+	for (i = 0; i < n; i++) {
+		if (t[i].type != SETTING_INT && t[i].type != SETTING_BYTES)
+			continue;
+		if (t[i].flags & SETTING_F_CLI)
+			continue;
+		snprintf(below, sizeof(below), "%lld", t[i].min - 1);
+		snprintf(above, sizeof(above), "%lld", t[i].max + 1);
+		for (int k = 0; k < 2; k++) {
+			base_env();
+			setenv("ODOO_DOMAIN", "sajet.us", 1);
+			setenv(t[i].name, k == 0 ? below : above, 1);
+			memset(&errs, 0, sizeof(errs));
+			assert_int_equal(settings_load(&s, SETTINGS_WATCHER,
+			                     none, 0, &errs),
+			    -1);
+			assert_true(has_error(&errs, t[i].name,
+			    "must be a whole number from"));
+			settings_errors_free(&errs);
+			settings_free(&s);
+			unsetenv(t[i].name);
+		}
+	}
+	free(none);
+}
+
+/* The generated example is the committed one's source: it parses back to
+ * the table's defaults. */
+static void
+test_example_parses_to_defaults(void **state)
+{
+	struct settings s;
+	struct settings_errors errs = { 0 };
+	char *buf = NULL, *f;
+	size_t len = 0;
+	FILE *m;
+
+	(void)state;
+	m = open_memstream(&buf, &len);
+	assert_non_null(m);
+	assert_int_equal(settings_print_example(m), 0);
+	fclose(m);
+	f = write_file("example.env", buf, 0600);
+	base_env();
+	setenv("PROVISIONING_API_KEY", "0123456789abcdef0123", 1);
+	if (settings_load(&s, SETTINGS_API, f, 1, &errs) != 0)
+		dump_errors(&errs);
+	assert_int_equal(errs.n, 0);
+	assert_string_equal(s.odoo_domain, "sajet.us");
+	assert_null(s.cf_token);
+	assert_int_equal(s.dns_enabled, 0);
+	assert_null(s.cf_tunnel_id);
+	assert_string_equal(s.cf_api_url, SETTINGS_DEFAULT_CF_URL);
+	assert_int_equal(s.watcher_interval, 10);
+	assert_int_equal(s.watcher_delete_orphans, 0);
+	assert_int_equal(s.watcher_orphan_grace, 600);
+	assert_string_equal(s.watcher_metrics_file, SETTINGS_DEFAULT_METRICS);
+	assert_string_equal(s.api_host, "0.0.0.0");
+	assert_int_equal(s.api_port, 8070);
+	assert_string_equal(s.default_template, "tcs");
+	assert_int_equal(s.ntemplate_dbs, 0);
+	assert_null(s.pg_host);
+	assert_null(s.pg_port);
+	assert_string_equal(s.data_dir, SETTINGS_DEFAULT_DATA_DIR);
+	assert_int_equal(s.log_level, LOG_INFO);
+	assert_int_equal(s.trash_retention_days, 7);
+	assert_int_equal(s.spare_tenants, 1);
+	assert_true(s.restore_max_bytes == 17179869184LL);
+	settings_free(&s);
+	settings_errors_free(&errs);
+	unsetenv("PROVISIONING_API_KEY");
+	free(buf);
+	free(f);
+}
+
+static void
+load_ok(struct settings *s, const char *env)
+{
+	struct settings_errors errs = { 0 };
+	char *f = write_file("reload.env", env, 0600);
+
+	base_env();
+	if (settings_load(s, SETTINGS_API, f, 1, &errs) != 0)
+		dump_errors(&errs);
+	assert_int_equal(errs.n, 0);
+	settings_errors_free(&errs);
+	free(f);
+}
+
+static void
+merge_run(void *arg)
+{
+	struct settings **p = arg;
+
+	assert_int_equal(settings_reload_merge(p[0], p[1], "odoo-local-api"),
+	    3);
+}
+
+/* A reload keeps what needs a restart, naming it, and no secret. */
+static void
+test_reload_merge(void **state)
+{
+	struct settings old, nw, *p[2] = { &old, &nw };
+	char *out;
+
+	(void)state;
+	load_ok(&old,
+	    "ODOO_DOMAIN=sajet.us\nPROVISIONING_API_KEY=aaaaaaaaaaaaaaaa1\n"
+	    "API_PORT=8070\nLOG_LEVEL=info\n");
+	load_ok(&nw,
+	    "ODOO_DOMAIN=sajet.us\nPROVISIONING_API_KEY=bbbbbbbbbbbbbbbb2\n"
+	    "API_PORT=9090\nLOG_LEVEL=debug\nSPARE_TENANTS=3\n"
+	    "PGPASSWORD=hunter2hunter2\nAPI_HOST=127.0.0.1\n");
+	log_init("test");
+	log_set_level(LOG_INFO);
+	out = capture_stderr(merge_run, p);
+	log_set_level(LOG_ERR);
+	assert_non_null(
+	    strstr(out, "API_PORT changed: restart odoo-local-api to apply"));
+	assert_non_null(
+	    strstr(out, "API_HOST changed: restart odoo-local-api to apply"));
+	assert_non_null(
+	    strstr(out, "PGPASSWORD changed: restart odoo-local-api to apply"));
+	assert_non_null(strstr(out, "LOG_LEVEL changed"));
+	assert_non_null(strstr(out, "SPARE_TENANTS changed"));
+	assert_non_null(strstr(out, "PROVISIONING_API_KEY changed"));
+	assert_null(strstr(out, "hunter2"));
+	assert_null(strstr(out, "bbbbbbbb"));
+	/* Restart-only keys keep the values in effect; the rest are new. */
+	assert_int_equal(nw.api_port, 8070);
+	assert_string_equal(nw.api_host, "0.0.0.0");
+	assert_null(nw.pg_password);
+	assert_int_equal(nw.log_level, LOG_DEBUG);
+	assert_int_equal(nw.spare_tenants, 3);
+	assert_string_equal(nw.api_key, "bbbbbbbbbbbbbbbb2");
+	free(out);
+	settings_free(&old);
+	settings_free(&nw);
+}
+
+/* The shared settings: a reader keeps its struct across a swap. */
+static void
+test_live_swap(void **state)
+{
+	struct settings a, b;
+	struct settings_live *l;
+	const struct settings *r1, *r2;
+
+	(void)state;
+	load_ok(&a,
+	    "ODOO_DOMAIN=sajet.us\nPROVISIONING_API_KEY="
+	    "aaaaaaaaaaaaaaaa1\nSPARE_TENANTS=2\n");
+	load_ok(&b,
+	    "ODOO_DOMAIN=sajet.us\nPROVISIONING_API_KEY="
+	    "aaaaaaaaaaaaaaaa1\nSPARE_TENANTS=5\n");
+	l = settings_live_new(&a);
+	assert_non_null(l);
+	assert_null(a.odoo_domain); /* taken */
+	r1 = settings_live_get(l);
+	assert_int_equal(r1->spare_tenants, 2);
+	assert_int_equal(settings_live_set(l, &b), 0);
+	r2 = settings_live_get(l);
+	assert_int_equal(r2->spare_tenants, 5);
+	/* The old one is still whole for its reader (ASan would see). */
+	assert_int_equal(r1->spare_tenants, 2);
+	assert_string_equal(r1->odoo_domain, "sajet.us");
+	settings_live_put(l, r1);
+	settings_live_put(l, r2);
+	settings_live_free(l);
+}
+
 int
 main(void)
 {
@@ -1710,6 +2000,12 @@ main(void)
 		cmocka_unit_test(test_errors_print),
 		cmocka_unit_test(test_load_unknown_key_warns),
 		cmocka_unit_test(test_seed_zone_ids),
+		cmocka_unit_test(test_table_rows),
+		cmocka_unit_test(test_table_defaults),
+		cmocka_unit_test(test_table_bounds_enforced),
+		cmocka_unit_test(test_example_parses_to_defaults),
+		cmocka_unit_test(test_reload_merge),
+		cmocka_unit_test(test_live_swap),
 	};
 
 	/* Warnings of the code under test would only clutter the output. */

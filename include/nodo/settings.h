@@ -16,6 +16,8 @@
 #define SETTINGS_DEFAULT_ENV_FILE     "/opt/nodo/config/.env"
 #define SETTINGS_DEFAULT_DOMAINS_FILE "/opt/nodo/cloudflare/domains.json"
 #define SETTINGS_DEFAULT_ODOO_CONF    "/etc/odoo/odoo.conf"
+#define SETTINGS_DEFAULT_RESTORE_MAX  17179869184LL /* 16 GiB */
+#define SETTINGS_MAX_RESTORE_MAX      (1LL << 50)
 #define SETTINGS_DEFAULT_DATA_DIR     "/var/lib/odoo"
 #define SETTINGS_DEFAULT_CF_URL       "https://api.cloudflare.com/client/v4"
 #define SETTINGS_DEFAULT_TEMPLATE     "tcs"
@@ -72,6 +74,8 @@ struct settings {
 	char *pg_user;
 	char *pg_password;      /* secret */
 	char *odoo_db_template; /* db_template of odoo.conf, NULL when unset */
+	char *addons_path;      /* addons_path of odoo.conf, NULL when unset */
+	long long restore_max_bytes; /* RESTORE_MAX_BYTES: a restore's body */
 
 	struct zone *zones; /* from domains.json, in file order */
 	size_t nzones;

@@ -74,6 +74,7 @@ enum key {
 	K_WATCHER_METRICS,
 	K_ORPHAN_GRACE,
 	K_TEMPLATE_DBS,
+	K_RESTORE_MAX,
 	K_COUNT
 };
 
@@ -102,6 +103,7 @@ static const struct {
 	[K_WATCHER_METRICS] = { "WATCHER_METRICS_FILE", 0 },
 	[K_ORPHAN_GRACE] = { "WATCHER_ORPHAN_GRACE_SECONDS", 0 },
 	[K_TEMPLATE_DBS] = { "TEMPLATE_DBS", 0 },
+	[K_RESTORE_MAX] = { "RESTORE_MAX_BYTES", 0 },
 };
 
 /* The odoo.conf [options] keys we read. */
@@ -112,6 +114,7 @@ enum okey {
 	O_DB_PASSWORD,
 	O_DATA_DIR,
 	O_DB_TEMPLATE,
+	O_ADDONS_PATH,
 	O_COUNT
 };
 
@@ -122,6 +125,7 @@ static const char *const okeys[O_COUNT] = {
 	[O_DB_PASSWORD] = "db_password",
 	[O_DATA_DIR] = "data_dir",
 	[O_DB_TEMPLATE] = "db_template",
+	[O_ADDONS_PATH] = "addons_path",
 };
 
 /* One value and where it came from: file == NULL means the environment. */
@@ -1806,6 +1810,16 @@ settings_load(struct settings *s, enum settings_program prog,
 			    SETTINGS_MAX_PORT);
 	}
 	s->odoo_db_template = dup_or_fail(&ld, ld.o[O_DB_TEMPLATE].v);
+	s->addons_path = dup_or_fail(&ld, ld.o[O_ADDONS_PATH].v);
+	s->restore_max_bytes = SETTINGS_DEFAULT_RESTORE_MAX;
+	if (ld.v[K_RESTORE_MAX].v != NULL &&
+	    parse_int(ld.v[K_RESTORE_MAX].v, 1024, SETTINGS_MAX_RESTORE_MAX,
+	        &s->restore_max_bytes) == -1) {
+		s->restore_max_bytes = SETTINGS_DEFAULT_RESTORE_MAX;
+		val_error(&ld, &ld.v[K_RESTORE_MAX], keys[K_RESTORE_MAX].name,
+		    "must be a whole number of bytes from 1024 to %lld",
+		    (long long)SETTINGS_MAX_RESTORE_MAX);
+	}
 	if (ld.v[K_DATA_DIR].v != NULL && *ld.v[K_DATA_DIR].v != '\0')
 		dv = &ld.v[K_DATA_DIR];
 	else if (ld.o[O_DATA_DIR].v != NULL)
@@ -1888,6 +1902,7 @@ settings_free(struct settings *s)
 		free(s->template_dbs[i]);
 	free(s->template_dbs);
 	free(s->odoo_conf);
+	free(s->addons_path);
 	free(s->watcher_metrics_file);
 	free(s->data_dir);
 	free(s->pg_host);

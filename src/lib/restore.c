@@ -659,6 +659,18 @@ run_psql(const struct settings *s, const char *tmp, int dump_fd,
 		rfail(out, RESTORE_TENANT, "database: psql: %.400s", msg);
 		return RESTORE_TENANT;
 	}
+	/* "psql:<stdin>:N: ERROR: ...": N counts our \restrict line. */
+	if (strncmp(msg, "psql:<stdin>:", 13) == 0) {
+		char *end;
+		long line = strtol(msg + 13, &end, 10);
+
+		if (end != msg + 13 && *end == ':')
+			return rfail(out, RESTORE_INVALID,
+			    "dump.sql line %ld: psql stopped (exit %d), "
+			    "nothing "
+			    "was restored:%.400s",
+			    line - 1, rc, end + 1);
+	}
 	return rfail(out, RESTORE_INVALID,
 	    "dump.sql: psql stopped (exit %d), nothing was restored: %.400s",
 	    rc, msg[0] ? msg : "no message");

@@ -545,8 +545,9 @@ again:
 		return 0;
 	case S_META:
 		if (c == '\n') {
+			/* Dropped, but its newline kept: line numbers hold. */
 			sc->st = S_NORMAL;
-			return check_meta(sc) != 0 ? -1 : 1;
+			return check_meta(sc) != 0 ? -1 : 0;
 		}
 		if (sc->mlen >= SCAN_META)
 			return refuse(sc, sc->line,

@@ -244,3 +244,258 @@ def test_neutralize_runs_module_scripts(node, pg, data_dir, tmp_path):
     assert icp(pg, "neutra", "database.is_neutralized") == "true"
     assert q(pg, "neutra", "SELECT active FROM res_users WHERE login = "
              "'portal'")[0][0] is False
+
+
+# -- hostile archives ------------------------------------------------------
+
+def refused(api, pg, data_dir, sub, body, *words, **params):
+    r = restore(api, sub, body, **params)
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "invalid_backup", r.text
+    for w in words:
+        assert w in r.json()["detail"], (w, r.json()["detail"])
+    nothing_left(pg, data_dir, sub)
+    return r.json()["detail"]
+
+
+def small_dump():
+    return (b"SET standard_conforming_strings = on;\n"
+            b"CREATE TABLE ir_config_parameter (id serial, key varchar "
+            b"UNIQUE, value text, create_uid int, write_uid int, "
+            b"create_date timestamp, write_date timestamp);\n")
+
+
+def test_not_a_zip(api, pg, data_dir):
+    refused(api, pg, data_dir, "malo", b"PK\x03\x04 not really a zip" * 10,
+            "not a zip")
+    refused(api, pg, data_dir, "malo", b"-- plain SQL\nSELECT 1;\n",
+            "not a zip")
+
+
+def test_no_dump(api, pg, data_dir):
+    z = make_zip([("manifest.json", json.dumps(MANIFEST)),
+                  ("filestore/ab/cd", b"x")])
+    refused(api, pg, data_dir, "malo", z, "dump.sql")
+    # A leading folder is not Odoo's layout: no dump.sql at the root.
+    z = make_zip([("backup/dump.sql", small_dump())])
+    refused(api, pg, data_dir, "malo", z, "dump.sql")
+
+
+@pytest.mark.parametrize("name", ["../evil", "filestore/../../evil",
+                                  "/etc/evil", "filestore/a/../../x",
+                                  "filestore\\..\\x", "./dump.sql"])
+def test_member_outside_archive(api, pg, data_dir, name):
+    z = make_zip([(name, b"owned"), ("dump.sql", small_dump())])
+    refused(api, pg, data_dir, "malo", z, "outside the archive")
+    assert not (Path(data_dir).parent / "evil").exists()
+    assert not (Path(data_dir) / "evil").exists()
+
+
+@pytest.mark.parametrize("where", ["filestore/ab/link", "dump.sql",
+                                   "elsewhere"])
+def test_symlink_member(api, pg, data_dir, where):
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w") as z:
+        info = zipfile.ZipInfo(where)
+        info.create_system = 3  # Unix: external_attr holds st_mode
+        info.external_attr = (0o120777 << 16)
+        z.writestr(info, "/etc/passwd")
+        if where != "dump.sql":
+            z.writestr("dump.sql", small_dump())
+    refused(api, pg, data_dir, "malo", b.getvalue(), "is a link")
+
+
+def test_unreadable_manifest(api, pg, data_dir):
+    for text in (b"{not json", b"[1, 2]", b"\xff\xfe"):
+        z = make_zip([("manifest.json", text), ("dump.sql", small_dump())])
+        refused(api, pg, data_dir, "malo", z, "manifest.json")
+
+
+def test_zip_bomb_ratio(api, pg, data_dir):
+    """40 MB of zeros in a few kB: over 200:1 (checked on the archive's
+    directory, before anything is made)."""
+    z = make_zip([("dump.sql", small_dump()),
+                  ("filestore/ab/bomb", b"\0" * (40 << 20))])
+    assert len(z) < (1 << 20)
+    refused(api, pg, data_dir, "malo", z, "zip bomb")
+
+
+def test_zip_bomb_one_member(api, pg, data_dir):
+    """The whole archive under 200:1 (incompressible padding) but one
+    member far over it: measured while it is extracted."""
+    pad = os.urandom(300 << 10)
+    z = make_zip([("dump.sql", small_dump()),
+                  ("filestore/aa/pad", pad),
+                  ("filestore/ab/bomb", b"\0" * (40 << 20))])
+    assert (40 << 20) / len(z) < 200
+    refused(api, pg, data_dir, "malo", z, "zip bomb", "filestore/ab/bomb")
+
+
+def test_zip_bomb_absolute_cap(node, pg, data_dir):
+    """Under the ratio, but more than 10 x RESTORE_MAX_BYTES unpacked."""
+    api = node(RESTORE_MAX_BYTES=str(1100 << 10))
+    text = b"".join(b"%s fixed text padding here and there\n" %
+                    os.urandom(2).hex().encode()
+                    for _ in range(300000))  # 11.7 MB, compresses ~11:1
+    z = make_zip([("dump.sql", small_dump()), ("filestore/ab/big", text)])
+    assert len(z) <= (1100 << 10) and len(text) / len(z) < 200
+    assert len(text) > 10 * (1100 << 10)
+    refused(api, pg, data_dir, "malo", z, "zip bomb", "RESTORE_MAX_BYTES")
+
+
+def lying_zip(real, declared):
+    """A stored member whose headers declare fewer bytes than it holds."""
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("dump.sql", small_dump())
+        z.writestr("filestore/ab/liar", real)
+    data = bytearray(b.getvalue())
+    n = struct.pack("<I", len(real))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        i = z.getinfo("filestore/ab/liar").header_offset
+        j = z.start_dir
+    # Local header (offset 22) and central directory (offset 24) sizes.
+    assert data[i:i + 4] == b"PK\x03\x04" and data[i + 22:i + 26] == n
+    data[i + 22:i + 26] = struct.pack("<I", declared)
+    while data[j + 46:j + 46 + 17] != b"filestore/ab/liar":
+        j = data.find(b"PK\x01\x02", j + 4)
+        assert j > 0
+    assert data[j + 24:j + 28] == n
+    data[j + 24:j + 28] = struct.pack("<I", declared)
+    return bytes(data)
+
+
+def test_member_larger_than_declared(api, pg, data_dir):
+    z = lying_zip(b"A" * 200000, 10)
+    r = restore(api, "malo", z)
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "invalid_backup"
+    nothing_left(pg, data_dir, "malo")
+
+
+@pytest.mark.parametrize("sql,what", [
+    ("CREATE ROLE intruso SUPERUSER;", "CREATE ROLE"),
+    ("create user intruso password 'x';", "CREATE USER"),
+    ("ALTER ROLE odoo_node SUPERUSER;", "ALTER ROLE"),
+    ("ALTER USER CURRENT_USER CREATEROLE;", "ALTER USER"),
+    ("DROP ROLE IF EXISTS otro;", "DROP ROLE"),
+    ("GRANT pg_read_server_files TO odoo_node;", "role membership"),
+    ("REVOKE otro FROM odoo_node;", "role membership"),
+    ("DROP DATABASE tcs;", "DROP DATABASE"),
+    ("CREATE DATABASE otra;", "CREATE DATABASE"),
+    ("ALTER DATABASE tcs OWNER TO otro;", "ALTER DATABASE"),
+    ("COMMENT ON DATABASE tcs IS 'nodo:domain=x';", "COMMENT ON DATABASE"),
+    ("GRANT CONNECT ON DATABASE tcs TO PUBLIC;", "ON DATABASE"),
+    ("CREATE TABLE t (a int) TABLESPACE pg_default;", "TABLESPACE"),
+    ("CREATE TABLESPACE x LOCATION '/tmp';", "CREATE TABLESPACE"),
+    ("ALTER SYSTEM SET fsync = off;", "ALTER SYSTEM"),
+    ("CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p;",
+     "CREATE SUBSCRIPTION"),
+    ("CREATE PUBLICATION p FOR ALL TABLES;", "CREATE PUBLICATION"),
+    ("COPY ir_config_parameter TO '/tmp/out';", "COPY"),
+    ("COPY ir_config_parameter FROM PROGRAM 'id';", "COPY"),
+    ("COPY ir_config_parameter FROM '/etc/passwd';", "COPY"),
+    ("COPY (SELECT 1) TO STDOUT;", "COPY"),
+    ("CREATE EXTENSION adminpack;", "CREATE EXTENSION"),
+    ("CREATE EXTENSION IF NOT EXISTS dblink;", "dblink"),
+    ("CREATE EXTENSION IF NOT EXISTS adminpack;", "CREATE EXTENSION"),
+    ("SELECT pg_read_file('/etc/passwd');", "pg_read_file"),
+    ("SELECT lo_import('/etc/passwd');", "lo_import"),
+    ("CREATE FUNCTION f() RETURNS text AS $x$ SELECT pg_ls_dir('/') $x$ "
+     "LANGUAGE sql;", "pg_ls_dir"),
+    ("SET ROLE postgres;", "SET ROLE"),
+    ("SET SESSION AUTHORIZATION postgres;", "SET SESSION AUTHORIZATION"),
+    ("SET LOCAL ROLE postgres;", "SET ROLE"),
+    ("SET standard_conforming_strings = off;",
+     "standard_conforming_strings"),
+    ("DO $$ BEGIN PERFORM 1; END $$;", "DO"),
+    ("LOAD 'plpgsql';", "LOAD"),
+    ("REASSIGN OWNED BY otro TO odoo_node;", "REASSIGN"),
+    ("DROP OWNED BY otro;", "DROP OWNED"),
+    ("SECURITY LABEL ON ROLE x IS 'y';", "SECURITY"),
+    ("\\! touch /tmp/nodo-pwned", "meta-command"),
+    ("\\connect postgres", "meta-command"),
+    ("\\copy ir_config_parameter from program 'id'", "meta-command"),
+    ("SELECT 1 \\g /tmp/nodo-pwned", "meta-command"),
+    ("\\restrict abc\n\\! id", "meta-command"),
+    ("\\unrestrict abc; \\! id", "meta-command"),
+])
+def test_refused_statement(api, pg, data_dir, sql, what):
+    dump = (small_dump() + b"-- a comment ; \\! not a command\n"
+            b"SELECT 'a string; \\! not a command';\n" + sql.encode() +
+            b"\n")
+    detail = refused(api, pg, data_dir, "malo",
+                     make_zip([("dump.sql", dump)]), what, "dump.sql line")
+    assert "line 5" in detail or "line 6" in detail, detail
+    assert not Path("/tmp/nodo-pwned").exists()
+
+
+def test_allowed_lookalikes(api, pg, data_dir):
+    """Words that only look like refused statements: data, strings,
+    quoted identifiers, COPY data with backslashes, dollar quotes."""
+    dump = small_dump() + (
+        b"CREATE TABLE t (\"tablespace\" text, \"user\" text, role text);\n"
+        b"COPY t (\"tablespace\", \"user\", role) FROM stdin;\n"
+        b"\\\\! id\tCREATE ROLE x;\tDROP DATABASE tcs\n"
+        b"\\N\t\\connect\tpg_read_file\n"
+        b"\\.\n"
+        b"INSERT INTO t VALUES ('ALTER SYSTEM', E'it\\'s; \\\\! x', $q$ ; "
+        b"DROP DATABASE tcs; $q$);\n"
+        b"/* nested /* comment */ GRANT x TO y; */\n"
+        b"CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;\n"
+        b"CREATE EXTENSION IF NOT EXISTS unaccent;\n"
+        b"SET default_tablespace = '';\n"
+        b"GRANT SELECT ON t TO PUBLIC;\n"
+        b"SELECT pg_catalog.set_config('search_path', 'public', false);\n")
+    r = restore(api, "parecido", make_zip([("dump.sql", dump)]))
+    assert r.status_code == 201, r.text
+    rows = q(pg, "parecido", "SELECT * FROM t ORDER BY 1")
+    assert ("\\! id", "CREATE ROLE x;", "DROP DATABASE tcs") in rows
+    assert len(rows) == 3
+
+
+def test_dump_failing_part_way(api, pg, data_dir):
+    """ON_ERROR_STOP in one transaction: the rows before the error are
+    not kept, nothing is published."""
+    dump = small_dump() + (b"CREATE TABLE antes (a int);\n"
+                           b"INSERT INTO antes VALUES (1);\n"
+                           b"INSERT INTO no_such_table VALUES (1);\n"
+                           b"CREATE TABLE despues (a int);\n")
+    detail = refused(api, pg, data_dir, "parcial",
+                     make_zip([("dump.sql", dump)]), "psql stopped",
+                     "no_such_table")
+    assert "dump.sql line 5:" in detail, detail
+
+
+def test_not_an_odoo_database(api, pg, data_dir):
+    refused(api, pg, data_dir, "sinodoo",
+            make_zip([("dump.sql", b"CREATE TABLE x (a int);\n")]),
+            "not an Odoo database")
+
+
+def test_insufficient_storage(node, pg, tmp_path):
+    """The data folder on a 24 MB tmpfs: the files and the dump do not
+    fit with the margin, 507 before anything is extracted."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs",
+                    str(mnt)], check=True)
+    try:
+        (mnt / "filestore").mkdir()
+        api = node(ODOO_DATA_DIR=str(mnt))
+        z = make_zip([("dump.sql", small_dump()),
+                      ("filestore/ab/f", os.urandom(1 << 20))],
+                     zipfile.ZIP_STORED)
+        r = restore(api, "lleno", z)
+        assert r.status_code == 507, r.text
+        assert r.json()["code"] == "insufficient_storage"
+        assert "free" in r.json()["detail"]
+        assert "lleno" not in pg.databases()
+        assert not [d for d in pg.databases() if d.startswith("_nodo_")]
+        assert list((mnt / "filestore").iterdir()) == []
+        assert [p.name for p in mnt.iterdir()] == ["filestore"]
+        api.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -10,11 +10,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import requests
 from passlib.hash import pbkdf2_sha512
 
-from conftest import (API_KEY, FILESTORE_FILES, NODE_PASSWORD, NODE_ROLE,
-                      PGBIN, ZONE_SAJET, TUNNEL_ID)
+from conftest import FILESTORE_FILES, NODE_PASSWORD, NODE_ROLE, PGBIN
 from test_backup import get_backup, q, tables, table_rows, tree
 
 MANIFEST = {"odoo_dump": "1", "db_name": "origen", "version": "18.0",

@@ -6,13 +6,16 @@ import json
 import os
 import struct
 import subprocess
+import threading
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 from passlib.hash import pbkdf2_sha512
 
-from conftest import FILESTORE_FILES, NODE_PASSWORD, NODE_ROLE, PGBIN
+from conftest import (FILESTORE_FILES, NODE_PASSWORD, NODE_ROLE, PGBIN,
+                      wait_for)
 from test_backup import get_backup, q, tables, table_rows, tree
 
 MANIFEST = {"odoo_dump": "1", "db_name": "origen", "version": "18.0",
@@ -497,3 +500,40 @@ def test_insufficient_storage(node, pg, tmp_path):
         api.stop()
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_kill_during_restore_leaves_nothing(node, pg, data_dir):
+    """kill -9 while psql runs the dump: the next start's clean-up drops
+    the internal database (op=create) and its folder; the name is free."""
+    api = node()
+    dump = small_dump() + b"SELECT pg_sleep(30);\n"
+    z = make_zip([("filestore/ab/f1", b"file"), ("dump.sql", dump)])
+    t = threading.Thread(target=lambda: _quiet(restore, api, "matado", z),
+                         daemon=True)
+    t.start()
+    wait_for(lambda: [d for d in pg.databases() if d.startswith("_nodo_")],
+             30, "the internal database")
+    tmp = [d for d in pg.databases() if d.startswith("_nodo_")][0]
+    com = pg.su_exec("SELECT shobj_description(oid, 'pg_database') FROM "
+                     "pg_database WHERE datname = %s", args=(tmp,))[0][0]
+    assert com == "nodo:op=create;target=matado;domain=sajet.us"
+    wait_for(lambda: (Path(data_dir) / "filestore" / tmp).exists(), 30,
+             "the internal folder")
+    api.kill()
+    t.join(60)
+    time.sleep(0.2)
+    api2 = node()
+    wait_for(lambda: not [d for d in pg.databases()
+                          if d.startswith("_nodo_")], 60, "the clean-up")
+    wait_for(lambda: not (Path(data_dir) / "filestore" / tmp).exists(), 30,
+             "the folder's removal")
+    nothing_left(pg, data_dir, "matado")
+    r = restore(api2, "matado", make_zip([("dump.sql", small_dump())]))
+    assert r.status_code == 201, r.text
+
+
+def _quiet(fn, *a):
+    try:
+        fn(*a)
+    except Exception:  # the daemon is killed under it
+        pass

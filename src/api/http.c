@@ -3,7 +3,8 @@
  *
  * The request pattern is journal-remote's: method, path, key and
  * Content-Length are checked on the first callback before anything is
- * allocated for the body; the body is accumulated up to HTTP_MAX_BODY; the
+ * allocated for the body; the body is accumulated up to HTTP_MAX_BODY (a
+ * restore's, up to RESTORE_MAX_BYTES, is spooled to an unlinked file); the
  * answer is given on the final callback; the request is logged and freed
  * on completion.
  *

@@ -531,7 +531,13 @@ extract(int zfd, struct extract *x, struct restore_result *out)
 				if (out->r.detail[0] == '\0')
 					rfail(out, RESTORE_INVALID, "%s",
 					    restore_scan_error(sc));
-				e = RESTORE_INVALID;
+				/* Our disk, not the dump: 507 or 500. */
+				e = strstr(out->r.detail, "cannot write") ==
+				        NULL
+				    ? RESTORE_INVALID
+				    : strstr(out->r.detail, "No space") != NULL
+				    ? RESTORE_NO_SPACE
+				    : RESTORE_TENANT;
 				goto out;
 			}
 			continue;

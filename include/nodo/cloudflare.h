@@ -101,6 +101,16 @@ void cf_repair_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
     const char *target, struct cf_result *res);
 
 /*
+ * cf_repair_cname(), except that a CNAME with our ownership comment that
+ * points at another target (another node's tunnel: a tenant moved here)
+ * is changed to target (PATCH: CF_CREATED with its id). A record without
+ * our comment is never touched (CF_CONFLICT). For restores with
+ * dns=takeover.
+ */
+void cf_takeover_cname(struct cf_client *c, const char *zone_id,
+    const char *fqdn, const char *target, struct cf_result *res);
+
+/*
  * Deletes our CNAME for fqdn (ours = our comment and target as content);
  * 404/81044 is CF_ABSENT.
  */

@@ -84,6 +84,7 @@ struct settings {
 	char *pg_user;
 	char *pg_password;      /* secret */
 	char *odoo_db_template; /* db_template of odoo.conf, NULL when unset */
+	char *addons_path;      /* addons_path of odoo.conf, NULL when unset */
 
 	struct zone *zones; /* from domains.json, in file order */
 	size_t nzones;

@@ -3,7 +3,8 @@
  *
  * The request pattern is journal-remote's: method, path, key and
  * Content-Length are checked on the first callback before anything is
- * allocated for the body; the body is accumulated up to HTTP_MAX_BODY; the
+ * allocated for the body; the body is accumulated up to HTTP_MAX_BODY (a
+ * restore's, up to RESTORE_MAX_BYTES, is spooled to an unlinked file); the
  * answer is given on the final callback; the request is logged and freed
  * on completion.
  *
@@ -49,6 +50,7 @@
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/pg.h"
+#include "nodo/restore.h"
 #include "apimetrics.h"
 #include "nodo/tenant_cache.h"
 #include "nodo/util.h"
@@ -151,6 +153,9 @@ struct request {
 	char *body;
 	size_t len, cap;
 	int too_large;
+	int spool_fd;               /* a restore's body: an unlinked file */
+	unsigned long long spooled; /* bytes in it */
+	int spool_errno;            /* a write to it failed */
 
 	struct conn *c;        /* its connection's record, or NULL */
 	struct http_server *h; /* for a job */
@@ -186,6 +191,11 @@ static int do_backup(struct http_server *, struct MHD_Connection *,
     struct request *);
 static int do_password(struct http_server *, struct MHD_Connection *,
     struct request *);
+static int do_restore(struct http_server *, struct MHD_Connection *,
+    struct request *);
+
+/* struct route.has_body: none, JSON up to HTTP_MAX_BODY, spooled to disk. */
+enum { BODY_NONE, BODY_JSON, BODY_SPOOL };
 
 /*
  * run: RUN_INLINE only for routes that never wait (no PostgreSQL, no pool,
@@ -212,6 +222,8 @@ static const struct route {
 	{ "/api/tenants/{subdomain}/backup", "GET", do_backup, 1, 0, RUN_JOB },
 	{ "/api/tenants/{subdomain}/password", "POST", do_password, 1, 1,
 	    RUN_HEAVY },
+	/* The body (a zip up to RESTORE_MAX_BYTES) is spooled to disk. */
+	{ "/api/tenant/restore", "POST", do_restore, 1, BODY_SPOOL, RUN_HEAVY },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -904,7 +916,7 @@ reply_detail(struct http_server *h, struct MHD_Connection *conn,
 	cJSON *o;
 
 	memset(&res, 0, sizeof(res));
-	if ((e = tenant_get_detail(h->t, name, &d, &res)) != TENANT_OK)
+	if ((e = tenant_get_detail(&rq->t, name, &d, &res)) != TENANT_OK)
 		return reply_tenant_error(conn, rq, e, &res);
 	o = cJSON_CreateObject();
 	add_detail(o, &d);
@@ -937,7 +949,7 @@ do_password(struct http_server *h, struct MHD_Connection *conn,
 		return MHD_YES;
 	}
 	memset(&res, 0, sizeof(res));
-	e = tenant_set_password(h->t, rq->sub, pw, strlen(pw), &res);
+	e = tenant_set_password(&rq->t, rq->sub, pw, strlen(pw), &res);
 	explicit_bzero((char *)(uintptr_t)pw, strlen(pw));
 	cJSON_Delete(root);
 	if (e != TENANT_OK)
@@ -1001,7 +1013,7 @@ do_backup(struct http_server *h, struct MHD_Connection *conn,
 	struct backup_waker waker = { conn_suspend, conn_resume, conn };
 
 	memset(&res, 0, sizeof(res));
-	e = backup_start(h->t, rq->sub, &waker, &b, &busy, &res);
+	e = backup_start(&rq->t, rq->sub, &waker, &b, &busy, &res);
 	if (busy)
 		return reply_error(conn, rq, 503, "server_busy", res.detail);
 	if (e != TENANT_OK)
@@ -1021,6 +1033,117 @@ do_backup(struct http_server *h, struct MHD_Connection *conn,
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	rq->stream = 1;
 	return finish_reply(conn, rq, 200, resp);
+}
+
+/* A query flag: 0 absent, 1 when it is one of yes, -1 after a 400. */
+static int
+query_choice(struct MHD_Connection *conn, struct request *rq, const char *name,
+    const char *no, const char *yes)
+{
+	const char *v =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+	char detail[160];
+
+	if (v == NULL || strcmp(v, no) == 0)
+		return 0;
+	if (strcmp(v, yes) == 0)
+		return 1;
+	snprintf(detail, sizeof(detail), "%s: must be %s or %s", name, no, yes);
+	reply_error(conn, rq, 400, "invalid_request", detail);
+	return -1;
+}
+
+static int
+restore_status(enum restore_err e, enum tenant_err te)
+{
+	switch (e) {
+	case RESTORE_OK:
+		return 201;
+	case RESTORE_INVALID:
+		return 400;
+	case RESTORE_INCOMPATIBLE:
+	case RESTORE_NO_ADDONS:
+		return 422;
+	case RESTORE_NO_SPACE:
+		return 507;
+	case RESTORE_TENANT:
+		break;
+	}
+	return tenant_status(te);
+}
+
+/* POST /api/tenant/restore?subdomain=S...: the body is in rq->spool_fd. */
+static int
+do_restore(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	struct restore_request req;
+	struct restore_result *res;
+	struct cf_client *cf;
+	struct timespec t0;
+	enum restore_err e;
+	cJSON *o, *from;
+	int ret;
+
+	if (check_query_nul(conn, rq) != 0)
+		return MHD_YES;
+	memset(&req, 0, sizeof(req));
+	req.subdomain = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+	    "subdomain");
+	req.domain =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "domain");
+	if (req.domain != NULL && req.domain[0] == '\0')
+		req.domain = NULL;
+	if (req.subdomain == NULL)
+		return reply_error(conn, rq, 400, "invalid_request",
+		    "subdomain: required (?subdomain=NAME)");
+	if ((req.copy = query_choice(conn, rq, "mode", "move", "copy")) < 0 ||
+	    (req.neutralize = query_choice(conn, rq, "neutralize", "false",
+	         "true")) < 0 ||
+	    (req.takeover =
+	            query_choice(conn, rq, "dns", "create", "takeover")) < 0)
+		return MHD_YES;
+	if (rq->spool_fd < 0 || rq->spooled == 0)
+		return reply_error(conn, rq, 400, "invalid_backup",
+		    "body: empty (send the backup zip as the body)");
+	req.fd = rq->spool_fd;
+	if ((res = calloc(1, sizeof(*res))) == NULL)
+		return MHD_NO;
+	cf = cf_for(rq->s);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	e = restore_run(&rq->t, cf, &req, res);
+	apimetrics_op(h->m, APIMETRICS_CREATE, seconds_since(&t0),
+	    e == RESTORE_OK ? TENANT_OK : TENANT_INTERNAL);
+	if (e == RESTORE_OK)
+		apimetrics_dns(h->m, res->r.dns.status);
+	cf_client_free(cf);
+	tenant_cache_changed(h->list);
+	if (e != RESTORE_OK) {
+		ret = reply_error(conn, rq, restore_status(e, res->e),
+		    restore_strerror(e, res->e), res->r.detail);
+		free(res);
+		return ret;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "subdomain", req.subdomain);
+	cJSON_AddStringToObject(o, "database", req.subdomain);
+	cJSON_AddStringToObject(o, "domain", res->domain);
+	add_url(o, req.subdomain, res->domain);
+	cJSON_AddNullToObject(o, "template_db");
+	add_dns(o, &res->r.dns);
+	from = cJSON_AddObjectToObject(o, "restored_from");
+	if (res->m.db_name[0] != '\0')
+		cJSON_AddStringToObject(from, "db_name", res->m.db_name);
+	else
+		cJSON_AddNullToObject(from, "db_name");
+	if (res->m.version[0] != '\0')
+		cJSON_AddStringToObject(from, "version", res->m.version);
+	else
+		cJSON_AddNullToObject(from, "version");
+	cJSON_AddStringToObject(o, "mode", req.copy ? "copy" : "move");
+	cJSON_AddBoolToObject(o, "neutralized", req.neutralize);
+	free(res);
+	return reply_json(conn, rq, 201, o, NULL);
 }
 
 /* Constant time whatever the lengths: compare SHA-256 digests. */
@@ -1337,6 +1460,65 @@ route_match(const char *pattern, const char *url, char *sub, size_t len)
 	return 0;
 }
 
+/* The body limit of rq's route: RESTORE_MAX_BYTES for a spooled one. */
+static unsigned long long
+body_limit(const struct http_server *h, const struct request *rq)
+{
+	if (rq->route >= 0 && routes[rq->route].has_body == BODY_SPOOL)
+		return (unsigned long long)rq->s->restore_max_bytes;
+	return HTTP_MAX_BODY;
+}
+
+static int
+reply_too_large(struct MHD_Connection *conn, struct request *rq,
+    const struct http_server *h)
+{
+	char detail[160];
+
+	if (body_limit(h, rq) == HTTP_MAX_BODY)
+		return reply_error(conn, rq, 413, "payload_too_large",
+		    "body: larger than 65536 bytes");
+	snprintf(detail, sizeof(detail),
+	    "body: larger than RESTORE_MAX_BYTES (%llu bytes)",
+	    body_limit(h, rq));
+	return reply_error(conn, rq, 413, "payload_too_large", detail);
+}
+
+/*
+ * A restore's body goes to an unlinked file under the data folder as it
+ * arrives: never held in memory. Past the limit it is dropped (413 at the
+ * end); a failed write is kept for the final reply (507 on ENOSPC).
+ */
+static void
+spool_append(struct http_server *h, struct request *rq, const char *data,
+    size_t n)
+{
+	if (rq->too_large || rq->spool_errno != 0)
+		return;
+	if (rq->spooled + n > body_limit(h, rq)) {
+		rq->too_large = 1;
+		return;
+	}
+	if (rq->spool_fd < 0 &&
+	    (rq->spool_fd = restore_tmpfile(rq->s->data_dir)) < 0) {
+		rq->spool_errno = errno != 0 ? errno : EIO;
+		return;
+	}
+	while (n > 0) {
+		ssize_t w = write(rq->spool_fd, data, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rq->spool_errno = w < 0 ? errno : EIO;
+			return;
+		}
+		data += w;
+		n -= (size_t)w;
+		rq->spooled += (unsigned long long)w;
+	}
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload,
@@ -1357,6 +1539,7 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
 			return MHD_NO;
 		*con_cls = rq;
+		rq->spool_fd = -1;
 		atomic_fetch_add(&h->inflight, 1);
 		rq->s = settings_live_get(h->live);
 		rq->t = *h->t;
@@ -1438,11 +1621,9 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 
 			errno = 0;
 			n = strtoull(cl, &end, 10);
-			if (errno != 0 || end == cl || n > HTTP_MAX_BODY) {
+			if (errno != 0 || end == cl || n > body_limit(h, rq)) {
 				rq->too_large = 1;
-				return reply_error(conn, rq, 413,
-				    "payload_too_large",
-				    "body: larger than 65536 bytes");
+				return reply_too_large(conn, rq, h);
 			}
 			body_max = n;
 		}
@@ -1461,6 +1642,11 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (*upload_size != 0 && routes[rq->route].has_body == BODY_SPOOL) {
+		spool_append(h, rq, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
 	if (*upload_size != 0) {
 		if (rq->too_large || rq->len + *upload_size > HTTP_MAX_BODY) {
 			rq->too_large = 1;
@@ -1472,8 +1658,19 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	/* The request is complete: no deadline while it runs. */
 	arm(rq->c, PH_REQUEST, 0);
 	if (rq->too_large)
-		return reply_error(conn, rq, 413, "payload_too_large",
-		    "body: larger than 65536 bytes");
+		return reply_too_large(conn, rq, h);
+	if (rq->spool_errno != 0) {
+		char detail[160];
+
+		snprintf(detail, sizeof(detail),
+		    "body: cannot be spooled to disk: %s",
+		    strerror(rq->spool_errno));
+		return reply_error(conn, rq,
+		    rq->spool_errno == ENOSPC ? 507 : 500,
+		    rq->spool_errno == ENOSPC ? "insufficient_storage"
+		                              : "internal_error",
+		    detail);
+	}
 	r = &routes[rq->route];
 	if (!r->has_body && rq->len > 0)
 		return reply_error(conn, rq, 400, "invalid_request",
@@ -1522,6 +1719,8 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	arm(rq->c, PH_IDLE, HTTP_HEADER_S * 1000LL);
 	if (rq->resp != NULL)
 		MHD_destroy_response(rq->resp);
+	if (rq->spool_fd >= 0)
+		close(rq->spool_fd); /* unlinked: its blocks go with it */
 	if (rq->body != NULL) {
 		explicit_bzero(rq->body, rq->cap);
 		burn_stack();

@@ -733,6 +733,8 @@ struct cf_found {
 	char ours_id[CF_MAX_ID + 1];
 	int others;                    /* records we do not own */
 	char other[CF_MAX_DETAIL / 4]; /* "A record 1.2.3.4 (id ...)" */
+	int owned_elsewhere; /* of those, CNAMEs with our comment, other target */
+	char elsewhere_id[CF_MAX_ID + 1];
 };
 
 static void
@@ -772,6 +774,10 @@ cf_scan(cJSON *arr, const char *fqdn, const char *target, struct cf_found *f)
 			}
 			continue;
 		}
+		if (type != NULL && strcmp(type, "CNAME") == 0 &&
+		    cf_is_owned(rec) && cf_valid_id(id) &&
+		    f->owned_elsewhere++ == 0)
+			cf_copy(f->elsewhere_id, sizeof(f->elsewhere_id), id);
 		if (f->others++ == 0) {
 			if (snprintf(f->other, sizeof(f->other),
 			        "%.16s record %.200s (id %.64s)",
@@ -1256,4 +1262,51 @@ cf_list_zone(struct cf_client *c, const char *zone_id, cf_record_cb cb,
 		    skipped, zone_id);
 	res->status = CF_EXISTS;
 	return 0;
+}
+
+void
+cf_takeover_cname(struct cf_client *c, const char *zone_id, const char *fqdn,
+    const char *target, struct cf_result *res)
+{
+	struct cf_found f;
+	char path[CF_MAX_URL / 4];
+	struct cf_reply reply;
+	char *body;
+	int code = 0, n;
+
+	if (cf_ensure_precheck(c, zone_id, fqdn, target, res) == -1)
+		return;
+	if (cf_lookup(c, zone_id, fqdn, target, &f, res) == -1)
+		return;
+	/*
+	 * Only when every record holding the name is a CNAME of ours that
+	 * points elsewhere (another node's tunnel): a foreign record, or a
+	 * mix, stays a conflict and nothing is changed.
+	 */
+	if (!f.ours && f.others > 0 && f.owned_elsewhere == f.others &&
+	    f.others == 1) {
+		n = snprintf(path, sizeof(path), "/zones/%s/dns_records/%s",
+		    zone_id, f.elsewhere_id);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return;
+		if ((body = cf_cname_body(fqdn, target, 0)) == NULL) {
+			cf_detail(c, res, "cloudflare: out of memory");
+			return;
+		}
+		n = cf_call(c, "PATCH", path, NULL, body, &reply, res);
+		cJSON_free(body);
+		if (n != CF_OK)
+			return;
+		cJSON_Delete(reply.root);
+		log_info("cloudflare: took over record %s for %s (now %s)",
+		    f.elsewhere_id, fqdn, target);
+		res->status = CF_CREATED;
+		res->detail[0] = '\0';
+		cf_copy(res->record_id, sizeof(res->record_id), f.elsewhere_id);
+		return;
+	}
+	if (cf_decide(c, zone_id, fqdn, target, &f, res))
+		return;
+	if (cf_post_cname(c, zone_id, fqdn, target, &code, res))
+		cf_after_taken(c, zone_id, fqdn, target, code, res);
 }

@@ -283,6 +283,7 @@ enum okey {
 	O_DB_PASSWORD,
 	O_DATA_DIR,
 	O_DB_TEMPLATE,
+	O_ADDONS_PATH,
 	O_COUNT
 };
 
@@ -293,6 +294,7 @@ static const char *const okeys[O_COUNT] = {
 	[O_DB_PASSWORD] = "db_password",
 	[O_DATA_DIR] = "data_dir",
 	[O_DB_TEMPLATE] = "db_template",
+	[O_ADDONS_PATH] = "addons_path",
 };
 
 /* One value and where it came from: file == NULL means the environment. */
@@ -1992,6 +1994,7 @@ p_odoo_conf(struct settings_loader *ld, const struct setting_def *d)
 	if (ld->s->odoo_conf != NULL)
 		load_odoo_conf(ld);
 	ld->s->odoo_db_template = dup_or_fail(ld, ld->o[O_DB_TEMPLATE].v);
+	ld->s->addons_path = dup_or_fail(ld, ld->o[O_ADDONS_PATH].v);
 }
 
 /* PG*: over the db_* of odoo.conf; an empty PG* is no override. */
@@ -2129,6 +2132,7 @@ settings_free(struct settings *s)
 		free(s->template_dbs[i]);
 	free(s->template_dbs);
 	free(s->odoo_conf);
+	free(s->addons_path);
 	free(s->watcher_metrics_file);
 	free(s->data_dir);
 	free(s->pg_host);

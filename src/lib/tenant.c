@@ -120,7 +120,7 @@ tenant_create_unlock(void)
 static pthread_mutex_t busy_mu = PTHREAD_MUTEX_INITIALIZER;
 static char busy[TENANT_MAX_BUSY][NAME_MAX_LEN + 1];
 
-static int
+int
 busy_claim(const char *name)
 {
 	int i, slot = -1;
@@ -141,7 +141,7 @@ busy_claim(const char *name)
 	return slot >= 0 ? 0 : slot == -2 ? -1 : -2;
 }
 
-static void
+void
 busy_release(const char *name)
 {
 	int i;
@@ -183,7 +183,7 @@ busy_fail(struct tenant_result *res, int rc, const char *name)
 }
 
 /* A database error: unreachable server or something else. */
-static enum tenant_err
+enum tenant_err
 db_fail(struct tenant_result *res, PGconn *c, const char *what, const char *msg)
 {
 	if (pg_conn_lost(c))
@@ -428,7 +428,7 @@ random_hex(char *out, size_t ndigits)
 }
 
 /* uuid4 (random) and uuid1 (time based, random node) as Odoo stores them. */
-static int
+int
 make_uuid(char out[37], int version)
 {
 	unsigned char b[16];
@@ -504,7 +504,7 @@ out:
 	return n >= 0 && (size_t)n < len ? 0 : -1;
 }
 
-static void
+void
 terminate_sessions(PGconn *c, const char *db)
 {
 	const char *p[1] = { db };
@@ -528,7 +528,7 @@ drop_database(PGconn *c, const char *db, char *err, size_t errlen)
 }
 
 /* 1 when a database of that name exists, 0 when not, -1 on error. */
-static int
+int
 db_exists(PGconn *c, const char *db, int *is_template)
 {
 	const char *p[1] = { db };
@@ -674,23 +674,24 @@ check_files(const struct tenant_ctx *t, const char *tmp, const char *templ,
 	return TENANT_OK;
 }
 
+const char tenant_icp_sql[] =
+    "WITH v(key, value) AS (SELECT * FROM unnest($1::text[], "
+    "$2::text[])),"
+    " u AS (UPDATE ir_config_parameter p SET value = v.value,"
+    " write_uid = 1, write_date = now() AT TIME ZONE 'UTC'"
+    " FROM v WHERE p.key = v.key RETURNING p.key)"
+    " INSERT INTO ir_config_parameter"
+    " (key, value, create_uid, write_uid, create_date, write_date)"
+    " SELECT key, value, 1, 1, now() AT TIME ZONE 'UTC',"
+    " now() AT TIME ZONE 'UTC' FROM v"
+    " WHERE key NOT IN (SELECT key FROM u)";
+
 /* Step 3: what Odoo's ir.config_parameter init(force=True) does, and more. */
 static enum tenant_err
 configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
     const char *domain, struct hash_job *job, pthread_t th, int *joined,
     struct tenant_result *res)
 {
-	static const char icp_sql[] =
-	    "WITH v(key, value) AS (SELECT * FROM unnest($1::text[], "
-	    "$2::text[])),"
-	    " u AS (UPDATE ir_config_parameter p SET value = v.value,"
-	    " write_uid = 1, write_date = now() AT TIME ZONE 'UTC'"
-	    " FROM v WHERE p.key = v.key RETURNING p.key)"
-	    " INSERT INTO ir_config_parameter"
-	    " (key, value, create_uid, write_uid, create_date, write_date)"
-	    " SELECT key, value, 1, 1, now() AT TIME ZONE 'UTC',"
-	    " now() AT TIME ZONE 'UTC' FROM v"
-	    " WHERE key NOT IN (SELECT key FROM u)";
 	char err[512], keys[256], vals[512], secret[37], uuid[37], date[32];
 	const char *p[2];
 	struct tm tm;
@@ -720,7 +721,7 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 	}
 	p[0] = keys;
 	p[1] = vals;
-	if (pg_exec(c, icp_sql, 2, p, err, sizeof(err), NULL) != 0) {
+	if (pg_exec(c, tenant_icp_sql, 2, p, err, sizeof(err), NULL) != 0) {
 		e = db_fail(res, c, "setting ir_config_parameter", err);
 		goto out;
 	}
@@ -790,7 +791,7 @@ clone_template(PGconn *c, const char *templ, const char *tmp,
 }
 
 /* Step 5: one transaction makes the tenant visible. */
-static enum tenant_err
+enum tenant_err
 publish(PGconn *c, const char *tmp, const char *name, const char *domain,
     const char *templ, struct tenant_result *res)
 {
@@ -835,7 +836,7 @@ publish(PGconn *c, const char *tmp, const char *name, const char *domain,
  * complete), -1 when nobody can tell: then the folder must stay, and the
  * clean-up at the next start removes it with tmp unless name exists.
  */
-static int
+int
 publish_outcome(const struct tenant_ctx *t, const char *tmp, const char *name)
 {
 	char err[256];
@@ -1140,7 +1141,7 @@ out:
  * busy, so that a delete of it waits for this record (409 meanwhile)
  * rather than racing it and leaving a record without a tenant.
  */
-static void
+void
 dns_create(const struct settings *s, struct cf_client *cf, const char *name,
     const char *domain, struct tenant_dns *dns)
 {
@@ -1504,6 +1505,9 @@ tenant_cleanup(const struct tenant_ctx *t)
 			continue;
 		if (com != NULL)
 			snprintf(target, sizeof(target), "%s", com + 10);
+		else /* op=create;target=NAME (restores, LIFECYCLE.md) */
+			tenant_comment_value(PQgetvalue(r, i, 1), "target",
+			    target, sizeof(target));
 		log_warn("removing %s, left by an interrupted creation%s%s",
 		    tmp, target[0] ? " of " : "", target);
 		if (drop_database(c, tmp, err, sizeof(err)) != 0) {

@@ -148,7 +148,8 @@ def test_documented_paths_are_the_daemons_routes():
                                   "/api/domains", "/api/node", "/metrics",
                                   "/api/tenants/{subdomain}",
                                   "/api/tenants/{subdomain}/backup",
-                                  "/api/tenants/{subdomain}/password"}
+                                  "/api/tenants/{subdomain}/password",
+                                  "/api/tenant/restore"}
     documented = {(m, p) for p in SPEC["paths"] for m in operations(p)}
     assert documented == routes
 
@@ -316,6 +317,23 @@ def test_routes_answer_as_documented(api, pg, data_dir, cloudflare):
     check(api.post("/api/tenants/oa-one/password", data=BIG), "POST", W,
           413)
     check(api.get("/api/tenants/oa-one/password"), "GET", W, 405)
+    R = "/api/tenant/restore"
+    zipped = api.get("/api/tenants/oa-one/backup").content
+    zh = {"Content-Type": "application/zip"}
+    r = check(api.post(R + "?subdomain=oa-two", data=zipped, headers=zh),
+              "POST", R, 201)
+    assert r.json()["restored_from"]["db_name"] == "oa-one"
+    check(api.post(R + "?subdomain=oa-two", data=zipped, headers=zh),
+          "POST", R, 409)
+    check(api.post(R, data=zipped, headers=zh), "POST", R, 400)
+    check(api.post(R + "?subdomain=oa-three", data=b"not a zip",
+                   headers=zh), "POST", R, 400)
+    check(api.post(R + "?subdomain=Bad.Name", data=zipped, headers=zh),
+          "POST", R, 422)
+    check(api.post(R + "?subdomain=oa-three", key=False, data=zipped),
+          "POST", R, 401)
+    check(api.get(R), "GET", R, 405)
+    check(api.delete(P + "?subdomain=oa-two"), "DELETE", P, 200)
     check(api.delete(P + "?subdomain=oa-one"), "DELETE", P, 200)
 
     # Routes that do not exist: 401 under /api/ without a key, else 404.

@@ -1,0 +1,4 @@
+\restrict K
+CREATE ROLE x;
+/* c /* d */ */
+\unrestrict K

@@ -49,6 +49,7 @@
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/pg.h"
+#include "nodo/suspend.h"
 #include "apimetrics.h"
 #include "nodo/tenant_cache.h"
 #include "nodo/util.h"
@@ -183,6 +184,10 @@ static int do_backup(struct http_server *, struct MHD_Connection *,
     struct request *);
 static int do_password(struct http_server *, struct MHD_Connection *,
     struct request *);
+static int do_suspend(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_resume(struct http_server *, struct MHD_Connection *,
+    struct request *);
 
 /*
  * run: RUN_INLINE only for routes that never wait (no PostgreSQL, no pool,
@@ -208,6 +213,10 @@ static const struct route {
 	{ "/api/tenants/{subdomain}", "GET", do_detail, 1, 0, RUN_JOB },
 	{ "/api/tenants/{subdomain}/backup", "GET", do_backup, 1, 0, RUN_JOB },
 	{ "/api/tenants/{subdomain}/password", "POST", do_password, 1, 1,
+	    RUN_HEAVY },
+	{ "/api/tenants/{subdomain}/suspend", "POST", do_suspend, 1, 0,
+	    RUN_HEAVY },
+	{ "/api/tenants/{subdomain}/resume", "POST", do_resume, 1, 0,
 	    RUN_HEAVY },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -941,6 +950,36 @@ do_password(struct http_server *h, struct MHD_Connection *conn,
 		return reply_tenant_error(conn, rq, e, &res);
 	ret = reply_detail(h, conn, rq, rq->sub);
 	return ret;
+}
+
+/* POST .../suspend and .../resume: the detail after the change. */
+static int
+suspend_or_resume(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq, int suspend)
+{
+	struct tenant_result res;
+	enum tenant_err e;
+
+	memset(&res, 0, sizeof(res));
+	e = tenant_suspend(h->t, rq->sub, suspend, &res);
+	tenant_cache_changed(h->list);
+	if (e != TENANT_OK)
+		return reply_tenant_error(conn, rq, e, &res);
+	return reply_detail(h, conn, rq, rq->sub);
+}
+
+static int
+do_suspend(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	return suspend_or_resume(h, conn, rq, 1);
+}
+
+static int
+do_resume(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	return suspend_or_resume(h, conn, rq, 0);
 }
 
 /*

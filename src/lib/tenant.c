@@ -45,15 +45,16 @@
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/odoo_hash.h"
+#include "nodo/suspend.h"
 #include "nodo/tenant.h"
+#include "nodo/tenant_steps.h"
 #include "nodo/util.h"
 
-#define TENANT_MAX_BUSY     64   /* names being created or deleted at once */
-#define TENANT_RENAME_TRIES 250  /* x 20 ms: our own backend leaving tmp */
-#define TENANT_TMP_HEX      16   /* random hex digits of an internal name */
-#define TENANT_HASH_NICE    10   /* nice of the password-hash thread */
-#define TENANT_SQL_MAX      1024 /* bytes of one statement we format */
-#define TENANT_STALE_TRIES  500  /* x 20 ms: a dead creation's backends end */
+#define TENANT_MAX_BUSY     64  /* names being created or deleted at once */
+#define TENANT_RENAME_TRIES 250 /* x 20 ms: our own backend leaving tmp */
+#define TENANT_TMP_HEX      16  /* random hex digits of an internal name */
+#define TENANT_HASH_NICE    10  /* nice of the password-hash thread */
+#define TENANT_STALE_TRIES  500 /* x 20 ms: a dead creation's backends end */
 /* Bytes of the text[] of names never listed: every one quoted, escaped. */
 #define TENANT_EXCL_MAX                                                        \
 	((SETTINGS_MAX_TEMPLATES + 2) * (2 * NAME_MAX_LEN + 3) + 3)
@@ -62,7 +63,9 @@ const char *const tenant_list_sql =
     "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '')"
     " FROM pg_database d"
     " WHERE d.datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)"
-    " AND NOT d.datistemplate AND d.datallowconn"
+    " AND NOT d.datistemplate AND (d.datallowconn OR"
+    " coalesce(shobj_description(d.oid, 'pg_database'), '') ~ " SUSPEND_MARK_RE
+    ")"
     " AND d.datname NOT IN ('postgres', 'template0', 'template1')"
     " AND d.datname <> ALL ($1::text[])"
     " AND left(d.datname, 6) <> '" NAME_TMP_PREFIX "'"
@@ -106,7 +109,7 @@ static pthread_rwlock_t create_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_mutex_t busy_mu = PTHREAD_MUTEX_INITIALIZER;
 static char busy[TENANT_MAX_BUSY][NAME_MAX_LEN + 1];
 
-static int
+int
 busy_claim(const char *name)
 {
 	int i, slot = -1;
@@ -127,7 +130,7 @@ busy_claim(const char *name)
 	return slot >= 0 ? 0 : slot == -2 ? -1 : -2;
 }
 
-static void
+void
 busy_release(const char *name)
 {
 	int i;
@@ -315,6 +318,7 @@ tenant_list(const struct tenant_ctx *t, PGconn *c, const char *domain,
 			    t->s->odoo_domain);
 		if (domain != NULL && strcmp(domain, tn->domain) != 0)
 			continue;
+		tn->suspended = suspend_marked(PQgetvalue(r, i, 1));
 		k++;
 	}
 	PQclear(r);
@@ -460,7 +464,7 @@ fs_path(const struct settings *s, const char *db, char *out, size_t len)
 }
 
 /* "ALTER ..." with quoted identifiers/literals; 0 or -1 (ENOMEM). */
-static int
+int
 fmt_sql(PGconn *c, char *out, size_t len, const char *fmt, const char *id1,
     const char *id2, const char *lit)
 {
@@ -490,7 +494,7 @@ out:
 	return n >= 0 && (size_t)n < len ? 0 : -1;
 }
 
-static void
+void
 terminate_sessions(PGconn *c, const char *db)
 {
 	const char *p[1] = { db };
@@ -1234,7 +1238,10 @@ drop_tenant(const struct tenant_ctx *t, const char *subdomain, char *domain,
 		    subdomain);
 		goto out;
 	}
-	if (PQgetvalue(r, 0, 1)[0] != 't' || PQgetvalue(r, 0, 2)[0] != 't') {
+	/* A suspended tenant (closed, with the mark) is one too. */
+	if ((PQgetvalue(r, 0, 1)[0] != 't' &&
+	        !suspend_marked(PQgetvalue(r, 0, 3))) ||
+	    PQgetvalue(r, 0, 2)[0] != 't') {
 		PQclear(r);
 		e = fail(res, TENANT_NOT_FOUND,
 		    "subdomain: database '%s' is "

@@ -205,7 +205,7 @@ end_sessions(PGconn *c, const char *name)
 		    " WHERE datname = $1 AND pid <> pg_backend_pid()",
 		    1, p);
 		left = PQresultStatus(r) == PGRES_TUPLES_OK
-		    ? atoi(PQgetvalue(r, 0, 0))
+		    ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10)
 		    : -1;
 		PQclear(r);
 		if (left <= 0)

@@ -170,7 +170,7 @@ def test_list_sorted_and_filtered(api, pg):
         "alfa", "beta-1", "gamma", "zeta"]
     assert body["tenants"][0] == {
         "subdomain": "alfa", "database": "alfa", "domain": "otro.dominio",
-        "url": "https://alfa.otro.dominio"}
+        "url": "https://alfa.otro.dominio", "state": "active"}
     assert body["tenants"][2]["domain"] == "sajet.us"
     r = api.get("/api/tenants", params={"domain": "otro.dominio"})
     assert [t["subdomain"] for t in r.json()["tenants"]] == ["alfa"]

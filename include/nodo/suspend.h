@@ -23,6 +23,13 @@
 int suspend_marked(const char *comment);
 
 /*
+ * The comment without the mark's keys (suspended, users, created_at) into
+ * out: "nodo:..." ("nodo:" alone when nothing else was left; a comment not
+ * of ours is not kept). 0, or -1 when it does not fit in len bytes.
+ */
+int suspend_strip_mark(const char *comment, char *out, size_t len);
+
+/*
  * Suspends (suspend 1) or resumes (0) the tenant name: TENANT_OK when it
  * is (now or already) in that state; TENANT_INVALID_SUBDOMAIN,
  * TENANT_NOT_FOUND (no tenant: absent, a template, internal, another

@@ -28,9 +28,6 @@ void busy_release(const char *name);
 int fmt_sql(PGconn *c, char *out, size_t len, const char *fmt, const char *id1,
     const char *id2, const char *lit);
 
-/* pg_terminate_backend() of every other session on db; errors ignored. */
-void terminate_sessions(PGconn *c, const char *db);
-
 /*
  * Connects to the tenant d->name (which must allow connections) and fills
  * d->created_at and d->users; a database without Odoo's tables leaves

@@ -83,13 +83,8 @@ is_mark_key(const char *seg, size_t n)
 	return 0;
 }
 
-/*
- * The comment without the mark's keys into out: "nodo:..." ("nodo:" alone
- * when it had nothing else; a comment not of ours is not kept). 0, or -1
- * when it does not fit.
- */
-static int
-strip_mark(const char *comment, char *out, size_t len)
+int
+suspend_strip_mark(const char *comment, char *out, size_t len)
 {
 	size_t plen = strlen(TENANT_COMMENT_PREFIX), o = plen, n;
 	const char *p, *e;
@@ -199,10 +194,16 @@ end_sessions(PGconn *c, const char *name)
 	int i, left = -1;
 
 	for (i = 0; i < SUSPEND_END_TRIES; i++) {
-		terminate_sessions(c, name);
+		/* Client backends only: autovacuum is not ours to end. */
+		pg_exec(c,
+		    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+		    " WHERE datname = $1 AND pid <> pg_backend_pid()"
+		    " AND backend_type = 'client backend'",
+		    1, p, NULL, 0, NULL);
 		r = pg_query(c,
 		    "SELECT count(*) FROM pg_stat_activity"
-		    " WHERE datname = $1 AND pid <> pg_backend_pid()",
+		    " WHERE datname = $1 AND pid <> pg_backend_pid()"
+		    " AND backend_type = 'client backend'",
 		    1, p);
 		left = PQresultStatus(r) == PGRES_TUPLES_OK
 		    ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10)
@@ -241,7 +242,7 @@ do_suspend(const struct tenant_ctx *t, PGconn *c, const char *name,
 	nodo_strlcpy(d.name, name, sizeof(d.name));
 	if (allow && (e = tenant_inside(t, &d, res)) != TENANT_OK)
 		return e;
-	if (strip_mark(com, base, sizeof(base)) != 0)
+	if (suspend_strip_mark(com, base, sizeof(base)) != 0)
 		return sfail(res, TENANT_INTERNAL,
 		    "database: the comment of '%s' is too long to rewrite",
 		    name);
@@ -276,7 +277,7 @@ do_resume(PGconn *c, const char *name, struct tenant_result *res)
 		return e;
 	if (!suspend_marked(com))
 		return TENANT_OK; /* active already: unchanged */
-	if (strip_mark(com, base, sizeof(base)) != 0)
+	if (suspend_strip_mark(com, base, sizeof(base)) != 0)
 		return sfail(res, TENANT_INTERNAL,
 		    "database: the comment of '%s' is too long to rewrite",
 		    name);
@@ -338,6 +339,7 @@ suspend_recover(const struct tenant_ctx *t)
 	    " AND coalesce(shobj_description(d.oid, 'pg_database'), '') "
 	    "~ " SUSPEND_MARK_RE " AND (d.datallowconn OR EXISTS (SELECT 1"
 	    " FROM pg_stat_activity a WHERE a.datname = d.datname"
+	    " AND a.backend_type = 'client backend'"
 	    " AND a.pid <> pg_backend_pid()))"
 	    " ORDER BY d.datname COLLATE \"C\"";
 	struct tenant_result res;

@@ -494,7 +494,7 @@ out:
 	return n >= 0 && (size_t)n < len ? 0 : -1;
 }
 
-void
+static void
 terminate_sessions(PGconn *c, const char *db)
 {
 	const char *p[1] = { db };

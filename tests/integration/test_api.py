@@ -483,7 +483,7 @@ def test_restart_keeps_domain(node, pg):
     t = api.get("/api/tenants").json()["tenants"]
     assert t == [{"subdomain": "keep", "database": "keep",
                   "domain": "otro.dominio",
-                  "url": "https://keep.otro.dominio"}]
+                  "url": "https://keep.otro.dominio", "state": "active"}]
 
 
 def test_template_busy_sessions_are_ended(api, pg):

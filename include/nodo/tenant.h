@@ -52,6 +52,7 @@ struct tenant_ctx {
 struct tenant {
 	char name[64];
 	char domain[256];
+	int suspended; /* the comment carries the suspend mark (suspend.h) */
 };
 
 /* DNS outcome of a create or delete, for the reply. */

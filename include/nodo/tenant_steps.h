@@ -13,6 +13,9 @@
 #include "nodo/settings.h"
 #include "nodo/tenant.h"
 
+/* Bytes of one statement fmt_sql formats. */
+#define TENANT_SQL_MAX 1024
+
 /* The busy-name table: 0 claimed, -1 busy (409), -2 the table is full. */
 int busy_claim(const char *name);
 void busy_release(const char *name);
@@ -64,5 +67,13 @@ int publish_outcome(const struct tenant_ctx *t, const char *tmp,
 /* A create's DNS step: our record for name.domain (cf NULL: disabled). */
 void dns_create(const struct settings *s, struct cf_client *cf,
     const char *name, const char *domain, struct tenant_dns *dns);
+
+/*
+ * Connects to the tenant d->name (which must allow connections) and fills
+ * d->created_at and d->users; a database without Odoo's tables leaves
+ * them unknown. TENANT_DB_UNAVAILABLE when it cannot connect.
+ */
+enum tenant_err tenant_inside(const struct tenant_ctx *t,
+    struct tenant_detail *d, struct tenant_result *res);
 
 #endif

@@ -51,6 +51,7 @@
 #include "nodo/names.h"
 #include "nodo/pg.h"
 #include "nodo/restore.h"
+#include "nodo/suspend.h"
 #include "apimetrics.h"
 #include "nodo/tenant_cache.h"
 #include "nodo/util.h"
@@ -196,6 +197,10 @@ static int do_restore(struct http_server *, struct MHD_Connection *,
 
 /* struct route.has_body: none, JSON up to HTTP_MAX_BODY, spooled to disk. */
 enum { BODY_NONE, BODY_JSON, BODY_SPOOL };
+static int do_suspend(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_resume(struct http_server *, struct MHD_Connection *,
+    struct request *);
 
 /*
  * run: RUN_INLINE only for routes that never wait (no PostgreSQL, no pool,
@@ -224,6 +229,10 @@ static const struct route {
 	    RUN_HEAVY },
 	/* The body (a zip up to RESTORE_MAX_BYTES) is spooled to disk. */
 	{ "/api/tenant/restore", "POST", do_restore, 1, BODY_SPOOL, RUN_HEAVY },
+	{ "/api/tenants/{subdomain}/suspend", "POST", do_suspend, 1, 0,
+	    RUN_HEAVY },
+	{ "/api/tenants/{subdomain}/resume", "POST", do_resume, 1, 0,
+	    RUN_HEAVY },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -956,6 +965,36 @@ do_password(struct http_server *h, struct MHD_Connection *conn,
 		return reply_tenant_error(conn, rq, e, &res);
 	ret = reply_detail(h, conn, rq, rq->sub);
 	return ret;
+}
+
+/* POST .../suspend and .../resume: the detail after the change. */
+static int
+suspend_or_resume(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq, int suspend)
+{
+	struct tenant_result res;
+	enum tenant_err e;
+
+	memset(&res, 0, sizeof(res));
+	e = tenant_suspend(&rq->t, rq->sub, suspend, &res);
+	tenant_cache_changed(h->list);
+	if (e != TENANT_OK)
+		return reply_tenant_error(conn, rq, e, &res);
+	return reply_detail(h, conn, rq, rq->sub);
+}
+
+static int
+do_suspend(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	return suspend_or_resume(h, conn, rq, 1);
+}
+
+static int
+do_resume(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	return suspend_or_resume(h, conn, rq, 0);
 }
 
 /*

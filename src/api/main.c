@@ -35,6 +35,7 @@
 #include "nodo/pg.h"
 #include "nodo/settings.h"
 #include "nodo/spares.h"
+#include "nodo/suspend.h"
 #include "nodo/tenant.h"
 #include "http.h"
 #include "nodelock.h"
@@ -335,6 +336,8 @@ maint_tick(struct maint *m)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (!m->cleaned || now.tv_sec - m->last_clean >= CLEANUP_INTERVAL) {
 		m->last_clean = now.tv_sec;
+		/* Suspends a crash left half done (suspend.h). */
+		suspend_recover(m->t);
 		if (tenant_cleanup(m->t) == 0 && !m->cleaned) {
 			m->cleaned = 1;
 			sd_notify(0, "STATUS=listening, PostgreSQL reachable");
@@ -582,6 +585,7 @@ main(int argc, char *argv[])
 	case NODELOCK_HELD:
 		m.locked = 1;
 		m.cleaned = tenant_cleanup(&t) == 0;
+		suspend_recover(&t);
 		break;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);

@@ -38,6 +38,7 @@
 #include "nodo/names.h"
 #include "nodo/pg.h"
 #include "nodo/spares.h"
+#include "nodo/suspend.h"
 #include "nodo/util.h"
 #include "node.h"
 
@@ -91,11 +92,11 @@ static int
 make_sql(char **out, const char *size_t_sql, const char *size_d_sql)
 {
 	return asprintf(out,
-	           "SELECT kind, name, size FROM ("
-	           "SELECT 'tenant' AS kind, t.datname AS name, %s AS size"
-	           " FROM (%s) AS t(datname, comment)"
+	           "SELECT kind, name, size, comment FROM ("
+	           "SELECT 'tenant' AS kind, t.datname AS name, %s AS size,"
+	           " t.comment AS comment FROM (%s) AS t(datname, comment)"
 	           " UNION ALL"
-	           " SELECT 'template', d.datname, %s FROM pg_database d"
+	           " SELECT 'template', d.datname, %s, '' FROM pg_database d"
 	           " WHERE d.datname NOT IN ('postgres', 'template0', "
 	           "'template1')"
 	           " AND left(d.datname, 6) <> '" NAME_TMP_PREFIX "'"
@@ -498,7 +499,7 @@ node_report(struct node *n, cJSON **out, char *detail, size_t len)
 {
 	const struct settings *s = n->t->s;
 	uint64_t dbsum = 0;
-	long tenants = 0;
+	long tenants = 0, suspended = 0;
 	struct host h;
 	PGresult *r;
 	cJSON *o, *a, *d, *dd, *m, *l;
@@ -537,6 +538,7 @@ node_report(struct node *n, cJSON **out, char *detail, size_t len)
 			if (name_valid(name) != 0)
 				continue;
 			tenants++;
+			suspended += suspend_marked(PQgetvalue(r, i, 3));
 			dbsum += size;
 		} else if (strcmp(kind, "spare") == 0) {
 			dbsum += size;
@@ -567,7 +569,7 @@ node_report(struct node *n, cJSON **out, char *detail, size_t len)
 	}
 	/* The trash does not exist yet: always 0 (CONTRACT 9). */
 	cJSON_AddNumberToObject(o, "tenants", (double)tenants);
-	cJSON_AddNumberToObject(o, "suspended", 0);
+	cJSON_AddNumberToObject(o, "suspended", (double)suspended);
 	cJSON_AddNumberToObject(o, "trash", 0);
 	cJSON_AddNumberToObject(o, "spares", (double)spares_ready());
 	cJSON_AddItemToObject(o, "templates", a);
@@ -739,7 +741,7 @@ node_metrics(struct node *n, struct metrics_buf *b)
 	struct tenant_result res;
 	struct tenant *v = NULL;
 	struct statvfs vf;
-	size_t nt = 0;
+	size_t nt = 0, ns = 0, i;
 	char err[256], lab[METRICS_MAX_LABELS];
 	PGconn *c;
 	int up = 0;
@@ -748,6 +750,8 @@ node_metrics(struct node *n, struct metrics_buf *b)
 		memset(&res, 0, sizeof(res));
 		up = tenant_list(n->t, c, NULL, &v, &nt, &res) == TENANT_OK;
 		pg_pool_put(n->t->pool, c);
+		for (i = 0; up && i < nt; i++)
+			ns += v[i].suspended != 0;
 		free(v);
 	}
 	metrics_family(b, "nodo_build_info", "gauge",
@@ -759,11 +763,11 @@ node_metrics(struct node *n, struct metrics_buf *b)
 	metrics_sample_u64(b, "nodo_postgres_up", "", (uint64_t)up);
 	if (up) {
 		metrics_family(b, "nodo_tenants", "gauge",
-		    "Tenants by state (suspended: none until suspension "
-		    "exists).");
+		    "Tenants by state (suspended: closed to connections).");
 		metrics_sample_u64(b, "nodo_tenants", "state=\"active\"",
-		    (uint64_t)nt);
-		metrics_sample_u64(b, "nodo_tenants", "state=\"suspended\"", 0);
+		    (uint64_t)(nt - ns));
+		metrics_sample_u64(b, "nodo_tenants", "state=\"suspended\"",
+		    (uint64_t)ns);
 	}
 	metrics_family(b, "nodo_trash_tenants", "gauge",
 	    "Deleted tenants kept for restore (none until the trash exists).");

@@ -46,16 +46,16 @@
 #include "nodo/names.h"
 #include "nodo/odoo_hash.h"
 #include "nodo/spares.h"
+#include "nodo/suspend.h"
 #include "nodo/tenant.h"
 #include "nodo/tenant_steps.h"
 #include "nodo/util.h"
 
-#define TENANT_MAX_BUSY     64   /* names being created or deleted at once */
-#define TENANT_RENAME_TRIES 250  /* x 20 ms: our own backend leaving tmp */
-#define TENANT_TMP_HEX      16   /* random hex digits of an internal name */
-#define TENANT_HASH_NICE    10   /* nice of the password-hash thread */
-#define TENANT_SQL_MAX      1024 /* bytes of one statement we format */
-#define TENANT_STALE_TRIES  500  /* x 20 ms: a dead creation's backends end */
+#define TENANT_MAX_BUSY     64  /* names being created or deleted at once */
+#define TENANT_RENAME_TRIES 250 /* x 20 ms: our own backend leaving tmp */
+#define TENANT_TMP_HEX      16  /* random hex digits of an internal name */
+#define TENANT_HASH_NICE    10  /* nice of the password-hash thread */
+#define TENANT_STALE_TRIES  500 /* x 20 ms: a dead creation's backends end */
 /* Bytes of the text[] of names never listed: every one quoted, escaped. */
 #define TENANT_EXCL_MAX                                                        \
 	((SETTINGS_MAX_TEMPLATES + 2) * (2 * NAME_MAX_LEN + 3) + 3)
@@ -64,7 +64,9 @@ const char *const tenant_list_sql =
     "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '')"
     " FROM pg_database d"
     " WHERE d.datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)"
-    " AND NOT d.datistemplate AND d.datallowconn"
+    " AND NOT d.datistemplate AND (d.datallowconn OR"
+    " coalesce(shobj_description(d.oid, 'pg_database'), '') ~ " SUSPEND_MARK_RE
+    ")"
     " AND d.datname NOT IN ('postgres', 'template0', 'template1')"
     " AND d.datname <> ALL ($1::text[])"
     " AND left(d.datname, 6) <> '" NAME_TMP_PREFIX "'"
@@ -329,6 +331,7 @@ tenant_list(const struct tenant_ctx *t, PGconn *c, const char *domain,
 			    t->s->odoo_domain);
 		if (domain != NULL && strcmp(domain, tn->domain) != 0)
 			continue;
+		tn->suspended = suspend_marked(PQgetvalue(r, i, 1));
 		k++;
 	}
 	PQclear(r);
@@ -1258,7 +1261,10 @@ drop_tenant(const struct tenant_ctx *t, const char *subdomain, char *domain,
 		    subdomain);
 		goto out;
 	}
-	if (PQgetvalue(r, 0, 1)[0] != 't' || PQgetvalue(r, 0, 2)[0] != 't') {
+	/* A suspended tenant (closed, with the mark) is one too. */
+	if ((PQgetvalue(r, 0, 1)[0] != 't' &&
+	        !suspend_marked(PQgetvalue(r, 0, 3))) ||
+	    PQgetvalue(r, 0, 2)[0] != 't') {
 		PQclear(r);
 		e = fail(res, TENANT_NOT_FOUND,
 		    "subdomain: database '%s' is "

@@ -120,6 +120,8 @@ render(const struct tenant *v, size_t n, const char *domain)
 		snprintf(url, sizeof(url), "https://%s.%s", v[i].name,
 		    v[i].domain);
 		cJSON_AddStringToObject(t, "url", url);
+		cJSON_AddStringToObject(t, "state",
+		    v[i].suspended ? "suspended" : "active");
 		k++;
 	}
 	cJSON_AddNumberToObject(o, "count", (double)k);

@@ -6,8 +6,9 @@
  * size, whether it allows connections) with what the tenant's own tables
  * say (database.create_date, the internal users) and a walk of its
  * filestore that never follows a link. A database is a tenant by the rule
- * of tenant_list(); a database the node suspended (closed to connections,
- * its comment carrying "suspended=") will be one too.
+ * of tenant_list(); a database the node suspended (its comment carrying
+ * the mark of suspend.h) is one too, whose users and created_at are those
+ * the mark recorded at suspend time (nobody can connect to count them).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,7 +22,9 @@
 #include "nodo/log.h"
 #include "nodo/names.h"
 #include "nodo/odoo_hash.h"
+#include "nodo/suspend.h"
 #include "nodo/tenant.h"
+#include "nodo/tenant_steps.h"
 #include "nodo/util.h"
 
 static enum tenant_err info_fail(struct tenant_result *res, enum tenant_err e,
@@ -69,9 +72,9 @@ tenant_find(const struct tenant_ctx *t, PGconn *c, const char *name,
 	    " coalesce(shobj_description(d.oid, 'pg_database'), '')"
 	    " FROM pg_database d WHERE d.datname = $1";
 	const char *p[1] = { name };
-	char flag[8];
+	char users[24];
 	PGresult *r;
-	int allow;
+	int allow, marked;
 
 	memset(d, 0, sizeof(*d));
 	d->users = -1;
@@ -99,10 +102,10 @@ tenant_find(const struct tenant_ctx *t, PGconn *c, const char *name,
 		    "subdomain: no tenant named '%s'", name);
 	}
 	allow = PQgetvalue(r, 0, 1)[0] == 't';
-	tenant_comment_value(PQgetvalue(r, 0, 3), "suspended", flag,
-	    sizeof(flag));
+	marked = suspend_marked(PQgetvalue(r, 0, 3));
 	if (PQgetvalue(r, 0, 0)[0] == 't' || PQgetvalue(r, 0, 2)[0] != 't' ||
-	    (!allow && flag[0] == '\0')) {
+	    strncmp(name, NAME_TMP_PREFIX, strlen(NAME_TMP_PREFIX)) == 0 ||
+	    (!allow && !marked)) {
 		PQclear(r);
 		return info_fail(res, TENANT_NOT_FOUND,
 		    "subdomain: database '%s' is not a tenant of this node "
@@ -110,7 +113,20 @@ tenant_find(const struct tenant_ctx *t, PGconn *c, const char *name,
 		    name);
 	}
 	nodo_strlcpy(d->name, name, sizeof(d->name));
-	d->suspended = !allow;
+	/* The mark is the truth (suspend.h); what it recorded is kept. */
+	d->suspended = marked;
+	if (marked) {
+		tenant_comment_value(PQgetvalue(r, 0, 3), "users", users,
+		    sizeof(users));
+		if (users[0] != '\0' &&
+		    strspn(users, "0123456789") == strlen(users))
+			d->users = strtoll(users, NULL, 10);
+		tenant_comment_value(PQgetvalue(r, 0, 3), "created_at",
+		    d->created_at, sizeof(d->created_at));
+		if (strspn(d->created_at, "0123456789-T:Z") !=
+		    strlen(d->created_at))
+			d->created_at[0] = '\0';
+	}
 	tenant_comment_domain(PQgetvalue(r, 0, 3), d->domain,
 	    sizeof(d->domain));
 	if (d->domain[0] == '\0')
@@ -146,7 +162,7 @@ rfc3339(const char *v, char *out, size_t len)
 }
 
 /* What the tenant's own database says: created_at and users. */
-static enum tenant_err
+enum tenant_err
 tenant_inside(const struct tenant_ctx *t, struct tenant_detail *d,
     struct tenant_result *res)
 {

@@ -170,7 +170,7 @@ def test_list_sorted_and_filtered(api, pg):
         "alfa", "beta-1", "gamma", "zeta"]
     assert body["tenants"][0] == {
         "subdomain": "alfa", "database": "alfa", "domain": "otro.dominio",
-        "url": "https://alfa.otro.dominio"}
+        "url": "https://alfa.otro.dominio", "state": "active"}
     assert body["tenants"][2]["domain"] == "sajet.us"
     r = api.get("/api/tenants", params={"domain": "otro.dominio"})
     assert [t["subdomain"] for t in r.json()["tenants"]] == ["alfa"]
@@ -483,7 +483,7 @@ def test_restart_keeps_domain(node, pg):
     t = api.get("/api/tenants").json()["tenants"]
     assert t == [{"subdomain": "keep", "database": "keep",
                   "domain": "otro.dominio",
-                  "url": "https://keep.otro.dominio"}]
+                  "url": "https://keep.otro.dominio", "state": "active"}]
 
 
 def test_template_busy_sessions_are_ended(api, pg):

@@ -86,7 +86,8 @@ def test_by_hand_between_own_changes(api, pg):
 
 
 def test_same_json_as_before(api, pg):
-    """Byte for byte what the list rendered before the cache."""
+    """Byte for byte what the list rendered before the cache (plus each
+    item's state, since suspend)."""
     assert api.create("beta", "pw", domain="otro.dominio").status_code == 201
     assert api.create("alfa", "pw").status_code == 201
     r = api.get("/api/tenants")
@@ -94,14 +95,15 @@ def test_same_json_as_before(api, pg):
     assert r.headers["Cache-Control"] == "no-store"
     assert r.content == (
         b'{"tenants":[{"subdomain":"alfa","database":"alfa",'
-        b'"domain":"sajet.us","url":"https://alfa.sajet.us"},'
+        b'"domain":"sajet.us","url":"https://alfa.sajet.us",'
+        b'"state":"active"},'
         b'{"subdomain":"beta","database":"beta","domain":"otro.dominio",'
-        b'"url":"https://beta.otro.dominio"}],"count":2}')
+        b'"url":"https://beta.otro.dominio","state":"active"}],"count":2}')
     r = api.get("/api/tenants", params={"domain": "OTRO.dominio"})
     assert r.content == (
         b'{"tenants":[{"subdomain":"beta","database":"beta",'
-        b'"domain":"otro.dominio","url":"https://beta.otro.dominio"}],'
-        b'"count":1}')
+        b'"domain":"otro.dominio","url":"https://beta.otro.dominio",'
+        b'"state":"active"}],"count":1}')
     r = api.get("/api/tenants", params={"domain": "nope.example"})
     assert r.status_code == 422 and r.json()["code"] == "unknown_domain"
 

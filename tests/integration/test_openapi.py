@@ -149,7 +149,9 @@ def test_documented_paths_are_the_daemons_routes():
                                   "/api/tenants/{subdomain}",
                                   "/api/tenants/{subdomain}/backup",
                                   "/api/tenants/{subdomain}/password",
-                                  "/api/tenant/restore"}
+                                  "/api/tenant/restore",
+                                  "/api/tenants/{subdomain}/suspend",
+                                  "/api/tenants/{subdomain}/resume"}
     documented = {(m, p) for p in SPEC["paths"] for m in operations(p)}
     assert documented == routes
 
@@ -317,6 +319,22 @@ def test_routes_answer_as_documented(api, pg, data_dir, cloudflare):
     check(api.post("/api/tenants/oa-one/password", data=BIG), "POST", W,
           413)
     check(api.get("/api/tenants/oa-one/password"), "GET", W, 405)
+    for verb, state in (("suspend", "suspended"), ("resume", "active")):
+        V = G + "/" + verb
+        r = check(api.post(f"/api/tenants/oa-one/{verb}"), "POST", V, 200)
+        assert r.json()["state"] == state
+        r = check(api.get("/api/tenants"), "GET", "/api/tenants", 200)
+        assert [t["state"] for t in r.json()["tenants"]] == [state]
+        check(api.post(f"/api/tenants/oa-one/{verb}"), "POST", V, 200)
+        check(api.post(f"/api/tenants/oa-none/{verb}"), "POST", V, 404)
+        check(api.post(f"/api/tenants/Bad.Name/{verb}"), "POST", V, 422)
+        check(api.post(f"/api/tenants/oa-one/{verb}", key=False), "POST",
+              V, 401)
+        check(api.post(f"/api/tenants/oa-one/{verb}", data="{}"), "POST",
+              V, 400)
+        check(api.post(f"/api/tenants/oa-one/{verb}", data=BIG), "POST", V,
+              413)
+        check(api.get(f"/api/tenants/oa-one/{verb}"), "GET", V, 405)
     R = "/api/tenant/restore"
     zipped = api.get("/api/tenants/oa-one/backup").content
     zh = {"Content-Type": "application/zip"}

@@ -1152,7 +1152,7 @@ state_change(struct ctx *c, int argc, char **argv, const char *what,
 	snprintf(tail, sizeof(tail), "/%s", what);
 	if (tenant_path(path, sizeof(path), "/api/tenants/", pos[0], tail) != 0)
 		return usage_error(find_cmd(what), "name too long");
-	rc = call(c, "POST", path, "{}", &r);
+	rc = call(c, "POST", path, NULL, &r); /* the route takes no body */
 	if (rc == CLI_EX_OK && !c->json)
 		printf("Tenant %s %s (state: %s).\n",
 		    str(r, "subdomain", pos[0]), done, str(r, "state", "?"));

@@ -170,7 +170,7 @@ def test_suspend_resume(nodo, api):
     r = nodo.run("resume", "--json", "lc_s")
     assert r.returncode == EX_OK, r.stderr
     assert json.loads(r.stdout)["state"] == "active"
-    want = api.post("/api/tenants/nosuch/suspend", json={})
+    want = api.post("/api/tenants/nosuch/suspend")  # the route takes no body
     assert want.status_code == 404
     r = nodo.run("suspend", "nosuch")
     assert_api_error(r, EX_API, want)

@@ -104,7 +104,7 @@ make_sql(char **out, const char *size_t_sql, const char *size_d_sql)
 	           " d.datdba = (SELECT oid FROM pg_roles"
 	           " WHERE rolname = current_user)))"
 	           " UNION ALL" /* spares count in databases_bytes */
-	           " SELECT 'spare', d.datname, %s FROM pg_database d"
+	           " SELECT 'spare', d.datname, %s, '' FROM pg_database d"
 	           " WHERE left(d.datname, 7) = '" SPARES_PREFIX "'"
 	           " AND d.datdba = (SELECT oid FROM pg_roles"
 	           " WHERE rolname = current_user)"

@@ -102,6 +102,24 @@ struct spares {
 	int clean; /* the last pass found no spare (SPARE_TENANTS 0) */
 };
 
+/*
+ * SPARE_TENANTS as it is now: a reload (SIGHUP) may change it; the rest
+ * of what the thread reads is restart-only.
+ */
+static int
+want_spares(const struct spares *sp)
+{
+	const struct settings *s;
+	int n;
+
+	if (sp->t->live == NULL)
+		return sp->t->s->spare_tenants;
+	s = settings_live_get(sp->t->live);
+	n = s->spare_tenants;
+	settings_live_put(sp->t->live, s);
+	return n;
+}
+
 /* The state creates share with the thread, under mu. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct spares *running;
@@ -549,7 +567,7 @@ pass(struct spares *sp)
 	char ident[SPARES_STAMP_MAX] = "", err[256], op[16], tp[64];
 	char stamp[SPARES_STAMP_MAX];
 	struct spare keep[SETTINGS_MAX_SPARES];
-	int want = s->spare_tenants, nkeep = 0, nseen = 0, i;
+	int want = want_spares(sp), nkeep = 0, nseen = 0, i;
 	enum ident_state st = IDENT_ERROR;
 	unsigned long gen;
 	PGresult *r;
@@ -668,10 +686,12 @@ run(void *arg)
 		 * A full pass walks the template's filestore: when woken (a
 		 * claim), when short of spares, else every SPARES_RECHECK_MS.
 		 */
-		if (sp->t->s->spare_tenants == 0 && sp->clean)
+		int want = want_spares(sp);
+
+		if (want == 0 && sp->clean)
 			; /* off, and none left: nothing to look at */
 		else if (!creates_near() &&
-		    (woken || spares_ready() < sp->t->s->spare_tenants ||
+		    (woken || spares_ready() < want ||
 		        ms_since(&last) >= SPARES_RECHECK_MS)) {
 			tenant_create_lock_shared();
 			pass(sp);

@@ -300,3 +300,25 @@ def test_crash_during_preparation_is_cleaned(node, pg, data_dir):
                  internal_folders(data_dir) == [], 30, "all removed")
     finally:
         shutil.rmtree(fs, ignore_errors=True)
+
+
+def test_reload_turns_spares_on_and_off(node, pg, data_dir):
+    """SPARE_TENANTS is reloadable: the spares thread reads it each turn
+    (it read the start's settings for ever before)."""
+    api = node(SPARE_TENANTS="0")
+    time.sleep(2)
+    assert spares_in_catalog(pg) == {}
+    api.env.update(SPARE_TENANTS="1")
+    api.write_env()
+    api.new_log()
+    api.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "SPARE_TENANTS changed" in api.log(), 30,
+             "the reload logged")
+    r = api.get("/api/node")
+    assert r.status_code == 200, (r.text, api.log()[-2000:])
+    assert len(wait_ready(api, pg, n=1)) == 1
+    api.env.update(SPARE_TENANTS="0")
+    api.write_env()
+    api.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: not spares_in_catalog(pg), 60, "spares dropped")
+    wait_for(lambda: internal_folders(data_dir) == [], 10, "folders removed")

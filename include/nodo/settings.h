@@ -26,6 +26,8 @@
 /* WATCHER_ORPHAN_GRACE_SECONDS: CONTRACT 8's 10 minutes, at most a week. */
 #define SETTINGS_DEFAULT_ORPHAN_GRACE 600    /* seconds */
 #define SETTINGS_MAX_ORPHAN_GRACE     604800 /* seconds */
+#define SETTINGS_DEFAULT_TRASH_DAYS   7      /* TRASH_RETENTION_DAYS */
+#define SETTINGS_MAX_TRASH_DAYS       3650
 
 #define SETTINGS_MAX_FILE   (1024 * 1024) /* bytes, any settings file */
 #define SETTINGS_MAX_LINE   4096          /* bytes, one env/odoo.conf line */
@@ -57,6 +59,7 @@ struct settings {
 	int watcher_interval; /* DB_WATCHER_INTERVAL, seconds, 1..3600 */
 	int watcher_delete_orphans; /* WATCHER_DELETE_ORPHANS, 0/1 */
 	int watcher_orphan_grace;   /* WATCHER_ORPHAN_GRACE_SECONDS, s */
+	int trash_retention_days;   /* TRASH_RETENTION_DAYS, 0..3650 */
 	char *api_host;             /* API_HOST */
 	int api_port;               /* API_PORT, 1..65535 */
 	char *default_template;     /* DEFAULT_TEMPLATE_DB */

@@ -74,6 +74,7 @@ enum key {
 	K_WATCHER_METRICS,
 	K_ORPHAN_GRACE,
 	K_TEMPLATE_DBS,
+	K_TRASH_DAYS,
 	K_COUNT
 };
 
@@ -102,6 +103,7 @@ static const struct {
 	[K_WATCHER_METRICS] = { "WATCHER_METRICS_FILE", 0 },
 	[K_ORPHAN_GRACE] = { "WATCHER_ORPHAN_GRACE_SECONDS", 0 },
 	[K_TEMPLATE_DBS] = { "TEMPLATE_DBS", 0 },
+	[K_TRASH_DAYS] = { "TRASH_RETENTION_DAYS", 0 },
 };
 
 /* The odoo.conf [options] keys we read. */
@@ -1748,6 +1750,8 @@ settings_load(struct settings *s, enum settings_program prog,
 	/* Under the default only for tests: the watcher warns at start. */
 	s->watcher_orphan_grace = int_setting(&ld, K_ORPHAN_GRACE, 1,
 	    SETTINGS_MAX_ORPHAN_GRACE, SETTINGS_DEFAULT_ORPHAN_GRACE);
+	s->trash_retention_days = int_setting(&ld, K_TRASH_DAYS, 0,
+	    SETTINGS_MAX_TRASH_DAYS, SETTINGS_DEFAULT_TRASH_DAYS);
 
 	v = ld.v[K_DELETE_ORPHANS].v;
 	if (v != NULL && *v != '\0') {

@@ -46,14 +46,15 @@
 #include "nodo/names.h"
 #include "nodo/odoo_hash.h"
 #include "nodo/tenant.h"
+#include "nodo/tenant_steps.h"
+#include "nodo/trash.h"
 #include "nodo/util.h"
 
-#define TENANT_MAX_BUSY     64   /* names being created or deleted at once */
-#define TENANT_RENAME_TRIES 250  /* x 20 ms: our own backend leaving tmp */
-#define TENANT_TMP_HEX      16   /* random hex digits of an internal name */
-#define TENANT_HASH_NICE    10   /* nice of the password-hash thread */
-#define TENANT_SQL_MAX      1024 /* bytes of one statement we format */
-#define TENANT_STALE_TRIES  500  /* x 20 ms: a dead creation's backends end */
+#define TENANT_MAX_BUSY     64  /* names being created or deleted at once */
+#define TENANT_RENAME_TRIES 250 /* x 20 ms: our own backend leaving tmp */
+#define TENANT_TMP_HEX      16  /* random hex digits of an internal name */
+#define TENANT_HASH_NICE    10  /* nice of the password-hash thread */
+#define TENANT_STALE_TRIES  500 /* x 20 ms: a dead creation's backends end */
 /* Bytes of the text[] of names never listed: every one quoted, escaped. */
 #define TENANT_EXCL_MAX                                                        \
 	((SETTINGS_MAX_TEMPLATES + 2) * (2 * NAME_MAX_LEN + 3) + 3)
@@ -86,6 +87,7 @@ static const char *const err_codes[] = {
 	[TENANT_INTERNAL] = "internal_error",
 	[TENANT_TEMPLATE_NOT_ALLOWED] = "template_not_allowed",
 	[TENANT_FILESTORE_MISSING] = "filestore_missing",
+	[TENANT_TRASH_NOT_FOUND] = "trash_not_found",
 };
 
 const char *
@@ -106,7 +108,7 @@ static pthread_rwlock_t create_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_mutex_t busy_mu = PTHREAD_MUTEX_INITIALIZER;
 static char busy[TENANT_MAX_BUSY][NAME_MAX_LEN + 1];
 
-static int
+int
 busy_claim(const char *name)
 {
 	int i, slot = -1;
@@ -127,7 +129,7 @@ busy_claim(const char *name)
 	return slot >= 0 ? 0 : slot == -2 ? -1 : -2;
 }
 
-static void
+void
 busy_release(const char *name)
 {
 	int i;
@@ -155,8 +157,31 @@ fail(struct tenant_result *res, enum tenant_err e, const char *fmt, ...)
 	return e;
 }
 
+enum tenant_err
+tenant_fail(struct tenant_result *res, enum tenant_err e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
+	va_end(ap);
+	return e;
+}
+
+void
+tenant_op_begin(void)
+{
+	pthread_rwlock_rdlock(&create_lock);
+}
+
+void
+tenant_op_end(void)
+{
+	pthread_rwlock_unlock(&create_lock);
+}
+
 /* busy_claim() failed: the name is busy (409) or the table is full. */
-static enum tenant_err
+enum tenant_err
 busy_fail(struct tenant_result *res, int rc, const char *name)
 {
 	if (rc == -1)
@@ -169,8 +194,9 @@ busy_fail(struct tenant_result *res, int rc, const char *name)
 }
 
 /* A database error: unreachable server or something else. */
-static enum tenant_err
-db_fail(struct tenant_result *res, PGconn *c, const char *what, const char *msg)
+enum tenant_err
+tenant_db_fail(struct tenant_result *res, PGconn *c, const char *what,
+    const char *msg)
 {
 	if (pg_conn_lost(c))
 		return fail(res, TENANT_DB_UNAVAILABLE,
@@ -213,7 +239,7 @@ tenant_comment_value(const char *comment, const char *key, char *out,
 }
 
 /* DEFAULT_TEMPLATE_DB or a TEMPLATE_DBS entry: 1, else 0. */
-static int
+int
 template_listed(const struct settings *s, const char *name)
 {
 	size_t i;
@@ -289,8 +315,8 @@ tenant_list(const struct tenant_ctx *t, PGconn *c, const char *domain,
 	excluded_names(t->s, excl, sizeof(excl));
 	r = pg_query(c, tenant_list_sql, 1, params);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		enum tenant_err e =
-		    db_fail(res, c, "listing databases", pg_result_error(c, r));
+		enum tenant_err e = tenant_db_fail(res, c, "listing databases",
+		    pg_result_error(c, r));
 
 		PQclear(r);
 		return e;
@@ -337,15 +363,10 @@ tenant_validate_password(const char *pw, size_t len, struct tenant_result *res)
 }
 
 enum tenant_err
-tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
-    struct tenant_result *res)
+tenant_validate_target(const struct tenant_ctx *t, const char *subdomain,
+    const char *domain, struct tenant_result *res)
 {
-	const char *templ =
-	    req->template != NULL ? req->template : t->s->default_template;
-	const char *domain =
-	    req->domain != NULL ? req->domain : t->s->odoo_domain;
-
-	switch (name_check(req->subdomain, t->s->default_template)) {
+	switch (name_check(subdomain, t->s->default_template)) {
 	case NAME_OK:
 		break;
 	case NAME_INVALID:
@@ -354,22 +375,51 @@ tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
 		    "and '_', starting and ending with a letter or digit");
 	case NAME_RESERVED:
 		return fail(res, TENANT_RESERVED, "subdomain: '%s' is reserved",
-		    req->subdomain);
+		    subdomain);
 	}
-	if (strcmp(req->subdomain, templ) == 0 ||
-	    template_listed(t->s, req->subdomain) ||
+	if (template_listed(t->s, subdomain) ||
 	    (t->s->odoo_db_template &&
-	        strcmp(req->subdomain, t->s->odoo_db_template) == 0))
+	        strcmp(subdomain, t->s->odoo_db_template) == 0))
 		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is a template database", req->subdomain);
-	if (tenant_validate_password(req->password, req->password_len, res) !=
-	    TENANT_OK)
-		return TENANT_INVALID_PASSWORD;
+		    "subdomain: '%s' is a template database", subdomain);
 	if (settings_zone(t->s, domain) == NULL)
 		return fail(res, TENANT_UNKNOWN_DOMAIN,
 		    "domain: '%.253s' is not a domain of this node "
 		    "(see GET /api/domains)",
 		    domain);
+	return TENANT_OK;
+}
+
+enum tenant_err
+tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
+    struct tenant_result *res)
+{
+	const char *templ =
+	    req->template != NULL ? req->template : t->s->default_template;
+	const char *domain =
+	    req->domain != NULL ? req->domain : t->s->odoo_domain;
+	enum tenant_err e;
+
+	/* The order of the checks is the order of the replies (tests). */
+	switch (name_check(req->subdomain, t->s->default_template)) {
+	case NAME_OK:
+		break;
+	default:
+		return tenant_validate_target(t, req->subdomain, domain, res);
+	}
+	if (strcmp(req->subdomain, templ) == 0)
+		return fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is a template database", req->subdomain);
+	if (template_listed(t->s, req->subdomain) ||
+	    (t->s->odoo_db_template &&
+	        strcmp(req->subdomain, t->s->odoo_db_template) == 0))
+		return tenant_validate_target(t, req->subdomain, domain, res);
+	if (tenant_validate_password(req->password, req->password_len, res) !=
+	    TENANT_OK)
+		return TENANT_INVALID_PASSWORD;
+	if ((e = tenant_validate_target(t, req->subdomain, domain, res)) !=
+	    TENANT_OK)
+		return e;
 	if (template_name_valid(templ) != 0)
 		return fail(res, TENANT_TEMPLATE_NOT_FOUND,
 		    "template_db: '%.63s' is not a valid database name", templ);
@@ -400,7 +450,7 @@ hash_thread(void *arg)
 	return NULL;
 }
 
-static int
+int
 random_hex(char *out, size_t ndigits)
 {
 	unsigned char b[32];
@@ -450,7 +500,7 @@ make_uuid(char out[37], int version)
 	return 0;
 }
 
-static int
+int
 fs_path(const struct settings *s, const char *db, char *out, size_t len)
 {
 	return (size_t)snprintf(out, len, "%s/filestore/%s", s->data_dir, db) <
@@ -460,7 +510,7 @@ fs_path(const struct settings *s, const char *db, char *out, size_t len)
 }
 
 /* "ALTER ..." with quoted identifiers/literals; 0 or -1 (ENOMEM). */
-static int
+int
 fmt_sql(PGconn *c, char *out, size_t len, const char *fmt, const char *id1,
     const char *id2, const char *lit)
 {
@@ -490,7 +540,7 @@ out:
 	return n >= 0 && (size_t)n < len ? 0 : -1;
 }
 
-static void
+void
 terminate_sessions(PGconn *c, const char *db)
 {
 	const char *p[1] = { db };
@@ -502,7 +552,7 @@ terminate_sessions(PGconn *c, const char *db)
 	    1, p, NULL, 0, NULL);
 }
 
-static int
+int
 drop_database(PGconn *c, const char *db, char *err, size_t errlen)
 {
 	char sql[TENANT_SQL_MAX];
@@ -514,7 +564,7 @@ drop_database(PGconn *c, const char *db, char *err, size_t errlen)
 }
 
 /* 1 when a database of that name exists, 0 when not, -1 on error. */
-static int
+int
 db_exists(PGconn *c, const char *db, int *is_template)
 {
 	const char *p[1] = { db };
@@ -555,7 +605,7 @@ template_allowed(PGconn *c, const struct settings *s, const char *templ,
 	    "$1",
 	    1, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		e = db_fail(res, c, "looking up the template",
+		e = tenant_db_fail(res, c, "looking up the template",
 		    pg_result_error(c, r));
 	else if (PQntuples(r) == 0)
 		e = fail(res, TENANT_TEMPLATE_NOT_FOUND,
@@ -644,8 +694,8 @@ check_files(const struct tenant_ctx *t, const char *tmp, const char *templ,
 		    "database: cannot connect to the new database: %s", err);
 	*has_files = tenant_db_has_files(c, err, sizeof(err));
 	if (*has_files == -1) {
-		enum tenant_err e =
-		    db_fail(res, c, "looking for file-backed attachments", err);
+		enum tenant_err e = tenant_db_fail(res, c,
+		    "looking for file-backed attachments", err);
 
 		PQfinish(c);
 		return e;
@@ -701,13 +751,13 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 		return fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: cannot connect to the new database: %s", err);
 	if (pg_exec(c, "BEGIN", 0, NULL, err, sizeof(err), NULL) != 0) {
-		e = db_fail(res, c, "BEGIN", err);
+		e = tenant_db_fail(res, c, "BEGIN", err);
 		goto out;
 	}
 	p[0] = keys;
 	p[1] = vals;
 	if (pg_exec(c, icp_sql, 2, p, err, sizeof(err), NULL) != 0) {
-		e = db_fail(res, c, "setting ir_config_parameter", err);
+		e = tenant_db_fail(res, c, "setting ir_config_parameter", err);
 		goto out;
 	}
 	pthread_join(th, NULL);
@@ -720,7 +770,7 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 	p[0] = job->out;
 	r = pg_query(c, tenant_admin_password_sql, 1, p);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		e = db_fail(res, c, "setting the admin password",
+		e = tenant_db_fail(res, c, "setting the admin password",
 		    pg_result_error(c, r));
 		PQclear(r);
 		goto out;
@@ -734,7 +784,7 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 	}
 	PQclear(r);
 	if (pg_exec(c, "COMMIT", 0, NULL, err, sizeof(err), NULL) != 0)
-		e = db_fail(res, c, "COMMIT", err);
+		e = tenant_db_fail(res, c, "COMMIT", err);
 out:
 	PQfinish(c);
 	return e;
@@ -772,7 +822,7 @@ clone_template(PGconn *c, const char *templ, const char *tmp,
 		    "template_db: '%s' is being "
 		    "accessed by other users; close them and retry",
 		    templ);
-	return db_fail(res, c, "CREATE DATABASE", err);
+	return tenant_db_fail(res, c, "CREATE DATABASE", err);
 }
 
 /* Step 5: one transaction makes the tenant visible. */
@@ -811,7 +861,7 @@ publish(PGconn *c, const char *tmp, const char *name, const char *domain,
 		terminate_sessions(c, tmp);
 		usleep(20 * 1000);
 	}
-	return db_fail(res, c, "renaming the new database", err);
+	return tenant_db_fail(res, c, "renaming the new database", err);
 }
 
 /*
@@ -873,7 +923,7 @@ ms_since(const struct timespec *a)
  * reached; a step that began and never ended is where it stopped:
  * "configure 12 (stopped here)". Always terminated.
  */
-static void
+void
 steps_text(char *buf, size_t len, const char *const names[],
     const struct timespec ts[], size_t nsteps)
 {
@@ -898,7 +948,7 @@ steps_text(char *buf, size_t len, const char *const names[],
 }
 
 /* The one line an operation ends with: outcome, steps, TENANT=. */
-static void
+void
 log_outcome(const char *name, const char *op, enum tenant_err e,
     const struct tenant_result *res, const struct timespec *start,
     const char *steps, const char *extra)
@@ -967,7 +1017,7 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 		          req->subdomain);
 		goto out;
 	default:
-		e = db_fail(res, c, "looking up the subdomain",
+		e = tenant_db_fail(res, c, "looking up the subdomain",
 		    PQerrorMessage(c));
 		goto out;
 	}
@@ -1005,7 +1055,7 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 	if (fmt_sql(c, sql, sizeof(sql), "COMMENT ON DATABASE %s IS %s", tmp,
 	        NULL, text) != 0 ||
 	    pg_exec(c, sql, 0, NULL, err, sizeof(err), NULL) != 0) {
-		e = db_fail(res, c, "COMMENT ON DATABASE", err);
+		e = tenant_db_fail(res, c, "COMMENT ON DATABASE", err);
 		goto out;
 	}
 	if ((e = check_files(t, tmp, templ, fs_src, &has_files, res)) !=
@@ -1117,7 +1167,7 @@ out:
  * busy, so that a delete of it waits for this record (409 meanwhile)
  * rather than racing it and leaving a record without a tenant.
  */
-static void
+void
 dns_create(const struct settings *s, struct cf_client *cf, const char *name,
     const char *domain, struct tenant_dns *dns)
 {
@@ -1185,90 +1235,8 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	return e;
 }
 
-/*
- * The database and its folder: looks the tenant up (its domain goes into
- * domain), ends its sessions, drops it, then removes the folder. Holds a
- * pool connection while it runs, none when it returns. ts[i]: when step i
- * began (lookup, drop, filestore), ts[3] when the folder was removed.
- */
-static enum tenant_err
-drop_tenant(const struct tenant_ctx *t, const char *subdomain, char *domain,
-    size_t domainlen, struct tenant_result *res, struct timespec ts[4])
-{
-	static const char q[] =
-	    "SELECT datistemplate, datallowconn, datdba = (SELECT oid FROM"
-	    " pg_roles WHERE rolname = current_user),"
-	    " coalesce(shobj_description(oid, 'pg_database'), '')"
-	    " FROM pg_database WHERE datname = $1";
-	const struct settings *s = t->s;
-	const char *p[1] = { subdomain };
-	char err[512], fs[PATH_MAX];
-	PGconn *c;
-	PGresult *r;
-	enum tenant_err e;
-
-	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL)
-		return fail(res, TENANT_DB_UNAVAILABLE,
-		    "database: PostgreSQL is unreachable: %s", err);
-	clock_gettime(CLOCK_MONOTONIC, &ts[0]);
-	r = pg_query(c, q, 1, p);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		e = db_fail(res, c, "looking up the tenant",
-		    pg_result_error(c, r));
-		PQclear(r);
-		goto out;
-	}
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		e = fail(res, TENANT_NOT_FOUND,
-		    "subdomain: no tenant named "
-		    "'%s'",
-		    subdomain);
-		goto out;
-	}
-	if (PQgetvalue(r, 0, 0)[0] == 't') {
-		PQclear(r);
-		e = fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is a template "
-		    "database and cannot be deleted",
-		    subdomain);
-		goto out;
-	}
-	if (PQgetvalue(r, 0, 1)[0] != 't' || PQgetvalue(r, 0, 2)[0] != 't') {
-		PQclear(r);
-		e = fail(res, TENANT_NOT_FOUND,
-		    "subdomain: database '%s' is "
-		    "not a tenant of this node (not owned by its role, or "
-		    "not accepting connections)",
-		    subdomain);
-		goto out;
-	}
-	tenant_comment_domain(PQgetvalue(r, 0, 3), domain, domainlen);
-	if (domain[0] == '\0')
-		snprintf(domain, domainlen, "%s", s->odoo_domain);
-	PQclear(r);
-
-	clock_gettime(CLOCK_MONOTONIC, &ts[1]);
-	terminate_sessions(c, subdomain);
-	if (drop_database(c, subdomain, err, sizeof(err)) != 0) {
-		e = db_fail(res, c, "DROP DATABASE", err);
-		goto out;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &ts[2]);
-	/* Only once the database is gone, as Odoo's exp_drop(). */
-	if (fs_path(s, subdomain, fs, sizeof(fs)) == 0 &&
-	    fs_remove_tree(fs) != 0)
-		log_msg(LOG_ERR, subdomain, "cannot remove %s: %s", fs,
-		    strerror(errno));
-	clock_gettime(CLOCK_MONOTONIC, &ts[3]);
-	e = TENANT_OK;
-out:
-	pg_pool_put(t->pool, c);
-	return e;
-}
-
 /* Our record of a deleted tenant; holds no connection (see dns_create). */
-static void
+void
 dns_delete(const struct settings *s, struct cf_client *cf, const char *name,
     const char *domain, struct tenant_dns *dns)
 {
@@ -1298,64 +1266,16 @@ dns_delete(const struct settings *s, struct cf_client *cf, const char *name,
 	    cr.detail[0] ? ": " : "", cr.detail);
 }
 
-enum tenant_err
-tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
-    const char *subdomain, struct tenant_result *res)
-{
-	static const char *const step_names[] = { "lookup", "drop", "filestore",
-		"dns" };
-	const struct settings *s = t->s;
-	char domain[256], steps[256], extra[64] = "";
-	/* ts[i]: step i starts (lookup, drop, filestore, dns) */
-	struct timespec start, ts[5];
-	enum tenant_err e;
-	int rc;
-
-	memset(res, 0, sizeof(*res));
-	switch (name_check(subdomain, s->default_template)) {
-	case NAME_OK:
-		break;
-	case NAME_INVALID:
-		return fail(res, TENANT_INVALID_SUBDOMAIN,
-		    "subdomain: not a valid tenant name");
-	case NAME_RESERVED:
-		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is a system "
-		    "or template database and cannot be deleted",
-		    subdomain);
-	}
-	if (s->odoo_db_template && strcmp(subdomain, s->odoo_db_template) == 0)
-		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is Odoo's "
-		    "db_template and cannot be deleted",
-		    subdomain);
-	if (template_listed(s, subdomain))
-		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is one of the node's templates "
-		    "(TEMPLATE_DBS) and cannot be deleted",
-		    subdomain);
-	if ((rc = busy_claim(subdomain)) != 0)
-		return busy_fail(res, rc, subdomain);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	memset(ts, 0, sizeof(ts));
-	/* The name stays busy during DNS: a create of it waits (409). */
-	if ((e = drop_tenant(t, subdomain, domain, sizeof(domain), res, ts)) ==
-	    TENANT_OK) {
-		dns_delete(s, cf, subdomain, domain, &res->dns);
-		clock_gettime(CLOCK_MONOTONIC, &ts[4]);
-		snprintf(extra, sizeof(extra), ", dns %s",
-		    cf_status_str(res->dns.status));
-	}
-	busy_release(subdomain);
-	steps_text(steps, sizeof(steps), step_names, ts, 4);
-	log_outcome(subdomain, "deleted", e, res, &start, steps, extra);
-	return e;
-}
-
-/* Internal filestore folders no creation owns any more. */
+/*
+ * Internal filestore folders nobody owns any more: not the folder of a
+ * trash entry or a spare (an internal database kept, named in keep).
+ */
 static void
-cleanup_folders(const struct settings *s)
+cleanup_folders(const struct settings *s, PGconn *c)
 {
+	static const char q[] =
+	    "SELECT coalesce(shobj_description(oid, 'pg_database'), '')"
+	    " FROM pg_database WHERE datname = $1";
 	char dir[PATH_MAX], p[PATH_MAX];
 	DIR *d;
 	struct dirent *de;
@@ -1365,11 +1285,22 @@ cleanup_folders(const struct settings *s)
 	    (d = opendir(dir)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
+		const char *prm[1] = { de->d_name };
+		PGresult *r;
+		int keep;
+
 		if (strncmp(de->d_name, NAME_TMP_PREFIX,
 		        strlen(NAME_TMP_PREFIX)) != 0)
 			continue;
 		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >=
 		    sizeof(p))
+			continue;
+		/* Unsure (an error): kept, looked at again next time. */
+		r = pg_query(c, q, 1, prm);
+		keep = PQresultStatus(r) != PGRES_TUPLES_OK ||
+		    (PQntuples(r) == 1 && trash_kept(PQgetvalue(r, 0, 0)));
+		PQclear(r);
+		if (keep)
 			continue;
 		log_warn("removing leftover filestore folder %s", p);
 		if (fs_remove_tree(p) != 0)
@@ -1420,8 +1351,8 @@ tenant_cleanup(const struct tenant_ctx *t)
 {
 	static const char q[] =
 	    "SELECT datname, coalesce(shobj_description(oid, 'pg_database'),"
-	    " '') FROM pg_database WHERE left(datname, 6) = '" NAME_TMP_PREFIX
-	    "' AND datdba = (SELECT oid FROM pg_roles"
+	    " ''), datallowconn FROM pg_database WHERE left(datname, 6) = "
+	    "'" NAME_TMP_PREFIX "' AND datdba = (SELECT oid FROM pg_roles"
 	    " WHERE rolname = current_user)";
 	char err[512], fs[PATH_MAX];
 	PGconn *c;
@@ -1450,6 +1381,12 @@ tenant_cleanup(const struct tenant_ctx *t)
 		const char *com = strstr(PQgetvalue(r, i, 1), ";creating=");
 		char target[NAME_MAX_LEN + 1] = "";
 
+		/* Trash entries and spares: their own modules decide. */
+		if (trash_kept(PQgetvalue(r, i, 1))) {
+			trash_cleanup_one(t, c, tmp, PQgetvalue(r, i, 1),
+			    PQgetvalue(r, i, 2)[0] == 't');
+			continue;
+		}
 		if (com != NULL)
 			snprintf(target, sizeof(target), "%s", com + 10);
 		log_warn("removing %s, left by an interrupted creation%s%s",
@@ -1472,8 +1409,8 @@ tenant_cleanup(const struct tenant_ctx *t)
 		}
 	}
 	PQclear(r);
+	cleanup_folders(t->s, c);
 	pg_pool_put(t->pool, c);
-	cleanup_folders(t->s);
 	pthread_rwlock_unlock(&create_lock);
 	return rc;
 }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # delete_tenant.sh - deletes a tenant through the local Nodo API
-# (DELETE /api/tenant, CONTRACT sections 4 and 7): its database, its
-# filestore and the DNS record the node owns for it.
+# (DELETE /api/tenant, CONTRACT sections 4, 7 and 9): to the trash (or
+# for good when TRASH_RETENTION_DAYS=0), and the DNS record the node owns
+# for it.
 set -eu
 
 # shellcheck source-path=SCRIPTDIR
@@ -12,9 +13,11 @@ usage() {
 	cat <<'EOF'
 Usage: delete_tenant.sh [--yes] [--json] <nombre_tenant>
 
-Deletes the tenant <nombre_tenant> and ALL its data: its sessions are ended,
-its database dropped, its filestore removed and the DNS record the node owns
-for it deleted. There is no undo.
+Deletes the tenant <nombre_tenant>: its sessions are ended and the DNS
+record the node owns for it deleted. With TRASH_RETENTION_DAYS > 0 (default
+7) its database and filestore go to the trash, restorable for that many days
+(GET /api/trash, POST /api/trash/<id>/restore); with 0 they are removed for
+good.
 
 Parameters:
   nombre_tenant  the tenant's name (its subdomain and database)
@@ -105,5 +108,12 @@ if [ "$json" -eq 1 ]; then
 fi
 
 r_sub=$(nodo_json_get subdomain "$NODO_BODY") || r_sub=$name
-printf 'Tenant %s deleted (database and filestore).\n' "$r_sub"
+# With TRASH_RETENTION_DAYS > 0 the API keeps it in the trash (CONTRACT 9).
+if r_id=$(nodo_json_get id "$NODO_BODY") && [ -n "$r_id" ]; then
+	r_exp=$(nodo_json_get expires_at "$NODO_BODY") || r_exp=unknown
+	printf 'Tenant %s moved to the trash (id %s, restorable until %s).\n' \
+		"$r_sub" "$r_id" "$r_exp"
+else
+	printf 'Tenant %s deleted (database and filestore).\n' "$r_sub"
+fi
 printf 'DNS: %s\n' "$(nodo_dns_text "$NODO_BODY")"

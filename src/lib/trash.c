@@ -430,7 +430,8 @@ to_trash(const struct tenant_ctx *t, const char *name, int final,
 		    db, res->detail);
 	res->detail[0] = '\0';
 	e = TENANT_OK;
-	clock_gettime(CLOCK_MONOTONIC, &ts[4]);
+	if (final)
+		clock_gettime(CLOCK_MONOTONIC, &ts[4]);
 out:
 	if (c != NULL)
 		pg_pool_put(t->pool, c);
@@ -443,8 +444,10 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
     const char *subdomain, int purge, struct tenant_result *res,
     struct trash_entry *te)
 {
-	static const char *const step_names[] = { "lookup", "move", "filestore",
-		"purge", "dns" };
+	static const char *const final_steps[] = { "lookup", "move",
+		"filestore", "purge", "dns" };
+	static const char *const trash_steps[] = { "lookup", "move",
+		"filestore", "dns" };
 	const struct settings *s = t->s;
 	int final = purge || s->trash_retention_days == 0;
 	char steps[256], extra[64] = "";
@@ -482,10 +485,9 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 	memset(ts, 0, sizeof(ts));
 	/* The name stays busy during DNS: a create of it waits (409). */
 	if ((e = to_trash(t, subdomain, final, te, res, ts)) == TENANT_OK) {
-		if (!final)
-			ts[4] = ts[3]; /* no purge step */
+		/* To the trash: no purge step, the DNS step is the fourth. */
 		dns_delete(s, cf, subdomain, te->domain, &res->dns);
-		clock_gettime(CLOCK_MONOTONIC, &ts[5]);
+		clock_gettime(CLOCK_MONOTONIC, &ts[final ? 5 : 4]);
 		snprintf(extra, sizeof(extra), "%s%.20s, dns %s",
 		    final ? "" : " to the trash as ", final ? "" : te->id,
 		    cf_status_str(res->dns.status));
@@ -493,7 +495,8 @@ tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
 			te->id[0] = '\0';
 	}
 	busy_release(subdomain);
-	steps_text(steps, sizeof(steps), step_names, ts, 5);
+	steps_text(steps, sizeof(steps), final ? final_steps : trash_steps, ts,
+	    final ? 5 : 4);
 	log_outcome(subdomain, "deleted", e, res, &start, steps, extra);
 	return e;
 }

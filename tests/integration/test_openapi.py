@@ -148,7 +148,9 @@ def test_documented_paths_are_the_daemons_routes():
                                   "/api/domains", "/api/node", "/metrics",
                                   "/api/tenants/{subdomain}",
                                   "/api/tenants/{subdomain}/backup",
-                                  "/api/tenants/{subdomain}/password"}
+                                  "/api/tenants/{subdomain}/password",
+                                  "/api/trash", "/api/trash/{id}",
+                                  "/api/trash/{id}/restore"}
     documented = {(m, p) for p in SPEC["paths"] for m in operations(p)}
     assert documented == routes
 

@@ -111,7 +111,12 @@ enum tenant_err tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
     const struct tenant_request *req, struct tenant_result *res,
     struct tenant *out);
 
-/* Removes what interrupted creations left (databases and folders). */
+/*
+ * Removes what interrupted creations left (databases and folders), and
+ * finishes or rolls back interrupted trash operations and purges expired
+ * entries (trash.h); leaves spares alone. -1 (skipped) while an operation
+ * runs or PostgreSQL is away. In op.c.
+ */
 int tenant_cleanup(const struct tenant_ctx *t);
 
 /*

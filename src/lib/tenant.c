@@ -1,6 +1,7 @@
 /*
- * tenant.c - list, create and delete tenants the way Odoo duplicates and
- * drops databases (ODOO.md), but never half-done.
+ * tenant.c - list and create tenants the way Odoo duplicates databases
+ * (ODOO.md), but never half-done. Deletes are trash.c's, the clean-up and
+ * the busy-name table op.c's, Odoo's parameters odoo.c's.
  *
  * A creation works on an internal name (NAME_TMP_PREFIX + random hex),
  * which is never listed and never reachable through Odoo's dbfilter:
@@ -18,7 +19,7 @@
  *      COMMENT ON DATABASE NAME 'nodo:domain=D'. The tenant now exists.
  *   6. the DNS record (a failure there never undoes the tenant).
  *
- * A crash before 5 leaves only internal names, which tenant_cleanup()
+ * A crash before 5 leaves only internal names, which tenant_cleanup() (op.c)
  * removes at start; a crash after 5 leaves a complete tenant. A crash also
  * leaves backends working on internal names (a CREATE DATABASE commits
  * after its client died): the clean-up ends them before it looks. When the
@@ -44,17 +45,16 @@
 #include "nodo/filestore.h"
 #include "nodo/log.h"
 #include "nodo/names.h"
+#include "nodo/odoo.h"
 #include "nodo/odoo_hash.h"
 #include "nodo/tenant.h"
 #include "nodo/tenant_steps.h"
 #include "nodo/trash.h"
 #include "nodo/util.h"
 
-#define TENANT_MAX_BUSY     64  /* names being created or deleted at once */
 #define TENANT_RENAME_TRIES 250 /* x 20 ms: our own backend leaving tmp */
 #define TENANT_TMP_HEX      16  /* random hex digits of an internal name */
 #define TENANT_HASH_NICE    10  /* nice of the password-hash thread */
-#define TENANT_STALE_TRIES  500 /* x 20 ms: a dead creation's backends end */
 /* Bytes of the text[] of names never listed: every one quoted, escaped. */
 #define TENANT_EXCL_MAX                                                        \
 	((SETTINGS_MAX_TEMPLATES + 2) * (2 * NAME_MAX_LEN + 3) + 3)
@@ -68,11 +68,6 @@ const char *const tenant_list_sql =
     " AND d.datname <> ALL ($1::text[])"
     " AND left(d.datname, 6) <> '" NAME_TMP_PREFIX "'"
     " ORDER BY d.datname COLLATE \"C\"";
-
-const char tenant_admin_password_sql[] =
-    "UPDATE res_users SET password = $1 WHERE id = (SELECT res_id"
-    " FROM ir_model_data WHERE module = 'base' AND name = 'user_admin'"
-    " AND model = 'res.users')";
 
 static const char *const err_codes[] = {
 	[TENANT_OK] = "ok",
@@ -98,51 +93,6 @@ tenant_strerror(enum tenant_err e)
 	return err_codes[e];
 }
 
-/*
- * Held shared by each creation, exclusively by the clean-up, so that the
- * clean-up never takes a live creation's internal names for leftovers.
- */
-static pthread_rwlock_t create_lock = PTHREAD_RWLOCK_INITIALIZER;
-
-/* Names with a creation or deletion in progress in this process. */
-static pthread_mutex_t busy_mu = PTHREAD_MUTEX_INITIALIZER;
-static char busy[TENANT_MAX_BUSY][NAME_MAX_LEN + 1];
-
-int
-busy_claim(const char *name)
-{
-	int i, slot = -1;
-
-	pthread_mutex_lock(&busy_mu);
-	for (i = 0; i < TENANT_MAX_BUSY; i++) {
-		if (busy[i][0] == '\0') {
-			if (slot == -1)
-				slot = i;
-		} else if (strcmp(busy[i], name) == 0) {
-			slot = -2;
-			break;
-		}
-	}
-	if (slot >= 0)
-		snprintf(busy[slot], sizeof(busy[slot]), "%s", name);
-	pthread_mutex_unlock(&busy_mu);
-	return slot >= 0 ? 0 : slot == -2 ? -1 : -2;
-}
-
-void
-busy_release(const char *name)
-{
-	int i;
-
-	pthread_mutex_lock(&busy_mu);
-	for (i = 0; i < TENANT_MAX_BUSY; i++)
-		if (strcmp(busy[i], name) == 0) {
-			busy[i][0] = '\0';
-			break;
-		}
-	pthread_mutex_unlock(&busy_mu);
-}
-
 static enum tenant_err fail(struct tenant_result *res, enum tenant_err e,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -166,31 +116,6 @@ tenant_fail(struct tenant_result *res, enum tenant_err e, const char *fmt, ...)
 	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
 	va_end(ap);
 	return e;
-}
-
-void
-tenant_op_begin(void)
-{
-	pthread_rwlock_rdlock(&create_lock);
-}
-
-void
-tenant_op_end(void)
-{
-	pthread_rwlock_unlock(&create_lock);
-}
-
-/* busy_claim() failed: the name is busy (409) or the table is full. */
-enum tenant_err
-busy_fail(struct tenant_result *res, int rc, const char *name)
-{
-	if (rc == -1)
-		return fail(res, TENANT_EXISTS,
-		    "subdomain: '%s' is being created or deleted right now",
-		    name);
-	return fail(res, TENANT_INTERNAL,
-	    "too many creations and deletions at once (%d); retry later",
-	    TENANT_MAX_BUSY);
 }
 
 /* A database error: unreachable server or something else. */
@@ -463,43 +388,6 @@ random_hex(char *out, size_t ndigits)
 	return 0;
 }
 
-/* uuid4 (random) and uuid1 (time based, random node) as Odoo stores them. */
-static int
-make_uuid(char out[37], int version)
-{
-	unsigned char b[16];
-
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		return -1;
-	if (version == 1) {
-		struct timespec ts;
-		unsigned long long t;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		/* 100 ns intervals since 1582-10-15 (RFC 4122). */
-		t = (unsigned long long)ts.tv_sec * 10000000ULL +
-		    (unsigned long long)ts.tv_nsec / 100 +
-		    0x01B21DD213814000ULL;
-		b[0] = (unsigned char)(t >> 24);
-		b[1] = (unsigned char)(t >> 16);
-		b[2] = (unsigned char)(t >> 8);
-		b[3] = (unsigned char)t;
-		b[4] = (unsigned char)(t >> 40);
-		b[5] = (unsigned char)(t >> 32);
-		b[6] = (unsigned char)((t >> 56) & 0x0f) | 0x10;
-		b[7] = (unsigned char)(t >> 48);
-		b[10] |= 0x01; /* multicast bit: a random node id */
-	} else
-		b[6] = (b[6] & 0x0f) | 0x40;
-	b[8] = (b[8] & 0x3f) | 0x80;
-	snprintf(out, 37,
-	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x",
-	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-	    b[11], b[12], b[13], b[14], b[15]);
-	return 0;
-}
-
 int
 fs_path(const struct settings *s, const char *db, char *out, size_t len)
 {
@@ -627,40 +515,6 @@ template_allowed(PGconn *c, const struct settings *s, const char *templ,
 }
 
 int
-tenant_db_has_files(PGconn *c, char *err, size_t errlen)
-{
-	PGresult *r;
-	int rc = -1;
-
-	/* An Odoo database always has the table; a bare copy may not. */
-	r = pg_query(c,
-	    "SELECT to_regclass('ir_attachment') IS NOT NULL"
-	    " AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid ="
-	    " to_regclass('ir_attachment') AND attname = 'store_fname'"
-	    " AND NOT attisdropped)",
-	    0, NULL);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-		rc = PQgetvalue(r, 0, 0)[0] == 't';
-	else
-		snprintf(err, errlen, "%s", pg_result_error(c, r));
-	PQclear(r);
-	if (rc != 1)
-		return rc;
-	r = pg_query(c,
-	    "SELECT 1 FROM ir_attachment WHERE store_fname IS NOT NULL"
-	    " LIMIT 1",
-	    0, NULL);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK)
-		rc = PQntuples(r) > 0;
-	else {
-		snprintf(err, errlen, "%s", pg_result_error(c, r));
-		rc = -1;
-	}
-	PQclear(r);
-	return rc;
-}
-
-int
 tenant_folder_readable(const char *path)
 {
 	struct stat st;
@@ -716,17 +570,6 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
     const char *domain, struct hash_job *job, pthread_t th, int *joined,
     struct tenant_result *res)
 {
-	static const char icp_sql[] =
-	    "WITH v(key, value) AS (SELECT * FROM unnest($1::text[], "
-	    "$2::text[])),"
-	    " u AS (UPDATE ir_config_parameter p SET value = v.value,"
-	    " write_uid = 1, write_date = now() AT TIME ZONE 'UTC'"
-	    " FROM v WHERE p.key = v.key RETURNING p.key)"
-	    " INSERT INTO ir_config_parameter"
-	    " (key, value, create_uid, write_uid, create_date, write_date)"
-	    " SELECT key, value, 1, 1, now() AT TIME ZONE 'UTC',"
-	    " now() AT TIME ZONE 'UTC' FROM v"
-	    " WHERE key NOT IN (SELECT key FROM u)";
 	char err[512], keys[256], vals[512], secret[37], uuid[37], date[32];
 	const char *p[2];
 	struct tm tm;
@@ -735,7 +578,7 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 	PGresult *r;
 	enum tenant_err e = TENANT_OK;
 
-	if (make_uuid(secret, 4) != 0 || make_uuid(uuid, 1) != 0)
+	if (odoo_uuid(secret, 4) != 0 || odoo_uuid(uuid, 1) != 0)
 		return fail(res, TENANT_INTERNAL, "no randomness available");
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
@@ -754,9 +597,7 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 		e = tenant_db_fail(res, c, "BEGIN", err);
 		goto out;
 	}
-	p[0] = keys;
-	p[1] = vals;
-	if (pg_exec(c, icp_sql, 2, p, err, sizeof(err), NULL) != 0) {
+	if (odoo_set_params(c, keys, vals, err, sizeof(err)) != 0) {
 		e = tenant_db_fail(res, c, "setting ir_config_parameter", err);
 		goto out;
 	}
@@ -990,7 +831,7 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 	PGconn *c = NULL;
 	enum tenant_err e;
 
-	pthread_rwlock_rdlock(&create_lock);
+	tenant_op_begin();
 	snprintf(tmp, sizeof(tmp), "%s", NAME_TMP_PREFIX);
 	if (random_hex(tmp + strlen(NAME_TMP_PREFIX), TENANT_TMP_HEX) != 0 ||
 	    fs_path(s, templ, fs_src, sizeof(fs_src)) != 0 ||
@@ -1156,7 +997,7 @@ out:
 		    tmp, err);
 	if (c != NULL)
 		pg_pool_put(t->pool, c);
-	pthread_rwlock_unlock(&create_lock);
+	tenant_op_end();
 	return e;
 }
 
@@ -1264,153 +1105,4 @@ dns_delete(const struct settings *s, struct cf_client *cf, const char *name,
 	log_msg(cr.status == CF_PENDING ? LOG_WARNING : LOG_INFO, name,
 	    "dns %s: %s%s%s", dns->name, cf_status_str(cr.status),
 	    cr.detail[0] ? ": " : "", cr.detail);
-}
-
-/*
- * Internal filestore folders nobody owns any more: not the folder of a
- * trash entry or a spare (an internal database kept, named in keep).
- */
-static void
-cleanup_folders(const struct settings *s, PGconn *c)
-{
-	static const char q[] =
-	    "SELECT coalesce(shobj_description(oid, 'pg_database'), '')"
-	    " FROM pg_database WHERE datname = $1";
-	char dir[PATH_MAX], p[PATH_MAX];
-	DIR *d;
-	struct dirent *de;
-
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/filestore", s->data_dir) >=
-	        sizeof(dir) ||
-	    (d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		const char *prm[1] = { de->d_name };
-		PGresult *r;
-		int keep;
-
-		if (strncmp(de->d_name, NAME_TMP_PREFIX,
-		        strlen(NAME_TMP_PREFIX)) != 0)
-			continue;
-		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >=
-		    sizeof(p))
-			continue;
-		/* Unsure (an error): kept, looked at again next time. */
-		r = pg_query(c, q, 1, prm);
-		keep = PQresultStatus(r) != PGRES_TUPLES_OK ||
-		    (PQntuples(r) == 1 && trash_kept(PQgetvalue(r, 0, 0)));
-		PQclear(r);
-		if (keep)
-			continue;
-		log_warn("removing leftover filestore folder %s", p);
-		if (fs_remove_tree(p) != 0)
-			log_err("cannot remove %s: %s", p, strerror(errno));
-	}
-	closedir(d);
-}
-
-/*
- * Ends the backends a dead creation left working on internal names (a
- * CREATE DATABASE goes on, and commits, after its client is gone) and
- * waits for them, so that what is listed next stays the truth. Only the
- * API's own (application_name PG_APP_API, the node's role): never a
- * session of anyone else, whatever it is doing.
- */
-static void
-end_stale_sessions(PGconn *c)
-{
-	static const char q[] =
-	    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-	    " WHERE pid <> pg_backend_pid() AND usename = current_user"
-	    " AND application_name = '" PG_APP_API "'"
-	    " AND state <> 'idle' AND (left(datname, 6) = '" NAME_TMP_PREFIX
-	    "' OR strpos(query, 'DATABASE \"" NAME_TMP_PREFIX "') > 0)";
-	PGresult *r;
-	int tries;
-
-	for (tries = 0; tries < TENANT_STALE_TRIES; tries++) {
-		long n = -1;
-
-		r = pg_query(c, q, 0, NULL);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK)
-			n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-		PQclear(r);
-		if (n <= 0)
-			return;
-		if (tries == 0)
-			log_warn("clean-up: ending %ld session(s) left by an "
-			         "interrupted creation",
-			    n);
-		usleep(20 * 1000);
-	}
-	log_warn("clean-up: sessions of an interrupted creation still run");
-}
-
-int
-tenant_cleanup(const struct tenant_ctx *t)
-{
-	static const char q[] =
-	    "SELECT datname, coalesce(shobj_description(oid, 'pg_database'),"
-	    " ''), datallowconn FROM pg_database WHERE left(datname, 6) = "
-	    "'" NAME_TMP_PREFIX "' AND datdba = (SELECT oid FROM pg_roles"
-	    " WHERE rolname = current_user)";
-	char err[512], fs[PATH_MAX];
-	PGconn *c;
-	PGresult *r;
-	int i, rc = 0;
-
-	/* Creations in progress: not now, the caller tries again later. */
-	if (pthread_rwlock_trywrlock(&create_lock) != 0)
-		return -1;
-	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
-		log_err("clean-up: PostgreSQL is unreachable: %s", err);
-		pthread_rwlock_unlock(&create_lock);
-		return -1;
-	}
-	end_stale_sessions(c);
-	r = pg_query(c, q, 0, NULL);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		log_err("clean-up: %s", pg_result_error(c, r));
-		PQclear(r);
-		pg_pool_put(t->pool, c);
-		pthread_rwlock_unlock(&create_lock);
-		return -1;
-	}
-	for (i = 0; i < PQntuples(r); i++) {
-		const char *tmp = PQgetvalue(r, i, 0);
-		const char *com = strstr(PQgetvalue(r, i, 1), ";creating=");
-		char target[NAME_MAX_LEN + 1] = "";
-
-		/* Trash entries and spares: their own modules decide. */
-		if (trash_kept(PQgetvalue(r, i, 1))) {
-			trash_cleanup_one(t, c, tmp, PQgetvalue(r, i, 1),
-			    PQgetvalue(r, i, 2)[0] == 't');
-			continue;
-		}
-		if (com != NULL)
-			snprintf(target, sizeof(target), "%s", com + 10);
-		log_warn("removing %s, left by an interrupted creation%s%s",
-		    tmp, target[0] ? " of " : "", target);
-		if (drop_database(c, tmp, err, sizeof(err)) != 0) {
-			/* Logged; tried again at the next clean-up. */
-			log_err("cannot drop %s: %s", tmp, err);
-			continue;
-		}
-		/*
-		 * A crash between the folder's rename and the database's
-		 * leaves filestore/<target> without its database: ours.
-		 */
-		if (name_valid(target) == 0 &&
-		    db_exists(c, target, NULL) == 0 &&
-		    fs_path(t->s, target, fs, sizeof(fs)) == 0 &&
-		    fs_exists(fs) == 1) {
-			log_warn("removing %s, left by that creation", fs);
-			fs_remove_tree(fs);
-		}
-	}
-	PQclear(r);
-	cleanup_folders(t->s, c);
-	pg_pool_put(t->pool, c);
-	pthread_rwlock_unlock(&create_lock);
-	return rc;
 }

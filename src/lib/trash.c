@@ -39,6 +39,7 @@
 #include "nodo/filestore.h"
 #include "nodo/log.h"
 #include "nodo/names.h"
+#include "nodo/odoo.h"
 #include "nodo/tenant_steps.h"
 #include "nodo/trash.h"
 #include "nodo/util.h"
@@ -646,19 +647,7 @@ static enum tenant_err
 set_url(const struct tenant_ctx *t, PGconn *m, const char *db, const char *name,
     const char *domain, struct tenant_result *res)
 {
-	static const char sql[] =
-	    "WITH v(key, value) AS (SELECT * FROM unnest($1::text[], "
-	    "$2::text[])),"
-	    " u AS (UPDATE ir_config_parameter p SET value = v.value,"
-	    " write_uid = 1, write_date = now() AT TIME ZONE 'UTC'"
-	    " FROM v WHERE p.key = v.key RETURNING p.key)"
-	    " INSERT INTO ir_config_parameter"
-	    " (key, value, create_uid, write_uid, create_date, write_date)"
-	    " SELECT key, value, 1, 1, now() AT TIME ZONE 'UTC',"
-	    " now() AT TIME ZONE 'UTC' FROM v"
-	    " WHERE key NOT IN (SELECT key FROM u)";
 	char err[512], vals[400];
-	const char *p[2] = { "{web.base.url,web.base.url.freeze}", vals };
 	enum tenant_err e = TENANT_OK;
 	PGconn *c;
 
@@ -671,7 +660,8 @@ set_url(const struct tenant_ctx *t, PGconn *m, const char *db, const char *name,
 		    "database: cannot connect to the trashed database: %s",
 		    err);
 	else {
-		if (pg_exec(c, sql, 2, p, err, sizeof(err), NULL) != 0)
+		if (odoo_set_params(c, "{web.base.url,web.base.url.freeze}",
+		        vals, err, sizeof(err)) != 0)
 			e = tenant_db_fail(res, c, "setting web.base.url", err);
 		PQfinish(c);
 	}

@@ -37,6 +37,7 @@ enum tenant_err {
 	TENANT_INTERNAL,
 	TENANT_TEMPLATE_NOT_ALLOWED, /* a database, but not on TEMPLATE_DBS */
 	TENANT_FILESTORE_MISSING,    /* files in the template, no folder */
+	TENANT_TRASH_NOT_FOUND,      /* no trash entry of that id */
 };
 
 /* A stable machine code: "invalid_subdomain", "tenant_exists", ... */
@@ -113,11 +114,12 @@ enum tenant_err tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
     const struct tenant_request *req, struct tenant_result *res,
     struct tenant *out);
 
-/* Drops a tenant, its filestore and our DNS record. */
-enum tenant_err tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
-    const char *subdomain, struct tenant_result *res);
-
-/* Removes what interrupted creations left (databases and folders). */
+/*
+ * Removes what interrupted creations left (databases and folders), and
+ * finishes or rolls back interrupted trash operations and purges expired
+ * entries (trash.h); leaves spares alone. -1 (skipped) while an operation
+ * runs or PostgreSQL is away. In op.c.
+ */
 int tenant_cleanup(const struct tenant_ctx *t);
 
 /*
@@ -170,6 +172,13 @@ enum tenant_err tenant_get_detail(const struct tenant_ctx *t, const char *name,
  */
 enum tenant_err tenant_set_password(const struct tenant_ctx *t,
     const char *name, const char *pw, size_t len, struct tenant_result *res);
+
+/*
+ * The rules a tenant's name and domain follow (name, reserved names,
+ * templates, a domain of the node): a create's and a restore's.
+ */
+enum tenant_err tenant_validate_target(const struct tenant_ctx *t,
+    const char *subdomain, const char *domain, struct tenant_result *res);
 
 /* Validation alone (also used before any database work). */
 enum tenant_err tenant_validate(const struct tenant_ctx *t,

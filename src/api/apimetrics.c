@@ -127,6 +127,7 @@ outcome_of(enum tenant_err e)
 	case TENANT_TEMPLATE_NOT_ALLOWED:
 	case TENANT_EXISTS:
 	case TENANT_NOT_FOUND:
+	case TENANT_TRASH_NOT_FOUND:
 		return OUT_REJECTED;
 	case TENANT_DB_UNAVAILABLE:
 	case TENANT_INTERNAL:

@@ -54,6 +54,7 @@
 #include "nodo/suspend.h"
 #include "apimetrics.h"
 #include "nodo/tenant_cache.h"
+#include "nodo/trash.h"
 #include "nodo/util.h"
 #include "http.h"
 #include "node.h"
@@ -201,6 +202,12 @@ static int do_suspend(struct http_server *, struct MHD_Connection *,
     struct request *);
 static int do_resume(struct http_server *, struct MHD_Connection *,
     struct request *);
+static int do_trash_list(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_trash_restore(struct http_server *, struct MHD_Connection *,
+    struct request *);
+static int do_trash_purge(struct http_server *, struct MHD_Connection *,
+    struct request *);
 
 /*
  * run: RUN_INLINE only for routes that never wait (no PostgreSQL, no pool,
@@ -232,6 +239,11 @@ static const struct route {
 	{ "/api/tenants/{subdomain}/suspend", "POST", do_suspend, 1, 0,
 	    RUN_HEAVY },
 	{ "/api/tenants/{subdomain}/resume", "POST", do_resume, 1, 0,
+	    RUN_HEAVY },
+	/* "{id}": a trash id, one path segment, kept in rq->sub as well. */
+	{ "/api/trash", "GET", do_trash_list, 1, 0, RUN_JOB },
+	{ "/api/trash/{id}", "DELETE", do_trash_purge, 1, 0, RUN_HEAVY },
+	{ "/api/trash/{id}/restore", "POST", do_trash_restore, 1, 1,
 	    RUN_HEAVY },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -383,6 +395,7 @@ tenant_status(enum tenant_err e)
 		return 422;
 	case TENANT_TEMPLATE_NOT_FOUND:
 	case TENANT_NOT_FOUND:
+	case TENANT_TRASH_NOT_FOUND:
 		return 404;
 	case TENANT_EXISTS:
 		return 409;
@@ -420,6 +433,19 @@ add_url(cJSON *o, const char *sub, const char *domain)
 
 	snprintf(url, sizeof(url), "https://%s.%s", sub, domain);
 	cJSON_AddStringToObject(o, "url", url);
+}
+
+/* "2026-12-08T19:00:00Z" from seconds since the epoch. */
+static void
+add_time(cJSON *o, const char *key, long long t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cJSON_AddStringToObject(o, key, buf);
 }
 
 static int wait_timed(struct http_server *h, struct MHD_Connection *conn,
@@ -751,13 +777,17 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 {
 	const char *q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
 	    "subdomain");
+	const char *qp =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "purge");
 	const char *b = NULL;
 	struct tenant_result res;
+	struct trash_entry te;
 	struct cf_client *cf;
 	struct timespec t0;
 	enum tenant_err e;
-	cJSON *root, *o;
+	cJSON *root, *o, *bp;
 	char name[NAME_MAX_LEN + 1];
+	int purge = 0;
 
 	if (check_query_nul(conn, rq) != 0)
 		return MHD_YES;
@@ -766,6 +796,28 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 	if (get_string(conn, rq, root, "subdomain", 0, &b) != 0) {
 		cJSON_Delete(root);
 		return MHD_YES;
+	}
+	if (qp != NULL) {
+		if (strcmp(qp, "true") != 0 && strcmp(qp, "false") != 0) {
+			cJSON_Delete(root);
+			return reply_error(conn, rq, 400, "invalid_request",
+			    "purge: must be true or false");
+		}
+		purge = strcmp(qp, "true") == 0;
+	}
+	bp = cJSON_GetObjectItemCaseSensitive(root, "purge");
+	if (bp != NULL && !cJSON_IsNull(bp)) {
+		if (!cJSON_IsBool(bp)) {
+			cJSON_Delete(root);
+			return reply_error(conn, rq, 400, "invalid_request",
+			    "purge: must be a boolean");
+		}
+		if (qp != NULL && purge != cJSON_IsTrue(bp)) {
+			cJSON_Delete(root);
+			return reply_error(conn, rq, 400, "invalid_request",
+			    "purge: the query and the body disagree");
+		}
+		purge = cJSON_IsTrue(bp);
 	}
 	if (q != NULL && b != NULL && strcmp(q, b) != 0) {
 		cJSON_Delete(root);
@@ -783,7 +835,7 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 	cJSON_Delete(root);
 	cf = cf_for(rq->s);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	e = tenant_delete(&rq->t, cf, name, &res);
+	e = tenant_delete(&rq->t, cf, name, purge, &res, &te);
 	apimetrics_op(h->m, APIMETRICS_DELETE, seconds_since(&t0), e);
 	if (e == TENANT_OK)
 		apimetrics_dns(h->m, res.dns.status);
@@ -794,7 +846,117 @@ do_delete(struct http_server *h, struct MHD_Connection *conn,
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "subdomain", name);
 	cJSON_AddBoolToObject(o, "deleted", 1);
+	cJSON_AddBoolToObject(o, "purged", te.id[0] == '\0');
+	if (te.id[0] != '\0') {
+		cJSON *tr = cJSON_AddObjectToObject(o, "trash");
+
+		cJSON_AddStringToObject(tr, "id", te.id);
+		add_time(tr, "expires_at", te.expires_at);
+	}
 	add_dns(o, &res.dns);
+	return reply_json(conn, rq, 200, o, NULL);
+}
+
+static int
+do_trash_list(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	struct tenant_result res;
+	struct trash_entry *v = NULL;
+	enum tenant_err e;
+	size_t n = 0, i;
+	cJSON *o, *a;
+
+	memset(&res, 0, sizeof(res));
+	if ((e = trash_list(&rq->t, &v, &n, &res)) != TENANT_OK)
+		return reply_tenant_error(conn, rq, e, &res);
+	o = cJSON_CreateObject();
+	a = cJSON_AddArrayToObject(o, "trash");
+	for (i = 0; i < n; i++) {
+		cJSON *x = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(x, "id", v[i].id);
+		cJSON_AddStringToObject(x, "subdomain", v[i].name);
+		cJSON_AddStringToObject(x, "domain", v[i].domain);
+		if (v[i].template_db[0] != '\0')
+			cJSON_AddStringToObject(x, "template_db",
+			    v[i].template_db);
+		else
+			cJSON_AddNullToObject(x, "template_db");
+		add_time(x, "deleted_at", v[i].deleted_at);
+		add_time(x, "expires_at", v[i].expires_at);
+		if (v[i].database_bytes >= 0)
+			cJSON_AddNumberToObject(x, "database_bytes",
+			    (double)v[i].database_bytes);
+		else
+			cJSON_AddNullToObject(x, "database_bytes");
+		cJSON_AddNumberToObject(x, "filestore_bytes",
+		    (double)v[i].filestore_bytes);
+		cJSON_AddItemToArray(a, x);
+	}
+	cJSON_AddNumberToObject(o, "count", (double)n);
+	free(v);
+	outage_note(200, rq->route, NULL);
+	return reply_json(conn, rq, 200, o, NULL);
+}
+
+static int
+do_trash_restore(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	const char *sub = NULL, *dom = NULL;
+	struct tenant_result res;
+	struct trash_entry te;
+	struct tenant out;
+	struct cf_client *cf;
+	enum tenant_err e;
+	cJSON *root, *o;
+
+	if ((root = parse_body(conn, rq, 1)) == NULL)
+		return MHD_YES;
+	if (get_string(conn, rq, root, "subdomain", 0, &sub) != 0 ||
+	    get_string(conn, rq, root, "domain", 0, &dom) != 0) {
+		cJSON_Delete(root);
+		return MHD_YES;
+	}
+	cf = cf_for(rq->s);
+	memset(&out, 0, sizeof(out));
+	e = trash_restore(&rq->t, cf, rq->sub, sub, dom, &res, &out, &te);
+	if (e == TENANT_OK)
+		apimetrics_dns(h->m, res.dns.status);
+	cf_client_free(cf);
+	cJSON_Delete(root);
+	tenant_cache_changed(h->list);
+	if (e != TENANT_OK)
+		return reply_tenant_error(conn, rq, e, &res);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "subdomain", out.name);
+	cJSON_AddStringToObject(o, "database", out.name);
+	cJSON_AddStringToObject(o, "domain", out.domain);
+	add_url(o, out.name, out.domain);
+	if (te.template_db[0] != '\0')
+		cJSON_AddStringToObject(o, "template_db", te.template_db);
+	else
+		cJSON_AddNullToObject(o, "template_db");
+	cJSON_AddStringToObject(o, "restored_from_trash", te.id);
+	add_dns(o, &res.dns);
+	return reply_json(conn, rq, 201, o, NULL);
+}
+
+static int
+do_trash_purge(struct http_server *h, struct MHD_Connection *conn,
+    struct request *rq)
+{
+	struct tenant_result res;
+	enum tenant_err e;
+	cJSON *o;
+
+	e = trash_purge(&rq->t, rq->sub, &res);
+	if (e != TENANT_OK)
+		return reply_tenant_error(conn, rq, e, &res);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", rq->sub);
+	cJSON_AddBoolToObject(o, "purged", 1);
 	return reply_json(conn, rq, 200, o, NULL);
 }
 
@@ -1472,24 +1634,25 @@ body_append(struct request *rq, const char *data, size_t n)
 }
 
 /*
- * 0 when url matches pattern, where "{subdomain}" stands for one non-empty
- * path segment, copied into sub ("" when it does not fit: the handler
- * then refuses it as an invalid name).
+ * 0 when url matches pattern, where a "{subdomain}" or "{id}" stands for
+ * one non-empty path segment, copied into sub ("" when it does not fit:
+ * the handler then refuses it as an invalid name or an unknown id).
  */
 static int
 route_match(const char *pattern, const char *url, char *sub, size_t len)
 {
-	const char *ph = strstr(pattern, "{subdomain}");
+	const char *ph = strchr(pattern, '{'), *end;
 	size_t pre, seg;
 
-	if (ph == NULL)
+	if (ph == NULL || (end = strchr(ph, '}')) == NULL)
 		return strcmp(pattern, url);
+	end++;
 	pre = (size_t)(ph - pattern);
 	if (strncmp(pattern, url, pre) != 0)
 		return -1;
 	url += pre;
 	seg = strcspn(url, "/");
-	if (seg == 0 || strcmp(url + seg, ph + strlen("{subdomain}")) != 0)
+	if (seg == 0 || strcmp(url + seg, end) != 0)
 		return -1;
 	if (seg < len) {
 		memcpy(sub, url, seg);
@@ -1556,6 +1719,36 @@ spool_append(struct http_server *h, struct request *rq, const char *data,
 		n -= (size_t)w;
 		rq->spooled += (unsigned long long)w;
 	}
+}
+
+/*
+ * libmicrohttpd's unescaping, except that in the path (it starts with
+ * '/') "%00" stays as it is: a decoded NUL would end the path early, and
+ * "/api/trash/ID%00" would be a request about ID. Query arguments are
+ * decoded as always (check_query_nul refuses their NULs).
+ */
+static size_t
+path_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	char *r = s, *w = s;
+
+	(void)cls;
+	(void)conn;
+	if (s[0] != '/')
+		return MHD_http_unescape(s);
+	while (*r != '\0') {
+		if (r[0] == '%' && isxdigit((unsigned char)r[1]) &&
+		    isxdigit((unsigned char)r[2]) &&
+		    !(r[1] == '0' && r[2] == '0')) {
+			char hex[3] = { r[1], r[2], '\0' };
+
+			*w++ = (char)strtol(hex, NULL, 16);
+			r += 3;
+		} else
+			*w++ = *r++;
+	}
+	*w = '\0';
+	return (size_t)(w - s);
 }
 
 static enum MHD_Result
@@ -2161,7 +2354,8 @@ http_start(const struct settings *s, struct tenant_ctx *tctx, int listen_fd)
 	    (size_t)HTTP_CONN_MEMORY, MHD_OPTION_THREAD_STACK_SIZE,
 	    (size_t)HTTP_THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED, completed,
 	    h, MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h,
-	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd, MHD_OPTION_END);
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
+	    MHD_OPTION_UNESCAPE_CALLBACK, path_unescape, NULL, MHD_OPTION_END);
 	if (h->d == NULL) {
 		log_err("cannot listen on %s port %d: %s", s->api_host,
 		    s->api_port, strerror(errno));

@@ -39,6 +39,7 @@
 #include "nodo/pg.h"
 #include "nodo/spares.h"
 #include "nodo/suspend.h"
+#include "nodo/trash.h"
 #include "nodo/util.h"
 #include "node.h"
 
@@ -494,6 +495,21 @@ host_facts(const struct settings *s, struct host *h)
 	}
 }
 
+/* The trash's entries now (CONTRACT 9), 0 when PostgreSQL cannot say. */
+static long
+trash_now(struct node *n)
+{
+	char err[256];
+	PGconn *c;
+	long k = -1;
+
+	if ((c = pg_pool_get(n->t->pool, err, sizeof(err))) != NULL) {
+		k = trash_count(c);
+		pg_pool_put(n->t->pool, c);
+	}
+	return k > 0 ? k : 0;
+}
+
 int
 node_report(struct node *n, cJSON **out, char *detail, size_t len)
 {
@@ -567,10 +583,9 @@ node_report(struct node *n, cJSON **out, char *detail, size_t len)
 		pthread_cond_signal(&n->cv);
 		pthread_mutex_unlock(&n->mu);
 	}
-	/* The trash does not exist yet: always 0 (CONTRACT 9). */
 	cJSON_AddNumberToObject(o, "tenants", (double)tenants);
 	cJSON_AddNumberToObject(o, "suspended", (double)suspended);
-	cJSON_AddNumberToObject(o, "trash", 0);
+	cJSON_AddNumberToObject(o, "trash", (double)trash_now(n));
 	cJSON_AddNumberToObject(o, "spares", (double)spares_ready());
 	cJSON_AddItemToObject(o, "templates", a);
 	host_facts(s, &h);
@@ -770,8 +785,8 @@ node_metrics(struct node *n, struct metrics_buf *b)
 		    (uint64_t)ns);
 	}
 	metrics_family(b, "nodo_trash_tenants", "gauge",
-	    "Deleted tenants kept for restore (none until the trash exists).");
-	metrics_sample_u64(b, "nodo_trash_tenants", "", 0);
+	    "Deleted tenants kept in the trash for restore.");
+	metrics_sample_u64(b, "nodo_trash_tenants", "", (uint64_t)trash_now(n));
 	metrics_family(b, "nodo_spare_tenants", "gauge",
 	    "Fresh spares ready for the next creates (SPARE_TENANTS).");
 	metrics_sample_u64(b, "nodo_spare_tenants", "",

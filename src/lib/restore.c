@@ -26,6 +26,7 @@
 #include "nodo/filestore.h"
 #include "nodo/log.h"
 #include "nodo/names.h"
+#include "nodo/odoo.h"
 #include "nodo/pg.h"
 #include "nodo/pgtool.h"
 #include "nodo/restore.h"
@@ -629,12 +630,13 @@ create_db(PGconn *c, const char *tmp, const char *name, const char *domain,
 	        tmp, NULL, NULL) != 0)
 		return rfail(out, RESTORE_TENANT, "out of memory");
 	if (pg_exec_long(c, sql, err, sizeof(err), NULL) != 0)
-		return tfail(out, db_fail(&out->r, c, "CREATE DATABASE", err));
+		return tfail(out,
+		    tenant_db_fail(&out->r, c, "CREATE DATABASE", err));
 	if (fmt_sql(c, sql, sizeof(sql), "COMMENT ON DATABASE %s IS %s", tmp,
 	        NULL, text) != 0 ||
 	    pg_exec(c, sql, 0, NULL, err, sizeof(err), NULL) != 0)
 		return tfail(out,
-		    db_fail(&out->r, c, "COMMENT ON DATABASE", err));
+		    tenant_db_fail(&out->r, c, "COMMENT ON DATABASE", err));
 	return RESTORE_OK;
 }
 
@@ -772,14 +774,13 @@ configure(const struct tenant_ctx *t, const char *tmp,
     struct restore_result *out)
 {
 	char err[512], keys[256], vals[512], secret[37], uuid[37], date[32];
-	const char *p[2];
 	PGconn *c;
 	struct tm tm;
 	time_t now = time(NULL);
 	enum restore_err e = RESTORE_OK;
 
 	if (req->copy) {
-		if (make_uuid(secret, 4) != 0 || make_uuid(uuid, 1) != 0)
+		if (odoo_uuid(secret, 4) != 0 || odoo_uuid(uuid, 1) != 0)
 			return rfail(out, RESTORE_TENANT, "no randomness");
 		gmtime_r(&now, &tm);
 		strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
@@ -802,15 +803,13 @@ configure(const struct tenant_ctx *t, const char *tmp,
 		    err);
 		return RESTORE_TENANT;
 	}
-	p[0] = keys;
-	p[1] = vals;
 	if (pg_exec(c, "BEGIN", 0, NULL, err, sizeof(err), NULL) != 0) {
-		e = tfail(out, db_fail(&out->r, c, "BEGIN", err));
+		e = tfail(out, tenant_db_fail(&out->r, c, "BEGIN", err));
 		goto done;
 	}
-	if (pg_exec(c, tenant_icp_sql, 2, p, err, sizeof(err), NULL) != 0) {
+	if (odoo_set_params(c, keys, vals, err, sizeof(err)) != 0) {
 		e = pg_conn_lost(c)
-		    ? tfail(out, db_fail(&out->r, c, "configure", err))
+		    ? tfail(out, tenant_db_fail(&out->r, c, "configure", err))
 		    : rfail(out, RESTORE_INVALID,
 		          "dump.sql: not an Odoo database "
 		          "(ir_config_parameter: "
@@ -821,7 +820,7 @@ configure(const struct tenant_ctx *t, const char *tmp,
 	if (req->neutralize && (e = neutralize(t->s, c, out)) != RESTORE_OK)
 		goto done;
 	if (pg_exec(c, "COMMIT", 0, NULL, err, sizeof(err), NULL) != 0)
-		e = tfail(out, db_fail(&out->r, c, "COMMIT", err));
+		e = tfail(out, tenant_db_fail(&out->r, c, "COMMIT", err));
 done:
 	PQfinish(c);
 	return e;
@@ -902,7 +901,7 @@ restore_database(const struct tenant_ctx *t, const struct restore_request *req,
 	    (e = check_version(s, out)) != RESTORE_OK ||
 	    (e = check_space(s, &inv, out)) != RESTORE_OK)
 		return e;
-	tenant_create_lock_shared();
+	tenant_op_begin();
 	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
 		out->e = TENANT_DB_UNAVAILABLE;
 		e = rfail(out, RESTORE_TENANT,
@@ -920,7 +919,7 @@ restore_database(const struct tenant_ctx *t, const struct restore_request *req,
 		goto out;
 	default:
 		e = tfail(out,
-		    db_fail(&out->r, c, "looking up the subdomain",
+		    tenant_db_fail(&out->r, c, "looking up the subdomain",
 		        PQerrorMessage(c)));
 		goto out;
 	}
@@ -998,7 +997,7 @@ out:
 		    "cannot drop %s (removed at next clean-up): %s", tmp, err);
 	if (c != NULL)
 		pg_pool_put(t->pool, c);
-	tenant_create_unlock();
+	tenant_op_end();
 	return e;
 }
 

@@ -693,9 +693,9 @@ run(void *arg)
 		else if (!creates_near() &&
 		    (woken || spares_ready() < want ||
 		        ms_since(&last) >= SPARES_RECHECK_MS)) {
-			tenant_create_lock_shared();
+			tenant_op_begin();
 			pass(sp);
-			tenant_create_unlock();
+			tenant_op_end();
 			clock_gettime(CLOCK_MONOTONIC, &last);
 			woken = 0;
 		}

@@ -1,6 +1,7 @@
 /*
- * tenant.c - list, create and delete tenants the way Odoo duplicates and
- * drops databases (ODOO.md), but never half-done.
+ * tenant.c - list and create tenants the way Odoo duplicates databases
+ * (ODOO.md), but never half-done. Deletes are trash.c's, the clean-up and
+ * the busy-name table op.c's, Odoo's parameters odoo.c's.
  *
  * A creation works on an internal name (NAME_TMP_PREFIX + random hex),
  * which is never listed and never reachable through Odoo's dbfilter:
@@ -18,7 +19,7 @@
  *      COMMENT ON DATABASE NAME 'nodo:domain=D'. The tenant now exists.
  *   6. the DNS record (a failure there never undoes the tenant).
  *
- * A crash before 5 leaves only internal names, which tenant_cleanup()
+ * A crash before 5 leaves only internal names, which tenant_cleanup() (op.c)
  * removes at start; a crash after 5 leaves a complete tenant. A crash also
  * leaves backends working on internal names (a CREATE DATABASE commits
  * after its client died): the clean-up ends them before it looks. When the
@@ -44,18 +45,18 @@
 #include "nodo/filestore.h"
 #include "nodo/log.h"
 #include "nodo/names.h"
+#include "nodo/odoo.h"
 #include "nodo/odoo_hash.h"
 #include "nodo/spares.h"
 #include "nodo/suspend.h"
 #include "nodo/tenant.h"
 #include "nodo/tenant_steps.h"
+#include "nodo/trash.h"
 #include "nodo/util.h"
 
-#define TENANT_MAX_BUSY     64  /* names being created or deleted at once */
 #define TENANT_RENAME_TRIES 250 /* x 20 ms: our own backend leaving tmp */
 #define TENANT_TMP_HEX      16  /* random hex digits of an internal name */
 #define TENANT_HASH_NICE    10  /* nice of the password-hash thread */
-#define TENANT_STALE_TRIES  500 /* x 20 ms: a dead creation's backends end */
 /* Bytes of the text[] of names never listed: every one quoted, escaped. */
 #define TENANT_EXCL_MAX                                                        \
 	((SETTINGS_MAX_TEMPLATES + 2) * (2 * NAME_MAX_LEN + 3) + 3)
@@ -72,11 +73,6 @@ const char *const tenant_list_sql =
     " AND left(d.datname, 6) <> '" NAME_TMP_PREFIX "'"
     " ORDER BY d.datname COLLATE \"C\"";
 
-const char tenant_admin_password_sql[] =
-    "UPDATE res_users SET password = $1 WHERE id = (SELECT res_id"
-    " FROM ir_model_data WHERE module = 'base' AND name = 'user_admin'"
-    " AND model = 'res.users')";
-
 static const char *const err_codes[] = {
 	[TENANT_OK] = "ok",
 	[TENANT_INVALID_SUBDOMAIN] = "invalid_subdomain",
@@ -90,6 +86,7 @@ static const char *const err_codes[] = {
 	[TENANT_INTERNAL] = "internal_error",
 	[TENANT_TEMPLATE_NOT_ALLOWED] = "template_not_allowed",
 	[TENANT_FILESTORE_MISSING] = "filestore_missing",
+	[TENANT_TRASH_NOT_FOUND] = "trash_not_found",
 };
 
 const char *
@@ -98,63 +95,6 @@ tenant_strerror(enum tenant_err e)
 	if ((size_t)e >= sizeof(err_codes) / sizeof(err_codes[0]))
 		return "internal_error";
 	return err_codes[e];
-}
-
-/*
- * Held shared by each creation, exclusively by the clean-up, so that the
- * clean-up never takes a live creation's internal names for leftovers.
- */
-static pthread_rwlock_t create_lock = PTHREAD_RWLOCK_INITIALIZER;
-
-void
-tenant_create_lock_shared(void)
-{
-	pthread_rwlock_rdlock(&create_lock);
-}
-
-void
-tenant_create_unlock(void)
-{
-	pthread_rwlock_unlock(&create_lock);
-}
-
-/* Names with a creation or deletion in progress in this process. */
-static pthread_mutex_t busy_mu = PTHREAD_MUTEX_INITIALIZER;
-static char busy[TENANT_MAX_BUSY][NAME_MAX_LEN + 1];
-
-int
-busy_claim(const char *name)
-{
-	int i, slot = -1;
-
-	pthread_mutex_lock(&busy_mu);
-	for (i = 0; i < TENANT_MAX_BUSY; i++) {
-		if (busy[i][0] == '\0') {
-			if (slot == -1)
-				slot = i;
-		} else if (strcmp(busy[i], name) == 0) {
-			slot = -2;
-			break;
-		}
-	}
-	if (slot >= 0)
-		snprintf(busy[slot], sizeof(busy[slot]), "%s", name);
-	pthread_mutex_unlock(&busy_mu);
-	return slot >= 0 ? 0 : slot == -2 ? -1 : -2;
-}
-
-void
-busy_release(const char *name)
-{
-	int i;
-
-	pthread_mutex_lock(&busy_mu);
-	for (i = 0; i < TENANT_MAX_BUSY; i++)
-		if (strcmp(busy[i], name) == 0) {
-			busy[i][0] = '\0';
-			break;
-		}
-	pthread_mutex_unlock(&busy_mu);
 }
 
 static enum tenant_err fail(struct tenant_result *res, enum tenant_err e,
@@ -171,22 +111,21 @@ fail(struct tenant_result *res, enum tenant_err e, const char *fmt, ...)
 	return e;
 }
 
-/* busy_claim() failed: the name is busy (409) or the table is full. */
-static enum tenant_err
-busy_fail(struct tenant_result *res, int rc, const char *name)
+enum tenant_err
+tenant_fail(struct tenant_result *res, enum tenant_err e, const char *fmt, ...)
 {
-	if (rc == -1)
-		return fail(res, TENANT_EXISTS,
-		    "subdomain: '%s' is being created or deleted right now",
-		    name);
-	return fail(res, TENANT_INTERNAL,
-	    "too many creations and deletions at once (%d); retry later",
-	    TENANT_MAX_BUSY);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
+	va_end(ap);
+	return e;
 }
 
 /* A database error: unreachable server or something else. */
 enum tenant_err
-db_fail(struct tenant_result *res, PGconn *c, const char *what, const char *msg)
+tenant_db_fail(struct tenant_result *res, PGconn *c, const char *what,
+    const char *msg)
 {
 	if (pg_conn_lost(c))
 		return fail(res, TENANT_DB_UNAVAILABLE,
@@ -229,7 +168,7 @@ tenant_comment_value(const char *comment, const char *key, char *out,
 }
 
 /* DEFAULT_TEMPLATE_DB or a TEMPLATE_DBS entry: 1, else 0. */
-static int
+int
 template_listed(const struct settings *s, const char *name)
 {
 	size_t i;
@@ -305,8 +244,8 @@ tenant_list(const struct tenant_ctx *t, PGconn *c, const char *domain,
 	excluded_names(t->s, excl, sizeof(excl));
 	r = pg_query(c, tenant_list_sql, 1, params);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		enum tenant_err e =
-		    db_fail(res, c, "listing databases", pg_result_error(c, r));
+		enum tenant_err e = tenant_db_fail(res, c, "listing databases",
+		    pg_result_error(c, r));
 
 		PQclear(r);
 		return e;
@@ -354,15 +293,10 @@ tenant_validate_password(const char *pw, size_t len, struct tenant_result *res)
 }
 
 enum tenant_err
-tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
-    struct tenant_result *res)
+tenant_validate_target(const struct tenant_ctx *t, const char *subdomain,
+    const char *domain, struct tenant_result *res)
 {
-	const char *templ =
-	    req->template != NULL ? req->template : t->s->default_template;
-	const char *domain =
-	    req->domain != NULL ? req->domain : t->s->odoo_domain;
-
-	switch (name_check(req->subdomain, t->s->default_template)) {
+	switch (name_check(subdomain, t->s->default_template)) {
 	case NAME_OK:
 		break;
 	case NAME_INVALID:
@@ -371,22 +305,51 @@ tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
 		    "and '_', starting and ending with a letter or digit");
 	case NAME_RESERVED:
 		return fail(res, TENANT_RESERVED, "subdomain: '%s' is reserved",
-		    req->subdomain);
+		    subdomain);
 	}
-	if (strcmp(req->subdomain, templ) == 0 ||
-	    template_listed(t->s, req->subdomain) ||
+	if (template_listed(t->s, subdomain) ||
 	    (t->s->odoo_db_template &&
-	        strcmp(req->subdomain, t->s->odoo_db_template) == 0))
+	        strcmp(subdomain, t->s->odoo_db_template) == 0))
 		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is a template database", req->subdomain);
-	if (tenant_validate_password(req->password, req->password_len, res) !=
-	    TENANT_OK)
-		return TENANT_INVALID_PASSWORD;
+		    "subdomain: '%s' is a template database", subdomain);
 	if (settings_zone(t->s, domain) == NULL)
 		return fail(res, TENANT_UNKNOWN_DOMAIN,
 		    "domain: '%.253s' is not a domain of this node "
 		    "(see GET /api/domains)",
 		    domain);
+	return TENANT_OK;
+}
+
+enum tenant_err
+tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
+    struct tenant_result *res)
+{
+	const char *templ =
+	    req->template != NULL ? req->template : t->s->default_template;
+	const char *domain =
+	    req->domain != NULL ? req->domain : t->s->odoo_domain;
+	enum tenant_err e;
+
+	/* The order of the checks is the order of the replies (tests). */
+	switch (name_check(req->subdomain, t->s->default_template)) {
+	case NAME_OK:
+		break;
+	default:
+		return tenant_validate_target(t, req->subdomain, domain, res);
+	}
+	if (strcmp(req->subdomain, templ) == 0)
+		return fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is a template database", req->subdomain);
+	if (template_listed(t->s, req->subdomain) ||
+	    (t->s->odoo_db_template &&
+	        strcmp(req->subdomain, t->s->odoo_db_template) == 0))
+		return tenant_validate_target(t, req->subdomain, domain, res);
+	if (tenant_validate_password(req->password, req->password_len, res) !=
+	    TENANT_OK)
+		return TENANT_INVALID_PASSWORD;
+	if ((e = tenant_validate_target(t, req->subdomain, domain, res)) !=
+	    TENANT_OK)
+		return e;
 	if (template_name_valid(templ) != 0)
 		return fail(res, TENANT_TEMPLATE_NOT_FOUND,
 		    "template_db: '%.63s' is not a valid database name", templ);
@@ -427,43 +390,6 @@ random_hex(char *out, size_t ndigits)
 		return -1;
 	for (i = 0; i < ndigits / 2; i++)
 		snprintf(out + 2 * i, 3, "%02x", b[i]);
-	return 0;
-}
-
-/* uuid4 (random) and uuid1 (time based, random node) as Odoo stores them. */
-int
-make_uuid(char out[37], int version)
-{
-	unsigned char b[16];
-
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		return -1;
-	if (version == 1) {
-		struct timespec ts;
-		unsigned long long t;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		/* 100 ns intervals since 1582-10-15 (RFC 4122). */
-		t = (unsigned long long)ts.tv_sec * 10000000ULL +
-		    (unsigned long long)ts.tv_nsec / 100 +
-		    0x01B21DD213814000ULL;
-		b[0] = (unsigned char)(t >> 24);
-		b[1] = (unsigned char)(t >> 16);
-		b[2] = (unsigned char)(t >> 8);
-		b[3] = (unsigned char)t;
-		b[4] = (unsigned char)(t >> 40);
-		b[5] = (unsigned char)(t >> 32);
-		b[6] = (unsigned char)((t >> 56) & 0x0f) | 0x10;
-		b[7] = (unsigned char)(t >> 48);
-		b[10] |= 0x01; /* multicast bit: a random node id */
-	} else
-		b[6] = (b[6] & 0x0f) | 0x40;
-	b[8] = (b[8] & 0x3f) | 0x80;
-	snprintf(out, 37,
-	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x",
-	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-	    b[11], b[12], b[13], b[14], b[15]);
 	return 0;
 }
 
@@ -572,7 +498,7 @@ template_allowed(PGconn *c, const struct settings *s, const char *templ,
 	    "$1",
 	    1, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		e = db_fail(res, c, "looking up the template",
+		e = tenant_db_fail(res, c, "looking up the template",
 		    pg_result_error(c, r));
 	else if (PQntuples(r) == 0)
 		e = fail(res, TENANT_TEMPLATE_NOT_FOUND,
@@ -591,40 +517,6 @@ template_allowed(PGconn *c, const struct settings *s, const char *templ,
 		        : "");
 	PQclear(r);
 	return e;
-}
-
-int
-tenant_db_has_files(PGconn *c, char *err, size_t errlen)
-{
-	PGresult *r;
-	int rc = -1;
-
-	/* An Odoo database always has the table; a bare copy may not. */
-	r = pg_query(c,
-	    "SELECT to_regclass('ir_attachment') IS NOT NULL"
-	    " AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid ="
-	    " to_regclass('ir_attachment') AND attname = 'store_fname'"
-	    " AND NOT attisdropped)",
-	    0, NULL);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-		rc = PQgetvalue(r, 0, 0)[0] == 't';
-	else
-		snprintf(err, errlen, "%s", pg_result_error(c, r));
-	PQclear(r);
-	if (rc != 1)
-		return rc;
-	r = pg_query(c,
-	    "SELECT 1 FROM ir_attachment WHERE store_fname IS NOT NULL"
-	    " LIMIT 1",
-	    0, NULL);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK)
-		rc = PQntuples(r) > 0;
-	else {
-		snprintf(err, errlen, "%s", pg_result_error(c, r));
-		rc = -1;
-	}
-	PQclear(r);
-	return rc;
 }
 
 int
@@ -661,8 +553,8 @@ check_files(const struct tenant_ctx *t, const char *tmp, const char *templ,
 		    "database: cannot connect to the new database: %s", err);
 	*has_files = tenant_db_has_files(c, err, sizeof(err));
 	if (*has_files == -1) {
-		enum tenant_err e =
-		    db_fail(res, c, "looking for file-backed attachments", err);
+		enum tenant_err e = tenant_db_fail(res, c,
+		    "looking for file-backed attachments", err);
 
 		PQfinish(c);
 		return e;
@@ -676,18 +568,6 @@ check_files(const struct tenant_ctx *t, const char *tmp, const char *templ,
 		    templ, fs_src, strerror(errno));
 	return TENANT_OK;
 }
-
-const char tenant_icp_sql[] =
-    "WITH v(key, value) AS (SELECT * FROM unnest($1::text[], "
-    "$2::text[])),"
-    " u AS (UPDATE ir_config_parameter p SET value = v.value,"
-    " write_uid = 1, write_date = now() AT TIME ZONE 'UTC'"
-    " FROM v WHERE p.key = v.key RETURNING p.key)"
-    " INSERT INTO ir_config_parameter"
-    " (key, value, create_uid, write_uid, create_date, write_date)"
-    " SELECT key, value, 1, 1, now() AT TIME ZONE 'UTC',"
-    " now() AT TIME ZONE 'UTC' FROM v"
-    " WHERE key NOT IN (SELECT key FROM u)";
 
 /* Step 3: what Odoo's ir.config_parameter init(force=True) does, and more. */
 static enum tenant_err
@@ -703,7 +583,7 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 	PGresult *r;
 	enum tenant_err e = TENANT_OK;
 
-	if (make_uuid(secret, 4) != 0 || make_uuid(uuid, 1) != 0)
+	if (odoo_uuid(secret, 4) != 0 || odoo_uuid(uuid, 1) != 0)
 		return fail(res, TENANT_INTERNAL, "no randomness available");
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
@@ -719,13 +599,11 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 		return fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: cannot connect to the new database: %s", err);
 	if (pg_exec(c, "BEGIN", 0, NULL, err, sizeof(err), NULL) != 0) {
-		e = db_fail(res, c, "BEGIN", err);
+		e = tenant_db_fail(res, c, "BEGIN", err);
 		goto out;
 	}
-	p[0] = keys;
-	p[1] = vals;
-	if (pg_exec(c, tenant_icp_sql, 2, p, err, sizeof(err), NULL) != 0) {
-		e = db_fail(res, c, "setting ir_config_parameter", err);
+	if (odoo_set_params(c, keys, vals, err, sizeof(err)) != 0) {
+		e = tenant_db_fail(res, c, "setting ir_config_parameter", err);
 		goto out;
 	}
 	pthread_join(th, NULL);
@@ -738,7 +616,7 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 	p[0] = job->out;
 	r = pg_query(c, tenant_admin_password_sql, 1, p);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		e = db_fail(res, c, "setting the admin password",
+		e = tenant_db_fail(res, c, "setting the admin password",
 		    pg_result_error(c, r));
 		PQclear(r);
 		goto out;
@@ -752,7 +630,7 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 	}
 	PQclear(r);
 	if (pg_exec(c, "COMMIT", 0, NULL, err, sizeof(err), NULL) != 0)
-		e = db_fail(res, c, "COMMIT", err);
+		e = tenant_db_fail(res, c, "COMMIT", err);
 out:
 	PQfinish(c);
 	return e;
@@ -790,7 +668,7 @@ clone_template(PGconn *c, const char *templ, const char *tmp,
 		    "template_db: '%s' is being "
 		    "accessed by other users; close them and retry",
 		    templ);
-	return db_fail(res, c, "CREATE DATABASE", err);
+	return tenant_db_fail(res, c, "CREATE DATABASE", err);
 }
 
 /* Step 5: one transaction makes the tenant visible. */
@@ -829,7 +707,7 @@ publish(PGconn *c, const char *tmp, const char *name, const char *domain,
 		terminate_sessions(c, tmp);
 		usleep(20 * 1000);
 	}
-	return db_fail(res, c, "renaming the new database", err);
+	return tenant_db_fail(res, c, "renaming the new database", err);
 }
 
 /*
@@ -891,7 +769,7 @@ ms_since(const struct timespec *a)
  * reached; a step that began and never ended is where it stopped:
  * "configure 12 (stopped here)". Always terminated.
  */
-static void
+void
 steps_text(char *buf, size_t len, const char *const names[],
     const struct timespec ts[], size_t nsteps)
 {
@@ -916,7 +794,7 @@ steps_text(char *buf, size_t len, const char *const names[],
 }
 
 /* The one line an operation ends with: outcome, steps, TENANT=. */
-static void
+void
 log_outcome(const char *name, const char *op, enum tenant_err e,
     const struct tenant_result *res, const struct timespec *start,
     const char *steps, const char *extra)
@@ -958,7 +836,7 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 	PGconn *c = NULL;
 	enum tenant_err e;
 
-	pthread_rwlock_rdlock(&create_lock);
+	tenant_op_begin();
 	spares_create_begin(); /* a spare's clone in flight gives way */
 	snprintf(tmp, sizeof(tmp), "%s", NAME_TMP_PREFIX);
 	if (random_hex(tmp + strlen(NAME_TMP_PREFIX), TENANT_TMP_HEX) != 0 ||
@@ -986,7 +864,7 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 		          req->subdomain);
 		goto out;
 	default:
-		e = db_fail(res, c, "looking up the subdomain",
+		e = tenant_db_fail(res, c, "looking up the subdomain",
 		    PQerrorMessage(c));
 		goto out;
 	}
@@ -1029,7 +907,7 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 	    (fmt_sql(c, sql, sizeof(sql), "COMMENT ON DATABASE %s IS %s", tmp,
 	         NULL, text) != 0 ||
 	        pg_exec(c, sql, 0, NULL, err, sizeof(err), NULL) != 0)) {
-		e = db_fail(res, c, "COMMENT ON DATABASE", err);
+		e = tenant_db_fail(res, c, "COMMENT ON DATABASE", err);
 		goto out;
 	}
 	if ((e = check_files(t, tmp, templ, fs_src, &has_files, res)) !=
@@ -1133,7 +1011,7 @@ out:
 	if (c != NULL)
 		pg_pool_put(t->pool, c);
 	spares_create_end();
-	pthread_rwlock_unlock(&create_lock);
+	tenant_op_end();
 	return e;
 }
 
@@ -1212,93 +1090,8 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	return e;
 }
 
-/*
- * The database and its folder: looks the tenant up (its domain goes into
- * domain), ends its sessions, drops it, then removes the folder. Holds a
- * pool connection while it runs, none when it returns. ts[i]: when step i
- * began (lookup, drop, filestore), ts[3] when the folder was removed.
- */
-static enum tenant_err
-drop_tenant(const struct tenant_ctx *t, const char *subdomain, char *domain,
-    size_t domainlen, struct tenant_result *res, struct timespec ts[4])
-{
-	static const char q[] =
-	    "SELECT datistemplate, datallowconn, datdba = (SELECT oid FROM"
-	    " pg_roles WHERE rolname = current_user),"
-	    " coalesce(shobj_description(oid, 'pg_database'), '')"
-	    " FROM pg_database WHERE datname = $1";
-	const struct settings *s = t->s;
-	const char *p[1] = { subdomain };
-	char err[512], fs[PATH_MAX];
-	PGconn *c;
-	PGresult *r;
-	enum tenant_err e;
-
-	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL)
-		return fail(res, TENANT_DB_UNAVAILABLE,
-		    "database: PostgreSQL is unreachable: %s", err);
-	clock_gettime(CLOCK_MONOTONIC, &ts[0]);
-	r = pg_query(c, q, 1, p);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		e = db_fail(res, c, "looking up the tenant",
-		    pg_result_error(c, r));
-		PQclear(r);
-		goto out;
-	}
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		e = fail(res, TENANT_NOT_FOUND,
-		    "subdomain: no tenant named "
-		    "'%s'",
-		    subdomain);
-		goto out;
-	}
-	if (PQgetvalue(r, 0, 0)[0] == 't') {
-		PQclear(r);
-		e = fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is a template "
-		    "database and cannot be deleted",
-		    subdomain);
-		goto out;
-	}
-	/* A suspended tenant (closed, with the mark) is one too. */
-	if ((PQgetvalue(r, 0, 1)[0] != 't' &&
-	        !suspend_marked(PQgetvalue(r, 0, 3))) ||
-	    PQgetvalue(r, 0, 2)[0] != 't') {
-		PQclear(r);
-		e = fail(res, TENANT_NOT_FOUND,
-		    "subdomain: database '%s' is "
-		    "not a tenant of this node (not owned by its role, or "
-		    "not accepting connections)",
-		    subdomain);
-		goto out;
-	}
-	tenant_comment_domain(PQgetvalue(r, 0, 3), domain, domainlen);
-	if (domain[0] == '\0')
-		snprintf(domain, domainlen, "%s", s->odoo_domain);
-	PQclear(r);
-
-	clock_gettime(CLOCK_MONOTONIC, &ts[1]);
-	terminate_sessions(c, subdomain);
-	if (drop_database(c, subdomain, err, sizeof(err)) != 0) {
-		e = db_fail(res, c, "DROP DATABASE", err);
-		goto out;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &ts[2]);
-	/* Only once the database is gone, as Odoo's exp_drop(). */
-	if (fs_path(s, subdomain, fs, sizeof(fs)) == 0 &&
-	    fs_remove_tree(fs) != 0)
-		log_msg(LOG_ERR, subdomain, "cannot remove %s: %s", fs,
-		    strerror(errno));
-	clock_gettime(CLOCK_MONOTONIC, &ts[3]);
-	e = TENANT_OK;
-out:
-	pg_pool_put(t->pool, c);
-	return e;
-}
-
 /* Our record of a deleted tenant; holds no connection (see dns_create). */
-static void
+void
 dns_delete(const struct settings *s, struct cf_client *cf, const char *name,
     const char *domain, struct tenant_dns *dns)
 {
@@ -1326,216 +1119,4 @@ dns_delete(const struct settings *s, struct cf_client *cf, const char *name,
 	log_msg(cr.status == CF_PENDING ? LOG_WARNING : LOG_INFO, name,
 	    "dns %s: %s%s%s", dns->name, cf_status_str(cr.status),
 	    cr.detail[0] ? ": " : "", cr.detail);
-}
-
-enum tenant_err
-tenant_delete(const struct tenant_ctx *t, struct cf_client *cf,
-    const char *subdomain, struct tenant_result *res)
-{
-	static const char *const step_names[] = { "lookup", "drop", "filestore",
-		"dns" };
-	const struct settings *s = t->s;
-	char domain[256], steps[256], extra[64] = "";
-	/* ts[i]: step i starts (lookup, drop, filestore, dns) */
-	struct timespec start, ts[5];
-	enum tenant_err e;
-	int rc;
-
-	memset(res, 0, sizeof(*res));
-	switch (name_check(subdomain, s->default_template)) {
-	case NAME_OK:
-		break;
-	case NAME_INVALID:
-		return fail(res, TENANT_INVALID_SUBDOMAIN,
-		    "subdomain: not a valid tenant name");
-	case NAME_RESERVED:
-		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is a system "
-		    "or template database and cannot be deleted",
-		    subdomain);
-	}
-	if (s->odoo_db_template && strcmp(subdomain, s->odoo_db_template) == 0)
-		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is Odoo's "
-		    "db_template and cannot be deleted",
-		    subdomain);
-	if (template_listed(s, subdomain))
-		return fail(res, TENANT_RESERVED,
-		    "subdomain: '%s' is one of the node's templates "
-		    "(TEMPLATE_DBS) and cannot be deleted",
-		    subdomain);
-	if ((rc = busy_claim(subdomain)) != 0)
-		return busy_fail(res, rc, subdomain);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	memset(ts, 0, sizeof(ts));
-	/* The name stays busy during DNS: a create of it waits (409). */
-	if ((e = drop_tenant(t, subdomain, domain, sizeof(domain), res, ts)) ==
-	    TENANT_OK) {
-		dns_delete(s, cf, subdomain, domain, &res->dns);
-		clock_gettime(CLOCK_MONOTONIC, &ts[4]);
-		snprintf(extra, sizeof(extra), ", dns %s",
-		    cf_status_str(res->dns.status));
-	}
-	busy_release(subdomain);
-	steps_text(steps, sizeof(steps), step_names, ts, 4);
-	log_outcome(subdomain, "deleted", e, res, &start, steps, extra);
-	return e;
-}
-
-/* 1 when row i of the clean-up's query is a spare (spares.c owns it). */
-static int
-row_is_spare(const PGresult *r, int i)
-{
-	char op[16];
-
-	tenant_comment_value(PQgetvalue(r, i, 1), "op", op, sizeof(op));
-	return strcmp(op, "spare") == 0;
-}
-
-/* 1 when name is a spare's database in r (the clean-up's query). */
-static int
-name_is_spare(const PGresult *r, const char *name)
-{
-	int i;
-
-	for (i = 0; i < PQntuples(r); i++)
-		if (strcmp(PQgetvalue(r, i, 0), name) == 0)
-			return row_is_spare(r, i);
-	return 0;
-}
-
-/*
- * Internal filestore folders no creation owns any more; a spare's folder
- * (its database, in r, is op=spare) stays.
- */
-static void
-cleanup_folders(const struct settings *s, const PGresult *r)
-{
-	char dir[PATH_MAX], p[PATH_MAX];
-	DIR *d;
-	struct dirent *de;
-
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/filestore", s->data_dir) >=
-	        sizeof(dir) ||
-	    (d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, NAME_TMP_PREFIX,
-		        strlen(NAME_TMP_PREFIX)) != 0 ||
-		    name_is_spare(r, de->d_name))
-			continue;
-		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >=
-		    sizeof(p))
-			continue;
-		log_warn("removing leftover filestore folder %s", p);
-		if (fs_remove_tree(p) != 0)
-			log_err("cannot remove %s: %s", p, strerror(errno));
-	}
-	closedir(d);
-}
-
-/*
- * Ends the backends a dead creation left working on internal names (a
- * CREATE DATABASE goes on, and commits, after its client is gone) and
- * waits for them, so that what is listed next stays the truth. Only the
- * API's own (application_name PG_APP_API, the node's role): never a
- * session of anyone else, whatever it is doing.
- */
-static void
-end_stale_sessions(PGconn *c)
-{
-	static const char q[] =
-	    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-	    " WHERE pid <> pg_backend_pid() AND usename = current_user"
-	    " AND application_name = '" PG_APP_API "'"
-	    " AND state <> 'idle' AND (left(datname, 6) = '" NAME_TMP_PREFIX
-	    "' OR strpos(query, 'DATABASE \"" NAME_TMP_PREFIX "') > 0)";
-	PGresult *r;
-	int tries;
-
-	for (tries = 0; tries < TENANT_STALE_TRIES; tries++) {
-		long n = -1;
-
-		r = pg_query(c, q, 0, NULL);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK)
-			n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-		PQclear(r);
-		if (n <= 0)
-			return;
-		if (tries == 0)
-			log_warn("clean-up: ending %ld session(s) left by an "
-			         "interrupted creation",
-			    n);
-		usleep(20 * 1000);
-	}
-	log_warn("clean-up: sessions of an interrupted creation still run");
-}
-
-int
-tenant_cleanup(const struct tenant_ctx *t)
-{
-	static const char q[] =
-	    "SELECT datname, coalesce(shobj_description(oid, 'pg_database'),"
-	    " '') FROM pg_database WHERE left(datname, 6) = '" NAME_TMP_PREFIX
-	    "' AND datdba = (SELECT oid FROM pg_roles"
-	    " WHERE rolname = current_user)";
-	char err[512], fs[PATH_MAX];
-	PGconn *c;
-	PGresult *r;
-	int i, rc = 0;
-
-	/* Creations in progress: not now, the caller tries again later. */
-	if (pthread_rwlock_trywrlock(&create_lock) != 0)
-		return -1;
-	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
-		log_err("clean-up: PostgreSQL is unreachable: %s", err);
-		pthread_rwlock_unlock(&create_lock);
-		return -1;
-	}
-	end_stale_sessions(c);
-	r = pg_query(c, q, 0, NULL);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		log_err("clean-up: %s", pg_result_error(c, r));
-		PQclear(r);
-		pg_pool_put(t->pool, c);
-		pthread_rwlock_unlock(&create_lock);
-		return -1;
-	}
-	for (i = 0; i < PQntuples(r); i++) {
-		const char *tmp = PQgetvalue(r, i, 0);
-		const char *com = strstr(PQgetvalue(r, i, 1), ";creating=");
-		char target[NAME_MAX_LEN + 1] = "";
-
-		/* Spares are the spares module's: it drops the stale. */
-		if (row_is_spare(r, i))
-			continue;
-		if (com != NULL)
-			snprintf(target, sizeof(target), "%s", com + 10);
-		else /* op=create;target=NAME (restores, LIFECYCLE.md) */
-			tenant_comment_value(PQgetvalue(r, i, 1), "target",
-			    target, sizeof(target));
-		log_warn("removing %s, left by an interrupted creation%s%s",
-		    tmp, target[0] ? " of " : "", target);
-		if (drop_database(c, tmp, err, sizeof(err)) != 0) {
-			/* Logged; tried again at the next clean-up. */
-			log_err("cannot drop %s: %s", tmp, err);
-			continue;
-		}
-		/*
-		 * A crash between the folder's rename and the database's
-		 * leaves filestore/<target> without its database: ours.
-		 */
-		if (name_valid(target) == 0 &&
-		    db_exists(c, target, NULL) == 0 &&
-		    fs_path(t->s, target, fs, sizeof(fs)) == 0 &&
-		    fs_exists(fs) == 1) {
-			log_warn("removing %s, left by that creation", fs);
-			fs_remove_tree(fs);
-		}
-	}
-	cleanup_folders(t->s, r);
-	PQclear(r);
-	pg_pool_put(t->pool, c);
-	pthread_rwlock_unlock(&create_lock);
-	return rc;
 }

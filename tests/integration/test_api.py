@@ -437,12 +437,17 @@ def test_delete(api, pg, data_dir, cloudflare):
     assert api.create("bye", "pw", domain="otro.dominio").status_code == 201
     foreign = cloudflare.add_record(ZONE_OTRO, "TXT", "bye.otro.dominio",
                                     "keep me")
-    r = api.delete("/api/tenant", params={"subdomain": "bye"})
+    # Final (purge=true): as v1's delete; the trash has its own tests
+    # (test_trash.py).
+    r = api.delete("/api/tenant", params={"subdomain": "bye",
+                                          "purge": "true"})
     assert r.status_code == 200, r.text
     assert r.json() == {"subdomain": "bye", "deleted": True,
+                        "purged": True,
                         "dns": {"status": "deleted",
                                 "name": "bye.otro.dominio"}}
     assert "bye" not in pg.databases()
+    assert not [d for d in pg.databases() if d.startswith("_nodo_")]
     assert filestore_dirs(data_dir) == []
     assert [x["id"] for x in cloudflare.records(ZONE_OTRO)] == [foreign]
     r = api.delete("/api/tenant", params={"subdomain": "bye"})

@@ -14,6 +14,7 @@ libcurl and starts no other program). "curl_calls" are the shim's records.
 """
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -391,9 +392,12 @@ def test_delete_seed_form(cli, api, pg, data_dir, cloudflare):
                for x in cloudflare.records(ZONE_SAJET))
     r = cli.run(DELETE, "borrame", "--yes")
     assert r.returncode == 0, r.stderr
-    assert r.stdout == ("Tenant borrame deleted (database and filestore).\n"
-                        "DNS: deleted (borrame.sajet.us)\n")
+    m = re.fullmatch(r"Tenant borrame moved to the trash \(id ([0-9a-f]{16}), "
+                     r"restorable until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)\.\n"
+                     r"DNS: deleted \(borrame\.sajet\.us\)\n", r.stdout)
+    assert m, r.stdout
     assert "borrame" not in pg.databases()
+    assert "_nodo_t" + m.group(1) in pg.databases()
     assert not (Path(data_dir) / "filestore" / "borrame").exists()
     assert not any(x["name"] == "borrame.sajet.us"
                    for x in cloudflare.records(ZONE_SAJET))
@@ -428,7 +432,8 @@ def test_delete_without_a_terminal_deletes_without_asking(cli, api, pg):
         assert api.create(name, "pw").status_code == 201
         r = cli.run(DELETE, name, **kw)
         assert r.returncode == 0, r.stderr
-        assert r.stdout.startswith(f"Tenant {name} deleted"), r.stdout
+        assert r.stdout.startswith(f"Tenant {name} moved to the trash"), \
+            r.stdout
         assert "[y/N]" not in r.stderr
         assert name not in pg.databases()
         assert api_tenant(api, name) is None
@@ -476,7 +481,7 @@ def test_delete_asks_on_a_terminal(cli, api, pg):
     assert "preguntame" in pg.databases()
     rc, out, err = run_on_pty(cli, ["preguntame"], "y\n")
     assert rc == 0, err
-    assert out.startswith("Tenant preguntame deleted")
+    assert out.startswith("Tenant preguntame moved to the trash")
     assert "preguntame" not in pg.databases()
 
 

@@ -649,7 +649,8 @@ def test_no_space_left_while_copying(node, pg, tiny_data_dir):
         assert r.status_code == 201, r.text
         assert filestore_complete(data, "nospace")
         assert pbkdf2_sha512.verify("pw2", admin_hash(pg, "nospace"))
-        assert api.delete("/api/tenant", params={"subdomain": "nospace"}
+        assert api.delete("/api/tenant", params={"subdomain": "nospace",
+                                                 "purge": "true"}
                           ).status_code == 200
         assert folders(data) == ["tcs"]
     finally:

@@ -191,11 +191,18 @@ def test_delete_removes_links_not_their_targets(node, pg, tmp_path):
     shutil.rmtree(fs / "dellink2")
     (fs / "dellink2").symlink_to(fs / "victim")
 
-    for name in ("dellinks", "dellink2"):
-        r = api.delete("/api/tenant", params={"subdomain": name})
+    # One deleted for good, one to the trash and then purged from it.
+    for name, purge in (("dellinks", "true"), ("dellink2", "false")):
+        r = api.delete("/api/tenant", params={"subdomain": name,
+                                              "purge": purge})
         assert r.status_code == 200, r.text
         assert not os.path.lexists(fs / name)
         assert name not in pg.databases()
+        if purge == "false":
+            tid = r.json()["trash"]["id"]
+            assert os.path.lexists(fs / ("_nodo_t" + tid))
+            assert api.delete(f"/api/trash/{tid}").status_code == 200
+            assert not os.path.lexists(fs / ("_nodo_t" + tid))
     assert tree(fs / "victim") == victim_tree
     assert (fs / "victim" / "secret").read_text() == "victim's own"
     assert (outside / "dir" / "sentinel").read_text() == "keep"

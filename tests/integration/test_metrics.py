@@ -162,7 +162,8 @@ def test_metrics_text_parses_and_counts(api, pg, data_dir):
     assert value(fams, "nodo_postgres_up") == 1
     assert value(fams, "nodo_tenants", state="active") == 1
     assert value(fams, "nodo_tenants", state="suspended") == 0
-    assert value(fams, "nodo_trash_tenants") == 0
+    # The one delete went to the trash (TRASH_RETENTION_DAYS defaults to 7).
+    assert value(fams, "nodo_trash_tenants") == 1
     assert value(fams, "nodo_spare_tenants") == 0
     assert value(fams, "nodo_build_info", version="1.0.0") == 1
     st = os.statvfs(data_dir)
@@ -501,8 +502,9 @@ def test_log_lines_an_operator_can_act_on(api):
         r"<4>tenant lg-one not created from tcs \(domain sajet\.us\) "
         r"\(tenant_exists: .*\) after \d+ ms", log), log
     assert re.search(
-        r"<6>tenant lg-one deleted, dns deleted in \d+ ms: lookup \d+, "
-        r"drop \d+, filestore \d+, dns \d+", log), log
+        r"<6>tenant lg-one deleted to the trash as [0-9a-f]{16}, dns "
+        r"deleted in \d+ ms: lookup \d+, move \d+, filestore \d+, "
+        r"dns \d+", log), log
     assert API_KEY not in log and "wrong\n" not in log
 
     # Ten refusals a minute from one address are warnings; past them the

@@ -151,7 +151,9 @@ def test_documented_paths_are_the_daemons_routes():
                                   "/api/tenants/{subdomain}/password",
                                   "/api/tenant/restore",
                                   "/api/tenants/{subdomain}/suspend",
-                                  "/api/tenants/{subdomain}/resume"}
+                                  "/api/tenants/{subdomain}/resume",
+                                  "/api/trash", "/api/trash/{id}",
+                                  "/api/trash/{id}/restore"}
     documented = {(m, p) for p in SPEC["paths"] for m in operations(p)}
     assert documented == routes
 

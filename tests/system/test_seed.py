@@ -202,13 +202,23 @@ def test_curl_with_the_key(c):
 
 def test_delete_tenant_sh_asks(c):
     c.sh("/opt/odoo/scripts/create_tenant.sh borrame otra-clave-1 sajet.us tcs")
-    # The seed's command as typed at a terminal: it asks, the operator says y.
+    # The seed's command as typed at a terminal: to the trash (CONTRACT 13),
+    # restorable, so nothing is asked; the name is free at once.
     out = c.run("script -qec '/opt/odoo/scripts/delete_tenant.sh borrame' /dev/null",
-                input="y\n").stdout
-    assert "Delete tenant borrame and all its data? [y/N]" in out, out
+                input="").stdout
+    assert "[y/N]" not in out, out
+    assert "moved to the trash" in out, out
     assert c.sh("runuser -u postgres -- psql -Atc "
                 "\"SELECT count(*) FROM pg_database WHERE datname = 'borrame'\"") == "0"
     assert dns_records(c, "borrame.sajet.us") == []
+    assert "borrame" not in c.sh("/opt/odoo/scripts/list_tenants.sh")
+    # A delete for good asks at a terminal; the operator says y.
+    c.sh("/opt/odoo/scripts/create_tenant.sh borrame otra-clave-2 sajet.us tcs")
+    out = c.run("script -qec '/opt/odoo/scripts/delete_tenant.sh --purge borrame' "
+                "/dev/null", input="y\n").stdout
+    assert "[y/N]" in out, out
+    assert c.sh("runuser -u postgres -- psql -Atc "
+                "\"SELECT count(*) FROM pg_database WHERE datname = 'borrame'\"") == "0"
     assert "borrame" not in c.sh("/opt/odoo/scripts/list_tenants.sh")
 
 

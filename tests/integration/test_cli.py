@@ -215,7 +215,8 @@ def test_create_seed_two_args(cli, api, pg, data_dir, cloudflare):
         ("cliente_nuevo.sajet.us", f"{TUNNEL_ID}.cfargotunnel.com")]
     assert api_tenant(api, "cliente_nuevo") == {
         "subdomain": "cliente_nuevo", "database": "cliente_nuevo",
-        "domain": "sajet.us", "url": "https://cliente_nuevo.sajet.us"}
+        "domain": "sajet.us", "url": "https://cliente_nuevo.sajet.us",
+        "state": "active"}
 
 
 def test_create_seed_with_domain(cli, api, pg, cloudflare):
@@ -289,6 +290,7 @@ def test_create_json_is_the_api_reply(cli, api, pg):
     assert body["dns"]["status"] == "created"
     assert body["dns"]["name"] == "json_cli.sajet.us"
     listed = api_tenant(api, "json_cli")
+    assert listed.pop("state") == "active"  # the list's own (CONTRACT 10)
     assert listed == {k: body[k] for k in listed}
     assert "json_cli" in pg.databases()
 
@@ -393,7 +395,8 @@ def test_delete_seed_form(cli, api, pg, data_dir, cloudflare):
     r = cli.run(DELETE, "borrame", "--yes")
     assert r.returncode == 0, r.stderr
     m = re.fullmatch(r"Tenant borrame moved to the trash \(id ([0-9a-f]{16}), "
-                     r"restorable until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)\.\n"
+                     r"restorable until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; "
+                     r"nodo trash-restore \1\)\.\n"
                      r"DNS: deleted \(borrame\.sajet\.us\)\n", r.stdout)
     assert m, r.stdout
     assert "borrame" not in pg.databases()
@@ -473,16 +476,25 @@ def run_on_pty(cli, args, answer):
 
 
 def test_delete_asks_on_a_terminal(cli, api, pg):
+    """To the trash: restorable, so nothing is asked even at a terminal
+    (CONTRACT 13); --purge asks there."""
     assert api.create("preguntame", "pw").status_code == 201
-    rc, out, err = run_on_pty(cli, ["preguntame"], "n\n")
-    assert rc == EX_API
-    assert "Delete tenant preguntame and all its data? [y/N]" in err
-    assert "Not deleted." in err
-    assert "preguntame" in pg.databases()
-    rc, out, err = run_on_pty(cli, ["preguntame"], "y\n")
+    rc, out, err = run_on_pty(cli, ["preguntame"], "")
     assert rc == 0, err
+    assert "[y/N]" not in err
     assert out.startswith("Tenant preguntame moved to the trash")
     assert "preguntame" not in pg.databases()
+    assert api.create("preguntame", "pw").status_code == 201
+    rc, out, err = run_on_pty(cli, ["--purge", "preguntame"], "n\n")
+    assert rc == EX_API
+    assert "Delete tenant preguntame and all its data" in err
+    assert "[y/N]" in err
+    assert "preguntame" in pg.databases()
+    trash = api.get("/api/trash").json()["count"]
+    rc, out, err = run_on_pty(cli, ["--purge", "preguntame"], "y\n")
+    assert rc == 0, err
+    assert "preguntame" not in pg.databases()
+    assert api.get("/api/trash").json()["count"] == trash
 
 
 # --- help and usage -----------------------------------------------------------

@@ -143,7 +143,7 @@ enum tenant_err tenant_validate_password(const char *pw, size_t len,
 struct tenant_detail {
 	char name[64];
 	char domain[256];
-	int suspended;            /* connections refused by the node (later) */
+	int suspended;            /* suspended by the node (suspend.h) */
 	char created_at[32];      /* RFC 3339 UTC, "" when unknown */
 	char template_db[64];     /* "" when unknown */
 	long long database_bytes; /* pg_database_size */

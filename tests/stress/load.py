@@ -293,11 +293,24 @@ def main():
         if tenants != sorted(churn.alive):
             failures.append(f"listed {tenants}, expected "
                             f"{sorted(churn.alive)}")
-        left = [d for d in pg.databases() if d.startswith("_nodo_")] + \
+        # Internal databases: a deleted tenant's trash entry (CONTRACT 9)
+        # and the spares (CONTRACT 11) are expected, anything else is
+        # debris; every internal folder belongs to one of those.
+        internal = dict(pg.su_exec(
+            "SELECT datname, coalesce(shobj_description(oid, "
+            "'pg_database'), '') FROM pg_database "
+            "WHERE left(datname, 6) = '_nodo_'"))
+        kept = {d for d, com in internal.items()
+                if com.startswith(("nodo:op=trash;", "nodo:op=spare;"))}
+        trash = [d for d in kept if internal[d].startswith("nodo:op=trash;")]
+        left = sorted(set(internal) - kept) + \
             [f.name for f in (data / "filestore").iterdir()
-             if f.name.startswith("_nodo_")]
+             if f.name.startswith("_nodo_") and f.name not in kept]
         if left:
             failures.append(f"leftovers {left}")
+        if len(trash) != churn.counts["delete 200"]:
+            failures.append(f"{len(trash)} trash entries after "
+                            f"{churn.counts['delete 200']} deletes")
         recs = collections.Counter(r["name"] for r in cf.records())
         if recs != collections.Counter(f"{n}.sajet.us" for n in churn.alive):
             failures.append(f"DNS records {dict(recs)} do not match the "

@@ -97,20 +97,6 @@ tenant_strerror(enum tenant_err e)
 	return err_codes[e];
 }
 
-static enum tenant_err fail(struct tenant_result *res, enum tenant_err e,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static enum tenant_err
-fail(struct tenant_result *res, enum tenant_err e, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
-	va_end(ap);
-	return e;
-}
-
 enum tenant_err
 tenant_fail(struct tenant_result *res, enum tenant_err e, const char *fmt, ...)
 {
@@ -128,13 +114,14 @@ tenant_db_fail(struct tenant_result *res, PGconn *c, const char *what,
     const char *msg)
 {
 	if (pg_conn_lost(c))
-		return fail(res, TENANT_DB_UNAVAILABLE,
+		return tenant_fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: PostgreSQL is unreachable (%s): %s", what, msg);
 	if (pg_timed_out()) /* statement_timeout, lock_timeout: try later */
-		return fail(res, TENANT_DB_UNAVAILABLE,
+		return tenant_fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: PostgreSQL did not finish in time (%s): %s",
 		    what, msg);
-	return fail(res, TENANT_INTERNAL, "database: %s failed: %s", what, msg);
+	return tenant_fail(res, TENANT_INTERNAL, "database: %s failed: %s",
+	    what, msg);
 }
 
 void
@@ -253,7 +240,7 @@ tenant_list(const struct tenant_ctx *t, PGconn *c, const char *domain,
 	rows = PQntuples(r);
 	if ((v = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*v))) == NULL) {
 		PQclear(r);
-		return fail(res, TENANT_INTERNAL, "out of memory");
+		return tenant_fail(res, TENANT_INTERNAL, "out of memory");
 	}
 	for (i = 0; i < rows; i++) {
 		const char *name = PQgetvalue(r, i, 0);
@@ -283,11 +270,11 @@ enum tenant_err
 tenant_validate_password(const char *pw, size_t len, struct tenant_result *res)
 {
 	if (pw == NULL || len == 0 || len > TENANT_PASSWORD_MAX)
-		return fail(res, TENANT_INVALID_PASSWORD,
+		return tenant_fail(res, TENANT_INVALID_PASSWORD,
 		    "admin_password: must be 1 to %d bytes",
 		    TENANT_PASSWORD_MAX);
 	if (memchr(pw, '\0', len) != NULL)
-		return fail(res, TENANT_INVALID_PASSWORD,
+		return tenant_fail(res, TENANT_INVALID_PASSWORD,
 		    "admin_password: must not contain NUL characters");
 	return TENANT_OK;
 }
@@ -300,20 +287,20 @@ tenant_validate_target(const struct tenant_ctx *t, const char *subdomain,
 	case NAME_OK:
 		break;
 	case NAME_INVALID:
-		return fail(res, TENANT_INVALID_SUBDOMAIN,
+		return tenant_fail(res, TENANT_INVALID_SUBDOMAIN,
 		    "subdomain: must be 2 to 63 characters of a-z, 0-9, '-' "
 		    "and '_', starting and ending with a letter or digit");
 	case NAME_RESERVED:
-		return fail(res, TENANT_RESERVED, "subdomain: '%s' is reserved",
-		    subdomain);
+		return tenant_fail(res, TENANT_RESERVED,
+		    "subdomain: '%s' is reserved", subdomain);
 	}
 	if (template_listed(t->s, subdomain) ||
 	    (t->s->odoo_db_template &&
 	        strcmp(subdomain, t->s->odoo_db_template) == 0))
-		return fail(res, TENANT_RESERVED,
+		return tenant_fail(res, TENANT_RESERVED,
 		    "subdomain: '%s' is a template database", subdomain);
 	if (settings_zone(t->s, domain) == NULL)
-		return fail(res, TENANT_UNKNOWN_DOMAIN,
+		return tenant_fail(res, TENANT_UNKNOWN_DOMAIN,
 		    "domain: '%.253s' is not a domain of this node "
 		    "(see GET /api/domains)",
 		    domain);
@@ -338,7 +325,7 @@ tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
 		return tenant_validate_target(t, req->subdomain, domain, res);
 	}
 	if (strcmp(req->subdomain, templ) == 0)
-		return fail(res, TENANT_RESERVED,
+		return tenant_fail(res, TENANT_RESERVED,
 		    "subdomain: '%s' is a template database", req->subdomain);
 	if (template_listed(t->s, req->subdomain) ||
 	    (t->s->odoo_db_template &&
@@ -351,7 +338,7 @@ tenant_validate(const struct tenant_ctx *t, const struct tenant_request *req,
 	    TENANT_OK)
 		return e;
 	if (template_name_valid(templ) != 0)
-		return fail(res, TENANT_TEMPLATE_NOT_FOUND,
+		return tenant_fail(res, TENANT_TEMPLATE_NOT_FOUND,
 		    "template_db: '%.63s' is not a valid database name", templ);
 	return TENANT_OK;
 }
@@ -501,13 +488,13 @@ template_allowed(PGconn *c, const struct settings *s, const char *templ,
 		e = tenant_db_fail(res, c, "looking up the template",
 		    pg_result_error(c, r));
 	else if (PQntuples(r) == 0)
-		e = fail(res, TENANT_TEMPLATE_NOT_FOUND,
+		e = tenant_fail(res, TENANT_TEMPLATE_NOT_FOUND,
 		    "template_db: database '%s' does not exist", templ);
 	else if (template_listed(s, templ) ||
 	    (s->ntemplate_dbs == 0 && PQgetvalue(r, 0, 0)[0] == 't'))
 		e = TENANT_OK;
 	else
-		e = fail(res, TENANT_TEMPLATE_NOT_ALLOWED,
+		e = tenant_fail(res, TENANT_TEMPLATE_NOT_ALLOWED,
 		    "template_db: database '%s' is not one of this node's "
 		    "templates (TEMPLATE_DBS%s)",
 		    templ,
@@ -549,7 +536,7 @@ check_files(const struct tenant_ctx *t, const char *tmp, const char *templ,
 	PGconn *c;
 
 	if ((c = pg_connect(t->s, tmp, err, sizeof(err))) == NULL)
-		return fail(res, TENANT_DB_UNAVAILABLE,
+		return tenant_fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: cannot connect to the new database: %s", err);
 	*has_files = tenant_db_has_files(c, err, sizeof(err));
 	if (*has_files == -1) {
@@ -561,7 +548,7 @@ check_files(const struct tenant_ctx *t, const char *tmp, const char *templ,
 	}
 	PQfinish(c);
 	if (*has_files && tenant_folder_readable(fs_src) != 0)
-		return fail(res, TENANT_FILESTORE_MISSING,
+		return tenant_fail(res, TENANT_FILESTORE_MISSING,
 		    "filestore: template '%s' has file-backed attachments "
 		    "(ir_attachment.store_fname) but its folder %s is missing "
 		    "or unreadable (%s); restore it or set ODOO_DATA_DIR",
@@ -584,7 +571,8 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 	enum tenant_err e = TENANT_OK;
 
 	if (odoo_uuid(secret, 4) != 0 || odoo_uuid(uuid, 1) != 0)
-		return fail(res, TENANT_INTERNAL, "no randomness available");
+		return tenant_fail(res, TENANT_INTERNAL,
+		    "no randomness available");
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
 	snprintf(keys, sizeof(keys),
@@ -596,7 +584,7 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 	    secret, uuid, date, name, domain);
 
 	if ((c = pg_connect(t->s, tmp, err, sizeof(err))) == NULL)
-		return fail(res, TENANT_DB_UNAVAILABLE,
+		return tenant_fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: cannot connect to the new database: %s", err);
 	if (pg_exec(c, "BEGIN", 0, NULL, err, sizeof(err), NULL) != 0) {
 		e = tenant_db_fail(res, c, "BEGIN", err);
@@ -609,7 +597,7 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 	pthread_join(th, NULL);
 	*joined = 1;
 	if (job->rc != 0) {
-		e = fail(res, TENANT_INTERNAL,
+		e = tenant_fail(res, TENANT_INTERNAL,
 		    "admin_password: hashing failed");
 		goto out;
 	}
@@ -623,7 +611,7 @@ configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
 	}
 	if (strcmp(PQcmdTuples(r), "1") != 0) {
 		PQclear(r);
-		e = fail(res, TENANT_INTERNAL,
+		e = tenant_fail(res, TENANT_INTERNAL,
 		    "template_db: the template has "
 		    "no admin user (xmlid base.user_admin in res_users)");
 		goto out;
@@ -647,7 +635,7 @@ clone_template(PGconn *c, const char *templ, const char *tmp,
 	if (fmt_sql(c, sql, sizeof(sql),
 	        "CREATE DATABASE %s ENCODING 'unicode' TEMPLATE %s", tmp, templ,
 	        NULL) != 0)
-		return fail(res, TENANT_INTERNAL, "out of memory");
+		return tenant_fail(res, TENANT_INTERNAL, "out of memory");
 	for (tries = 0;; tries++) {
 		terminate_sessions(c, templ);
 		/* A clone may rightly take minutes: no statement_timeout. */
@@ -661,10 +649,10 @@ clone_template(PGconn *c, const char *templ, const char *tmp,
 		usleep(200 * 1000);
 	}
 	if (strcmp(state, "3D000") == 0)
-		return fail(res, TENANT_TEMPLATE_NOT_FOUND,
+		return tenant_fail(res, TENANT_TEMPLATE_NOT_FOUND,
 		    "template_db: database '%s' does not exist", templ);
 	if (strcmp(state, "55006") == 0)
-		return fail(res, TENANT_INTERNAL,
+		return tenant_fail(res, TENANT_INTERNAL,
 		    "template_db: '%s' is being "
 		    "accessed by other users; close them and retry",
 		    templ);
@@ -686,7 +674,7 @@ publish(PGconn *c, const char *tmp, const char *name, const char *domain,
 	        name, NULL) != 0 ||
 	    fmt_sql(c, com, sizeof(com), "COMMENT ON DATABASE %s IS %s", name,
 	        NULL, text) != 0)
-		return fail(res, TENANT_INTERNAL, "out of memory");
+		return tenant_fail(res, TENANT_INTERNAL, "out of memory");
 	for (tries = 0;; tries++) {
 		if (pg_exec(c, "BEGIN", 0, NULL, err, sizeof(err), state) ==
 		        0 &&
@@ -696,7 +684,7 @@ publish(PGconn *c, const char *tmp, const char *name, const char *domain,
 			return TENANT_OK;
 		pg_exec(c, "ROLLBACK", 0, NULL, NULL, 0, NULL);
 		if (strcmp(state, "42P04") == 0)
-			return fail(res, TENANT_EXISTS,
+			return tenant_fail(res, TENANT_EXISTS,
 			    "subdomain: database "
 			    "'%s' already exists",
 			    name);
@@ -843,11 +831,12 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 	    fs_path(s, templ, fs_src, sizeof(fs_src)) != 0 ||
 	    fs_path(s, tmp, fs_tmp, sizeof(fs_tmp)) != 0 ||
 	    fs_path(s, req->subdomain, fs_dst, sizeof(fs_dst)) != 0) {
-		e = fail(res, TENANT_INTERNAL, "internal: cannot make names");
+		e = tenant_fail(res, TENANT_INTERNAL,
+		    "internal: cannot make names");
 		goto out;
 	}
 	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
-		e = fail(res, TENANT_DB_UNAVAILABLE,
+		e = tenant_fail(res, TENANT_DB_UNAVAILABLE,
 		    "database: PostgreSQL is unreachable: %s", err);
 		goto out;
 	}
@@ -856,12 +845,12 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 		break;
 	case 1:
 		e = is_templ
-		    ? fail(res, TENANT_RESERVED,
+		    ? tenant_fail(res, TENANT_RESERVED,
 		          "subdomain: '%s' is "
 		          "a template database",
 		          req->subdomain)
-		    : fail(res, TENANT_EXISTS, "subdomain: '%s' already exists",
-		          req->subdomain);
+		    : tenant_fail(res, TENANT_EXISTS,
+		          "subdomain: '%s' already exists", req->subdomain);
 		goto out;
 	default:
 		e = tenant_db_fail(res, c, "looking up the subdomain",
@@ -871,12 +860,12 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 	if ((e = template_allowed(c, s, templ, res)) != TENANT_OK)
 		goto out;
 	if ((rc = fs_exists(fs_dst)) != 0) {
-		e = rc == 1 ? fail(res, TENANT_EXISTS,
+		e = rc == 1 ? tenant_fail(res, TENANT_EXISTS,
 		                  "subdomain: filestore folder %s already "
 		                  "exists (left by a database dropped outside "
 		                  "the node?); move it away",
 		                  fs_dst)
-		            : fail(res, TENANT_INTERNAL,
+		            : tenant_fail(res, TENANT_INTERNAL,
 		                  "filestore: cannot check folder %s: %s",
 		                  fs_dst, strerror(errno));
 		goto out;
@@ -887,7 +876,8 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 	job.pw = req->password;
 	job.len = req->password_len;
 	if (pthread_create(&th, NULL, hash_thread, &job) != 0) {
-		e = fail(res, TENANT_INTERNAL, "internal: cannot start thread");
+		e = tenant_fail(res, TENANT_INTERNAL,
+		    "internal: cannot start thread");
 		goto out;
 	}
 	joined = 0;
@@ -923,7 +913,8 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 		if ((!claimed || fs_exists(fs_tmp) != 1) &&
 		    fs_copy_tree(fs_src, fs_tmp, &res->fs, err, sizeof(err)) !=
 		        0) {
-			e = fail(res, TENANT_INTERNAL, "filestore: %s", err);
+			e = tenant_fail(res, TENANT_INTERNAL, "filestore: %s",
+			    err);
 			goto out;
 		}
 		if (res->fs.skipped > 0)
@@ -934,11 +925,11 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 		/* RENAME_NOREPLACE: an empty folder would be replaced. */
 		if (renameat2(AT_FDCWD, fs_tmp, AT_FDCWD, fs_dst,
 		        RENAME_NOREPLACE) != 0) {
-			e = errno == EEXIST ? fail(res, TENANT_EXISTS,
+			e = errno == EEXIST ? tenant_fail(res, TENANT_EXISTS,
 			                          "subdomain: filestore folder "
 			                          "%s already exists",
 			                          fs_dst)
-			                    : fail(res, TENANT_INTERNAL,
+			                    : tenant_fail(res, TENANT_INTERNAL,
 			                          "filestore: rename %s: %s",
 			                          fs_dst, strerror(errno));
 			goto out;
@@ -946,13 +937,14 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 		fs_moved = 1;
 		/* Files and folders are fsynced: now their name, then publish. */
 		if (fs_sync_parent(fs_dst, err, sizeof(err)) != 0) {
-			e = fail(res, TENANT_INTERNAL, "filestore: %s", err);
+			e = tenant_fail(res, TENANT_INTERNAL, "filestore: %s",
+			    err);
 			goto out;
 		}
 		break;
 	case 0:
 		if (has_files) {
-			e = fail(res, TENANT_FILESTORE_MISSING,
+			e = tenant_fail(res, TENANT_FILESTORE_MISSING,
 			    "filestore: template '%s' has file-backed "
 			    "attachments but its folder %s is gone",
 			    templ, fs_src);
@@ -965,8 +957,8 @@ create_database(const struct tenant_ctx *t, const struct tenant_request *req,
 		log_msg(LOG_WARNING, req->subdomain, "%s", res->warning);
 		break;
 	default:
-		e = fail(res, TENANT_INTERNAL, "filestore: cannot read %s: %s",
-		    fs_src, strerror(errno));
+		e = tenant_fail(res, TENANT_INTERNAL,
+		    "filestore: cannot read %s: %s", fs_src, strerror(errno));
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &ts[3]);

@@ -26,7 +26,7 @@
 
 #include "nodo/settings.h"
 
-#define PG_CONNECT_TIMEOUT 5 /* seconds (libpq's connect_timeout) */
+#define PG_CONNECT_TIMEOUT 5 /* seconds, for the whole of pg_connect() */
 /*
  * Every statement of ours takes milliseconds; under saturation a list was
  * seen to take seconds. Past these the server cancels it.

@@ -84,16 +84,52 @@ notice(void *arg, const char *msg)
 	log_debug("%s", buf);
 }
 
+/*
+ * Drives a started connection to the end within PG_CONNECT_TIMEOUT seconds
+ * in all (libpq leaves the deadline of PQconnectPoll() to its caller).
+ * 0 when it is made; -1 with libpq's message, or why not, in err.
+ */
+static int
+connect_poll(PGconn *c, char *err, size_t errlen)
+{
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	long long deadline = nodo_mono_ms() + PG_CONNECT_TIMEOUT * 1000LL;
+	long long left;
+	struct pollfd pfd;
+	int r;
+
+	while (st != PGRES_POLLING_OK) {
+		if (st == PGRES_POLLING_FAILED || PQstatus(c) == CONNECTION_BAD) {
+			/* libpq's messages never contain the password. */
+			copy_msg(err, errlen, "", PQerrorMessage(c));
+			return -1;
+		}
+		if ((left = deadline - nodo_mono_ms()) <= 0) {
+			copy_msg(err, errlen, "", "timeout expired");
+			return -1;
+		}
+		pfd.fd = PQsocket(c); /* it changes when libpq tries another host */
+		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		pfd.revents = 0;
+		r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno != EINTR) {
+			copy_msg(err, errlen, "poll: ", strerror(errno));
+			return -1;
+		}
+		if (r > 0)
+			st = PQconnectPoll(c);
+	}
+	return 0;
+}
+
 PGconn *
 pg_connect(const struct settings *s, const char *dbname, char *err,
     size_t errlen)
 {
 	const char *keys[16], *vals[16];
-	char timeout[16];
 	int n = 0;
 	PGconn *c;
 
-	snprintf(timeout, sizeof(timeout), "%d", PG_CONNECT_TIMEOUT);
 	if (s->pg_host != NULL) {
 		keys[n] = "host";
 		vals[n++] = s->pg_host;
@@ -112,8 +148,6 @@ pg_connect(const struct settings *s, const char *dbname, char *err,
 	}
 	keys[n] = "dbname";
 	vals[n++] = dbname;
-	keys[n] = "connect_timeout";
-	vals[n++] = timeout;
 	keys[n] = "keepalives";
 	vals[n++] = "1";
 	keys[n] = "keepalives_idle";
@@ -132,18 +166,21 @@ pg_connect(const struct settings *s, const char *dbname, char *err,
 	keys[n] = NULL;
 	vals[n] = NULL;
 
-	c = PQconnectdbParams(keys, vals, 0);
-	if (c == NULL) {
+	/*
+	 * Started, not made in one call: the notice processor must be in place
+	 * before libpq reads anything. A FATAL sent right after ReadyForQuery
+	 * (a fast shutdown racing the connection) arrives in the same read and
+	 * is handed to the notice processor at once.
+	 */
+	if ((c = PQconnectStartParams(keys, vals, 0)) == NULL) {
 		copy_msg(err, errlen, "", "out of memory");
 		return NULL;
 	}
-	if (PQstatus(c) != CONNECTION_OK) {
-		/* libpq's messages never contain the password. */
-		copy_msg(err, errlen, "", PQerrorMessage(c));
+	PQsetNoticeProcessor(c, notice, NULL);
+	if (connect_poll(c, err, errlen) != 0) {
 		PQfinish(c);
 		return NULL;
 	}
-	PQsetNoticeProcessor(c, notice, NULL);
 	return c;
 }
 

@@ -5,7 +5,10 @@ mapping). `journalctl -p err` must show why a daemon exited 78, and why the
 API answers 503, once."""
 import os
 import re
+import socket
+import struct
 import subprocess
+import threading
 import time
 
 import requests
@@ -80,3 +83,84 @@ def test_503_says_why_once_per_outage(node, pg):
         pg.start()
     assert len(re.findall(r"^<3>answering 503 ", api.log(), re.M)) == 2
     assert api.get("/api/tenants").status_code == 200
+
+
+class FatalAfterReady:
+    """A PostgreSQL that lets a client in and, in the same packet as
+    ReadyForQuery, ends the session with the FATAL a fast shutdown sends:
+    the race CI met when PostgreSQL stopped just after a connection was
+    made. libpq hands that message to the notice processor at once."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.sessions = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def msg(kind, body):
+        return kind + struct.pack("!I", len(body) + 4) + body
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with c:
+                try:
+                    self.session(c)
+                except OSError:
+                    pass
+
+    def session(self, c):
+        c.settimeout(5)
+        while True:
+            n, = struct.unpack("!I", c.recv(4, socket.MSG_WAITALL))
+            body = c.recv(n - 4, socket.MSG_WAITALL)
+            code, = struct.unpack("!I", body[:4])
+            if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest
+                c.sendall(b"N")
+                continue
+            break
+        fatal = b"".join(k + v.encode() + b"\0" for k, v in (
+            (b"S", "FATAL"), (b"V", "FATAL"), (b"C", "57P01"),
+            (b"M", "terminating connection due to administrator command")))
+        c.sendall(self.msg(b"R", struct.pack("!I", 0))
+                  + self.msg(b"S", b"server_version\x0015.0\0")
+                  + self.msg(b"S", b"client_encoding\0UTF8\0")
+                  + self.msg(b"K", struct.pack("!II", 1, 2))
+                  + self.msg(b"Z", b"I")
+                  + self.msg(b"E", fatal + b"\0"))
+        self.sessions += 1
+
+    def close(self):
+        self.stopping = True
+        self.sock.close()
+
+
+def test_a_fatal_right_after_the_connection_is_logged(node):
+    """Before the fix libpq printed it raw on stderr ("FATAL:  terminating
+    connection..."), without a priority, from a connection whose notice
+    processor was set only once it was made."""
+    srv = FatalAfterReady()
+    try:
+        api = node(PGHOST="127.0.0.1", PGPORT=str(srv.port))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and \
+                "postgres: FATAL:" not in api.log():
+            requests.get(api.url + "/health", timeout=10)
+            time.sleep(0.2)
+        log = api.log()
+        assert srv.sessions > 0, log
+        assert re.search(r"^<\d>postgres: FATAL:  terminating connection "
+                         r"due to administrator command", log, re.M), log
+        raw = [x for x in log.splitlines() if not re.match(r"<\d>", x)]
+        assert raw == [], raw[:5]
+        assert api.stop() == 0
+    finally:
+        srv.close()

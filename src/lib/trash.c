@@ -47,7 +47,7 @@
 
 #define TRASH_DB_LEN     (sizeof(TRASH_PREFIX) - 1 + TRASH_ID_HEX)
 #define TRASH_MOVE_TRIES 250 /* x 20 ms: sessions leaving the database */
-#define TRASH_COMMENT    512
+#define TRASH_COMMENT    640 /* the longest entry_comment() is 578 bytes */
 
 /* Owned by the node's role: the only databases the node touches. */
 #define OWNED_SQL                                                              \

@@ -129,6 +129,21 @@ def claims(api):
     return int(float(m.group(1)))
 
 
+def by_step(api, prefix):
+    """Where the creates of tenants named prefix<N> spent their time: the
+    medians of the steps their log lines report ("clone 12, configure
+    250, filestore 3, ...")."""
+    steps = {}
+    for m in re.finditer(r"tenant %s\d+ created .* in \d+ ms: (.*)" % prefix,
+                         api.log()):
+        for part in m.group(1).split(", "):
+            k, _, v = part.rpartition(" ")
+            if v.isdigit():
+                steps.setdefault(k, []).append(int(v))
+    return ", ".join(f"{k} {statistics.median(v):.0f} ms"
+                     for k, v in steps.items())
+
+
 def spare_rows(api, tmp, env, hash_median, create_median):
     """Create with a spare (SPARE_TENANTS=1, issue 10 item 1): stops the
     API without spares, starts one with SPARE_TENANTS=1 and times N creates,
@@ -155,18 +170,7 @@ def spare_rows(api, tmp, env, hash_median, create_median):
         "aim <= 1.25")
     row("ratio create with a spare / create without",
         f"{ms_ / create_median:.2f}")
-    # Where a create with a spare spends its time: the steps its log
-    # line reports ("clone 12, configure 250, filestore 3, ...").
-    steps = {}
-    for m in re.finditer(r"tenant spare\d+ created .* in \d+ ms: (.*)",
-                         api.log()):
-        for part in m.group(1).split(", "):
-            k, _, v = part.rpartition(" ")
-            if v.isdigit():
-                steps.setdefault(k, []).append(int(v))
-    row("create with a spare, by step",
-        ", ".join(f"{k} {statistics.median(v):.0f} ms"
-                  for k, v in steps.items()),
+    row("create with a spare, by step", by_step(api, "spare"),
         "medians from the API's log (clone = the claim; configure waits "
         "for the hash)")
     row("a spare made (first, at start)", ms(first),
@@ -407,7 +411,7 @@ def main():
                "ODOO_DATA_DIR": str(data),
                "PGHOST": pg.host, "PGPORT": str(pg.port),
                "PGUSER": h.NODE_ROLE, "PGPASSWORD": h.NODE_PASSWORD,
-               "LOG_LEVEL": "warning", "SPARE_TENANTS": "0"}
+               "LOG_LEVEL": "info", "SPARE_TENANTS": "0"}
         api = h.Daemon("odoo-local-api", tmp, env).start()
         pid = api.proc.pid
         time.sleep(0.5)
@@ -431,6 +435,9 @@ def main():
         mc, ml, mh = (statistics.median(x) for x in (creates, clones,
                                                       hashes))
         row("create without a spare", ms(mc), f"median of {N}; {cond}")
+        row("create without a spare, by step", by_step(api, "bench"),
+            "medians from the API's log (configure waits for the hash, "
+            "which runs during the clone)")
         row("clone + one hash by hand", ms(ml + mh),
             f"CREATE DATABASE ... TEMPLATE tcs median {ms(ml)} + "
             f"pbkdf2-sha512 600000 rounds median {ms(mh)}")

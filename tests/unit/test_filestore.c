@@ -51,15 +51,22 @@ static struct {
 	mode_t type;
 } syncs[MAX_SYNCS];
 static size_t nsyncs;
+static int max_fds_at_sync;   /* descriptors open at the busiest fsync */
 static int force_exdev;       /* linkat answers EXDEV: byte copies */
 static mode_t fail_sync_type; /* S_IFREG/S_IFDIR: such fsyncs fail */
 static int fail_sync_errno;
+
+static int open_fds(void);
 
 int
 fsync(int fd)
 {
 	struct stat st;
 
+	int n;
+
+	if ((n = open_fds()) > max_fds_at_sync)
+		max_fds_at_sync = n;
 	if (fstat(fd, &st) == 0) {
 		if (nsyncs < MAX_SYNCS) {
 			syncs[nsyncs].dev = st.st_dev;
@@ -307,6 +314,53 @@ test_hard_link_copy(void **state)
 	assert_int_equal(seen.dirs_unsynced, 0);
 	assert_int_equal(seen.files_synced, 0);
 	assert_int_equal(nsyncs, 5);
+	assert_int_equal(open_fds(), fds);
+}
+
+/* The index of the fsync of st in syncs[], -1 when none. */
+static int
+sync_index(const struct stat *st)
+{
+	size_t i;
+
+	for (i = 0; i < nsyncs; i++)
+		if (syncs[i].dev == st->st_dev && syncs[i].ino == st->st_ino)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * More folders than a batch of fsyncs: each folder fsynced once, after
+ * the folders inside it, with a bounded number of descriptors open.
+ */
+static void
+test_many_folders_batched(void **state)
+{
+	struct fs_report rep;
+	struct stat top, mid, leaf;
+	char err[512];
+	int fds = open_fds(), i, ileaf, imid;
+
+	for (i = 0; i < 100; i++)
+		put(P("tpl/%02x/sub/f%d", i, i) + strlen(root) + 1, "x", 0644);
+	nsyncs = 0;
+	max_fds_at_sync = 0;
+	assert_int_equal(fs_copy_tree(P("tpl"), P("new"), &rep, err,
+	                     sizeof(err)),
+	    0);
+	assert_int_equal(rep.dirs, 201);
+	assert_int_equal(nsyncs, 201);
+	assert_int_equal(stat(P("new"), &top), 0);
+	for (i = 0; i < 100; i++) {
+		assert_int_equal(stat(P("new/%02x", i), &mid), 0);
+		assert_int_equal(stat(P("new/%02x/sub", i), &leaf), 0);
+		ileaf = sync_index(&leaf);
+		imid = sync_index(&mid);
+		assert_true(ileaf >= 0 && imid > ileaf);
+		assert_true(sync_index(&top) > imid);
+	}
+	/* A batch, the walk's two per level, the count itself: no more. */
+	assert_true(max_fds_at_sync <= fds + 32 + 2 * 3 + 2);
 	assert_int_equal(open_fds(), fds);
 }
 
@@ -740,6 +794,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_fsync_failure_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_folders_batched,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_depth_limit_boundary,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_tree_small_stack,

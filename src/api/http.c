@@ -1988,6 +1988,26 @@ count_from(struct http_server *h, const struct in6_addr *a, long long now)
 }
 
 /*
+ * A poll thread runs at HTTP_POLL_NICE where RLIMIT_NICE allows it (the
+ * unit's LimitNICE=), so that /health and the refusals are answered first
+ * while PostgreSQL's clones, the hashes (nice 10) and the spares (nice 19)
+ * hold the CPUs: a nice-0 clone otherwise gets an equal share. Each poll
+ * thread accepts its own connections, so this runs on each, once.
+ */
+static void
+poll_thread_priority(void)
+{
+	static _Thread_local int done;
+
+	if (done)
+		return;
+	done = 1;
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), HTTP_POLL_NICE) != 0)
+		log_debug("poll thread left at its nice: setpriority(%d): %s",
+		    HTTP_POLL_NICE, strerror(errno));
+}
+
+/*
  * The accept policy: at most HTTP_PER_IP_LIMIT connections per address.
  * Here rather than MHD_OPTION_PER_IP_CONNECTION_LIMIT, which refuses
  * before this callback and logs no address. An accepted connection is
@@ -2002,6 +2022,7 @@ accept_ok(void *cls, const struct sockaddr *sa, socklen_t salen)
 	int i, n;
 
 	(void)salen;
+	poll_thread_priority();
 	sockaddr_in6_of(sa, &a);
 	pthread_mutex_lock(&h->conn_mu);
 	n = count_from(h, &a, now);

@@ -405,3 +405,36 @@ def test_password_wiped_from_memory(api, pg):
         "the admin password is still in the daemon's memory"
     assert proc_memory_has(api.proc.pid, pw2.encode()) is False, \
         "a refused request's password is still in the daemon's memory"
+
+
+def thread_nices(pid):
+    """{comm: [nice of each thread of that name]} of process pid."""
+    out = {}
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            comm = open(f"/proc/{pid}/task/{t}/comm").read().strip()
+            # stat: "tid (comm) state ..."; nice is field 19.
+            stat = open(f"/proc/{pid}/task/{t}/stat").read()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        out.setdefault(comm, []).append(int(fields[16]))
+    return out
+
+
+def test_poll_threads_run_before_the_rest(api):
+    """The poll threads (libmicrohttpd's "MHD-worker") take nice -5 on
+    their first accept, where the process may (root here; LimitNICE=-5 in
+    the unit, tested under systemd by tests/system); the job threads keep
+    the daemon's nice. Before, everything but the hash and the spares ran
+    at 0, and a nice-0 clone got as much CPU as /health."""
+    assert os.geteuid() == 0, "the harness runs as root (CI does)"
+    for _ in range(24):  # fresh connections: each worker accepts some
+        c = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
+        c.request("GET", "/health")
+        assert c.getresponse().status == 200
+        c.close()
+    nices = thread_nices(api.proc.pid)
+    assert -5 in nices.get("MHD-worker", []), nices
+    assert set(nices["MHD-worker"]) <= {-5, 0}, nices
+    assert set(nices["nodo-job"]) == {0}, nices

@@ -136,6 +136,14 @@ def test_the_daemons_users(c):
         groups = re.search(r"^Groups:\s*(.*)$", status, re.M).group(1).split()
         assert uid == c.sh("id -u odoo"), (u, status)
         assert c.sh("getent group nodo | cut -d: -f3") in groups, (u, groups)
+    # Not root, yet its poll threads (libmicrohttpd's "MHD-worker") took
+    # nice -5 (LimitNICE=-5): /health first while clones hold the CPUs.
+    pid = c.prop("odoo-local-api", "MainPID")
+    for _ in range(8):
+        c.sh("curl -s -o /dev/null http://127.0.0.1:8070/health")
+    nices = c.sh(f"for t in /proc/{pid}/task/*; do echo $(cat $t/comm) "
+                 f"$(cut -d' ' -f19 $t/stat); done")
+    assert "MHD-worker -5" in nices, nices
     # The token file is root's; each daemon sees its copy (LoadCredential=).
     assert c.run("runuser -u odoo -- cat /opt/nodo/config/cloudflare-token",
                  check=False).returncode != 0

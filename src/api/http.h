@@ -13,8 +13,8 @@
 #define HTTP_CONN_LIMIT     512         /* connections at once */
 #define HTTP_PER_IP_LIMIT   32          /* connections at once per address */
 #define HTTP_POLL_THREADS   2           /* libmicrohttpd's epoll threads */
-#define HTTP_POLL_NICE      (-5)        /* their nice, where RLIMIT_NICE allows */
-#define HTTP_CONN_TIMEOUT   30          /* seconds of inactivity (backstop) */
+#define HTTP_POLL_NICE      (-5) /* their nice, where RLIMIT_NICE allows */
+#define HTTP_CONN_TIMEOUT   30   /* seconds of inactivity (backstop) */
 #define HTTP_HEADER_S       10   /* s: headers complete after connect/reply */
 #define HTTP_BODY_S         5    /* s: a body arrives within this, plus */
 #define HTTP_BODY_RATE      8192 /* ... a second per this many bytes */

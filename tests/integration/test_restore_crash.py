@@ -126,7 +126,15 @@ class Checks(World):
             self.bad(f"{where}: a DNS record for {name}, no tenant")
 
     def nothing_internal(self, where):
+        n = len(self.problems)
         self.no_strays([], where)
+        if len(self.problems) > n:
+            # What the stray is, and what PostgreSQL did with it.
+            strays = {d: v for d, v in databases(self.pg).items()
+                      if d.startswith("_nodo_")}
+            log = self.pg.log.read_text(errors="replace").splitlines()
+            self.bad(f"{where}: strays {strays}; server log: " + "\n".join(
+                [ln for ln in log if any(d in ln for d in strays)][-20:]))
         extra = {p.name for p in self.data.iterdir()} - self.entries
         if extra:
             self.bad(f"{where}: left in ODOO_DATA_DIR: {extra}")
@@ -139,6 +147,20 @@ class Checks(World):
 
 
 def test_crash_during_restore_from_backup(node, pg, data_dir, cloudflare):
+    # DDL in the server's log, with pid and application: what a stray
+    # internal database came from.
+    pg.su_exec("ALTER SYSTEM SET log_statement = 'ddl'")
+    pg.su_exec("ALTER SYSTEM SET log_line_prefix = '%m [%p] %a '")
+    pg.su_exec("SELECT pg_reload_conf()")
+    try:
+        trials(node, pg, data_dir, cloudflare)
+    finally:
+        pg.su_exec("ALTER SYSTEM RESET log_statement")
+        pg.su_exec("ALTER SYSTEM RESET log_line_prefix")
+        pg.su_exec("SELECT pg_reload_conf()")
+
+
+def trials(node, pg, data_dir, cloudflare):
     api = node()
     watcher = node(prog="odoo-db-watcher", args=["--once"], start=False)
     rng = random.Random(os.environ.get("NODO_CRASH_SEED"))

@@ -218,6 +218,9 @@ tenant_cleanup(const struct tenant_ctx *t)
 		}
 		if (com != NULL)
 			snprintf(target, sizeof(target), "%s", com + 10);
+		else /* op=create;target=NAME (restores, LIFECYCLE.md) */
+			tenant_comment_value(PQgetvalue(r, i, 1), "target",
+			    target, sizeof(target));
 		log_warn("removing %s, left by an interrupted creation%s%s",
 		    tmp, target[0] ? " of " : "", target);
 		if (drop_database(c, tmp, err, sizeof(err)) != 0) {

@@ -871,10 +871,38 @@ dns_step(const struct settings *s, struct cf_client *cf,
 	    cf_status_str(cr.status), cr.detail[0] ? ": " : "", cr.detail);
 }
 
+/* The steps of restore.h, as the log names them. */
+enum {
+	ST_INSPECT,
+	ST_CREATE,
+	ST_EXTRACT,
+	ST_PSQL,
+	ST_CONFIGURE,
+	ST_PUBLISH,
+	ST_DNS,
+	ST_COUNT
+};
+
+static const char *const step_names[ST_COUNT] = { "inspect", "create",
+	"extract", "psql", "configure", "publish", "dns" };
+
+/*
+ * Step i begins: its time, and a debug line, so that the log of a process
+ * killed part-way says where it was (test_restore_crash.py reads it).
+ */
+static void
+step(struct timespec ts[], int i, const char *sub)
+{
+	clock_gettime(CLOCK_MONOTONIC, &ts[i]);
+	if (i < ST_COUNT)
+		log_msg(LOG_DEBUG, sub, "restore of %s: step %s", sub,
+		    step_names[i]);
+}
+
 /* Steps 1 to 6 under the create lock and a pool connection. */
 static enum restore_err
 restore_database(const struct tenant_ctx *t, const struct restore_request *req,
-    const char *domain, struct restore_result *out)
+    const char *domain, struct restore_result *out, struct timespec ts[])
 {
 	const struct settings *s = t->s;
 	char tmp[sizeof(NAME_TMP_PREFIX) + RESTORE_TMP_HEX], err[512];
@@ -897,10 +925,12 @@ restore_database(const struct tenant_ctx *t, const struct restore_request *req,
 		return rfail(out, RESTORE_TENANT,
 		    "internal: cannot make names");
 	x.fs = fs_tmp;
+	step(ts, ST_INSPECT, req->subdomain);
 	if ((e = inspect(s, req->fd, &inv, out)) != RESTORE_OK ||
 	    (e = check_version(s, out)) != RESTORE_OK ||
 	    (e = check_space(s, &inv, out)) != RESTORE_OK)
 		return e;
+	step(ts, ST_CREATE, req->subdomain);
 	tenant_op_begin();
 	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
 		out->e = TENANT_DB_UNAVAILABLE;
@@ -943,13 +973,18 @@ restore_database(const struct tenant_ctx *t, const struct restore_request *req,
 	if ((e = create_db(c, tmp, req->subdomain, domain, out)) != RESTORE_OK)
 		goto out;
 	created = 1;
-	if ((e = extract(req->fd, &x, out)) != RESTORE_OK ||
-	    (e = run_psql(s, tmp, x.dump_fd, out)) != RESTORE_OK)
+	step(ts, ST_EXTRACT, req->subdomain);
+	if ((e = extract(req->fd, &x, out)) != RESTORE_OK)
+		goto out;
+	step(ts, ST_PSQL, req->subdomain);
+	if ((e = run_psql(s, tmp, x.dump_fd, out)) != RESTORE_OK)
 		goto out;
 	close(x.dump_fd);
 	x.dump_fd = -1;
+	step(ts, ST_CONFIGURE, req->subdomain);
 	if ((e = configure(t, tmp, req, domain, out)) != RESTORE_OK)
 		goto out;
+	step(ts, ST_PUBLISH, req->subdomain);
 	if (renameat2(AT_FDCWD, fs_tmp, AT_FDCWD, fs_dst, RENAME_NOREPLACE) !=
 	    0) {
 		out->e = errno == EEXIST ? TENANT_EXISTS : TENANT_INTERNAL;
@@ -1009,6 +1044,8 @@ restore_run(const struct tenant_ctx *t, struct cf_client *cf,
 	struct tenant_request tr;
 	const struct zone *z;
 	const char *domain;
+	struct timespec ts[ST_COUNT + 1];
+	char steps[256];
 	long long t0;
 	enum restore_err e;
 	int rc;
@@ -1040,27 +1077,35 @@ restore_run(const struct tenant_ctx *t, struct cf_client *cf,
 		    req->subdomain);
 	}
 	t0 = nodo_mono_ms();
-	e = restore_database(t, req, domain, out);
-	if (e == RESTORE_OK)
+	memset(ts, 0, sizeof(ts));
+	e = restore_database(t, req, domain, out, ts);
+	if (e == RESTORE_OK) {
+		step(ts, ST_DNS, req->subdomain);
 		dns_step(s, cf, req, domain, &out->r.dns);
+		step(ts, ST_COUNT, req->subdomain);
+	}
 	busy_release(req->subdomain);
+	steps_text(steps, sizeof(steps), step_names, ts, ST_COUNT);
 	if (e == RESTORE_TENANT && out->e == TENANT_OK)
 		out->e = TENANT_INTERNAL;
 	if (e == RESTORE_OK)
 		log_msg(LOG_INFO, req->subdomain,
-		    "tenant %s restored (%s%s, from %s %s) in %lld ms, dns %s",
+		    "tenant %s restored (%s%s, from %s %s) in %lld ms, dns "
+		    "%s: %s",
 		    req->subdomain, req->copy ? "copy" : "move",
 		    req->neutralize ? ", neutralized" : "",
 		    out->m.db_name[0] ? out->m.db_name : "?",
 		    out->m.version[0] ? out->m.version : "?",
-		    nodo_mono_ms() - t0, cf_status_str(out->r.dns.status));
+		    nodo_mono_ms() - t0, cf_status_str(out->r.dns.status),
+		    steps);
 	else
 		log_msg(e == RESTORE_TENANT &&
 		            (out->e == TENANT_INTERNAL ||
 		                out->e == TENANT_DB_UNAVAILABLE)
 		        ? LOG_ERR
 		        : LOG_WARNING,
-		    req->subdomain, "tenant %s not restored (%s): %s",
-		    req->subdomain, restore_strerror(e, out->e), out->r.detail);
+		    req->subdomain, "tenant %s not restored (%s): %s: %s",
+		    req->subdomain, restore_strerror(e, out->e), out->r.detail,
+		    steps);
 	return e;
 }

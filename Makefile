@@ -101,14 +101,17 @@ bench: all
 	NODO_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/bench.py
 
 # The long runs (issue: reliability). CI runs a short variant:
-#   make stress LOAD_SECONDS=20 NODO_CRASH_TRIALS=12
+#   make stress LOAD_SECONDS=20 NODO_CRASH_TRIALS=12 NODO_BIG_BACKUP_MB=256
 LOAD_SECONDS ?= 600
 NODO_CRASH_TRIALS ?= 50
+NODO_BIG_BACKUP_MB ?= 1024
 stress: all
 	NODO_BUILD=$(abspath $(B)) NODO_CRASH_TRIALS=$(NODO_CRASH_TRIALS) \
 	    sh tests/stress/crash.sh
 	NODO_BUILD=$(abspath $(B)) LOAD_SECONDS=$(LOAD_SECONDS) \
 	    $(PYTHON) tests/stress/load.py
+	NODO_BUILD=$(abspath $(B)) NODO_BIG_BACKUP_MB=$(NODO_BIG_BACKUP_MB) \
+	    $(PYTHON) tests/stress/big_backup.py
 
 demo: all
 	NODO_BUILD=$(abspath $(B)) $(PYTHON) tests/demo.py

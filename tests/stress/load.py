@@ -569,6 +569,17 @@ def mem_line(what, key, samples, warm, end):
             f"after warm-up {sl:+.3f} MiB/min)")
 
 
+def trend(samples, key, step):
+    """The value every step seconds from the start: the shape of a
+    growth (a leak climbs steadily, an arena filling levels off)."""
+    out, nxt = [], samples[0].t
+    for x in samples:
+        if x.t >= nxt:
+            out.append(f"{getattr(x, key):.1f}")
+            nxt += step
+    return " ".join(out)
+
+
 def main():
     if not shutil.which("wrk"):
         sys.exit("load: wrk is not installed (apt-get install wrk)")
@@ -634,8 +645,10 @@ def main():
 
         def sampler():
             while not stop.wait(SAMPLE_S):
-                if api.proc.poll() is None:
+                try:
                     samples.append(Sample(pid, ports))
+                except OSError:   # the daemon died: reported below
+                    return
 
         threads = [threading.Thread(target=sampler),
                    threading.Thread(target=churn.run),
@@ -718,6 +731,10 @@ def main():
         for what, key in (("VmRSS", "rss"), ("RssAnon", "anon"),
                           ("Pss", "pss")):
             print(mem_line(what, key, samples, warm, end))
+        step = 60 if SECONDS >= 300 else 5
+        for what, key in (("RssAnon", "anon"), ("Pss", "pss"),
+                          ("open fds", "fds")):
+            print(f"  {what} every {step} s: {trend(samples, key, step)}")
         print(f"  open fds: start {samples[0].fd_text()}, after warm-up "
               f"{warm.fd_text()}, max {max(x.fds for x in samples)}, end "
               f"{end.fd_text()}")

@@ -68,19 +68,20 @@ SECONDS = int(os.environ.get("LOAD_SECONDS", "600"))
 CONNS = int(os.environ.get("LOAD_CONNS", "8"))
 WARM_S = max(1, min(SECONDS // 5, 60))
 # Growth allowed from the rest sample after warm-up to the one at the end.
-# Memory: the API's heap is glibc malloc with one arena per thread (the
-# HTTP poll threads, the job threads, the clean-up and spare threads); a
-# freed block inside an arena is kept for reuse, not given back, so each
-# arena's resident size follows the largest working set it has served so
-# far (a restore's archive reader, a backup's zip writer, libpq's input
-# buffer after the largest answer), and later requests may land in an arena
-# that had not yet served the largest of them: a few hundred KiB per arena,
-# a few MiB in all. 8 MiB is above that noise (measured: under 2 MiB in 10
-# minutes, docs/DESIGN.md "Hot paths at their floor") and below what any
-# leak on a hot path leaves: 1 byte per /health or list request (millions
-# in a run) or 30 KiB per tenant operation (hundreds) is more. Smaller
-# leaks per operation are the ASan build's leak report's to find
-# (NODO_BUILD=build-san), not this bound's.
+# Memory: the API's heap is glibc malloc, two arenas shared by all its
+# threads (M_ARENA_MAX, src/api/main.c); a freed block inside an arena is
+# kept for reuse, not given back, so an arena's resident size follows the
+# largest working sets it has served at once so far (a backup's 1 MiB ring
+# and zip writer, a restore's archive reader, libpq's input buffer after
+# the largest answer; glibc's mmap threshold rises to the largest block
+# freed, so such blocks end up in an arena too), and that high-water mark
+# is reached only over minutes of a mixed load: heaptrack finds no live
+# growth, yet RSS climbs a few MiB at most and levels off. 8 MiB is above
+# that (measured: under 2 MiB in 10 minutes, docs/DESIGN.md "Hot paths at
+# their floor") and below what any leak on a hot path leaves: 1 byte per
+# /health or list request (millions in a run) or 30 KiB per tenant
+# operation (hundreds) is more. Smaller leaks per operation are the ASan
+# build's leak report's to find (NODO_BUILD=build-san), not this bound's.
 RSS_BOUND_MB = float(os.environ.get("LOAD_RSS_BOUND_MB", "8"))
 # Fds: at both rest samples no request is in flight and no client is
 # connected, so every fd but PostgreSQL's connections must be back where it

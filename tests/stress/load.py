@@ -593,6 +593,7 @@ def main():
                                  "otro.dominio": h.ZONE_OTRO})
     tmp = Path(tempfile.mkdtemp(prefix="nodo-load-"))
     api, failures = None, []
+    stop = threading.Event()
     try:
         pg.init()
         data = tmp / "data"
@@ -621,7 +622,6 @@ def main():
         lua = tmp / "key.lua"
         lua.write_text(f'wrk.headers["X-API-KEY"] = "{h.API_KEY}"\n')
 
-        stop = threading.Event()
         samples = [Sample(pid, ports)]
         rec = Recorder(api)
         # The backup restored again and again: one of a fresh tenant.
@@ -651,9 +651,10 @@ def main():
                 except OSError:   # the daemon died: reported below
                     return
 
-        threads = [threading.Thread(target=sampler),
-                   threading.Thread(target=churn.run),
-                   threading.Thread(target=observer.run)]
+        # Daemon threads, and stop set on every way out (finally): a
+        # failure part-way must end the run, not leave a thread looping.
+        threads = [threading.Thread(target=f, daemon=True)
+                   for f in (sampler, churn.run, observer.run)]
         print(f"load: {SECONDS} s against {api.url} (wrk -c{CONNS} on "
               "/health and on /api/tenants; creates, deletes to the trash, "
               "restores, purges, backups in a thread; /api/node, /metrics, "
@@ -743,6 +744,7 @@ def main():
     except Exception as e:  # noqa: BLE001 - reported as a failure
         failures.append(f"load: {type(e).__name__}: {e}")
     finally:
+        stop.set()
         if api is not None:
             rc = api.stop()
             if rc != 0:

@@ -99,7 +99,8 @@ connect_poll(PGconn *c, char *err, size_t errlen)
 	int r;
 
 	while (st != PGRES_POLLING_OK) {
-		if (st == PGRES_POLLING_FAILED || PQstatus(c) == CONNECTION_BAD) {
+		if (st == PGRES_POLLING_FAILED ||
+		    PQstatus(c) == CONNECTION_BAD) {
 			/* libpq's messages never contain the password. */
 			copy_msg(err, errlen, "", PQerrorMessage(c));
 			return -1;
@@ -108,7 +109,8 @@ connect_poll(PGconn *c, char *err, size_t errlen)
 			copy_msg(err, errlen, "", "timeout expired");
 			return -1;
 		}
-		pfd.fd = PQsocket(c); /* it changes when libpq tries another host */
+		pfd.fd =
+		    PQsocket(c); /* it changes when libpq tries another host */
 		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
 		pfd.revents = 0;
 		r = poll(&pfd, 1, (int)left);

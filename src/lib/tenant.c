@@ -11,30 +11,33 @@
  *
  *   1 lookup     names; NAME and filestore/NAME free, the template allowed
  *   2 hash       the admin password's hash starts on a thread (joined by
- *                6, or before anything is undone)
+ *                7, or before anything is undone)
  *   3 clone      a fresh spare claimed (renamed to tmp with its folder and
  *                record), else sessions on the template ended and CREATE
  *                DATABASE tmp TEMPLATE t          undo: DROP tmp, its folder
  *   4 record     COMMENT 'nodo:op=create;target=NAME;domain=D;template=T'
  *                (the claim wrote it already)     undo: dropped with tmp
- *   5 files      asked of the clone: file-backed attachments need the
+ *   5 close      REVOKE CONNECT ON tmp FROM PUBLIC (the owner, the node's
+ *                role, still connects); other sessions on tmp ended
+ *   6 files      asked of the clone: file-backed attachments need the
  *                template's folder (else filestore_missing)
- *   6 configure  in tmp, one transaction: Odoo's init(force) keys,
+ *   7 configure  in tmp, one transaction: Odoo's init(force) keys,
  *                web.base.url (frozen), the admin password (hash joined)
- *   7 copy       filestore/t to filestore/tmp, fsynced (a spare's is
+ *   8 copy       filestore/t to filestore/tmp, fsynced (a spare's is
  *                there already)                   undo: folder removed
- *   8 rename     filestore/tmp to filestore/NAME (RENAME_NOREPLACE),
+ *   9 rename     filestore/tmp to filestore/NAME (RENAME_NOREPLACE),
  *                filestore/ fsynced               undo: renamed back
- *   9 publish    one transaction: RENAME tmp TO NAME, COMMENT
- *                'nodo:domain=D;template=T'. The tenant now exists.
- *  10 dns        the record (a failure there never undoes the tenant)
+ *  10 publish    one transaction: RENAME tmp TO NAME, COMMENT
+ *                'nodo:domain=D;template=T', GRANT CONNECT TO PUBLIC.
+ *                The tenant now exists.
+ *  11 dns        the record (a failure there never undoes the tenant)
  *
- * A crash before 9 commits leaves only internal names and perhaps
+ * A crash before 10 commits leaves only internal names and perhaps
  * filestore/NAME without its database, which tenant_cleanup() (op.c)
  * removes at start (it reads target=, or the legacy creating=); a crash
  * after it leaves a complete tenant. A crash also leaves backends working
  * on internal names (a CREATE DATABASE commits after its client died): the
- * clean-up ends them before it looks. When the connection is lost during 9
+ * clean-up ends them before it looks. When the connection is lost during 10
  * the outcome is unknown: nothing is undone unless a new connection shows
  * the rename did not happen.
  */
@@ -533,7 +536,7 @@ tenant_folder_readable(const char *path)
 }
 
 /*
- * Step 5: does the copy need the template's files? Asked of the clone
+ * Step 6: does the copy need the template's files? Asked of the clone
  * right after CREATE DATABASE, not of the template: a connection to the
  * template would block other creations cloning it (55006), be ended by
  * their terminate_sessions(), and is impossible when the template is
@@ -568,7 +571,7 @@ check_files(const struct tenant_ctx *t, const char *tmp, const char *templ,
 	return TENANT_OK;
 }
 
-/* Step 6: what Odoo's ir.config_parameter init(force=True) does, and more. */
+/* Step 7: what Odoo's ir.config_parameter init(force=True) does, and more. */
 static enum tenant_err
 configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
     const char *domain, struct hash_job *job, pthread_t th, int *joined,
@@ -671,13 +674,13 @@ clone_template(PGconn *c, const char *templ, const char *tmp,
 	return tenant_db_fail(res, c, "CREATE DATABASE", err);
 }
 
-/* Step 9: one transaction makes the tenant visible. */
+/* Step 10: one transaction makes the tenant visible (and open to all). */
 enum tenant_err
 publish(PGconn *c, const char *tmp, const char *name, const char *domain,
     const char *templ, struct tenant_result *res)
 {
 	char ren[TENANT_SQL_MAX], com[TENANT_SQL_MAX], text[400];
-	char err[512], state[6];
+	char grant[TENANT_SQL_MAX], err[512], state[6];
 	int tries;
 
 	snprintf(text, sizeof(text),
@@ -685,13 +688,17 @@ publish(PGconn *c, const char *tmp, const char *name, const char *domain,
 	if (fmt_sql(c, ren, sizeof(ren), "ALTER DATABASE %s RENAME TO %s", tmp,
 	        name, NULL) != 0 ||
 	    fmt_sql(c, com, sizeof(com), "COMMENT ON DATABASE %s IS %s", name,
-	        NULL, text) != 0)
+	        NULL, text) != 0 ||
+	    fmt_sql(c, grant, sizeof(grant),
+	        "GRANT CONNECT ON DATABASE %s TO PUBLIC", name, NULL,
+	        NULL) != 0)
 		return tenant_fail(res, TENANT_INTERNAL, "out of memory");
 	for (tries = 0;; tries++) {
 		if (pg_exec(c, "BEGIN", 0, NULL, err, sizeof(err), state) ==
 		        0 &&
 		    pg_exec(c, ren, 0, NULL, err, sizeof(err), state) == 0 &&
 		    pg_exec(c, com, 0, NULL, err, sizeof(err), state) == 0 &&
+		    pg_exec(c, grant, 0, NULL, err, sizeof(err), state) == 0 &&
 		    pg_exec(c, "COMMIT", 0, NULL, err, sizeof(err), state) == 0)
 			return TENANT_OK;
 		pg_exec(c, "ROLLBACK", 0, NULL, NULL, 0, NULL);
@@ -711,7 +718,7 @@ publish(PGconn *c, const char *tmp, const char *name, const char *domain,
 }
 
 /*
- * The connection died during step 9: did the rename commit? Asks on a new
+ * The connection died during step 10: did the rename commit? Asks on a new
  * connection. Returns 0 when it did not (tmp is still there: undo as
  * usual), 1 when it did (name is there, tmp is not: the tenant is
  * complete), -1 when nobody can tell: then the folder must stay, and the
@@ -943,7 +950,26 @@ step_record(struct creation *cr)
 	return TENANT_OK;
 }
 
-/* 5 files: file-backed attachments need the template's folder. */
+/*
+ * 5 close: until published, nobody but the node's role (the owner) may
+ * connect; sessions that came in since the clone are ended. Publishing
+ * grants CONNECT to PUBLIC again, as a new database has it.
+ */
+static enum tenant_err
+step_close(struct creation *cr)
+{
+	char sql[TENANT_SQL_MAX], err[512];
+
+	if (fmt_sql(cr->c, sql, sizeof(sql),
+	        "REVOKE CONNECT ON DATABASE %s FROM PUBLIC", cr->tmp, NULL,
+	        NULL) != 0 ||
+	    pg_exec(cr->c, sql, 0, NULL, err, sizeof(err), NULL) != 0)
+		return tenant_db_fail(cr->res, cr->c, "REVOKE CONNECT", err);
+	terminate_sessions(cr->c, cr->tmp);
+	return TENANT_OK;
+}
+
+/* 6 files: file-backed attachments need the template's folder. */
 static enum tenant_err
 step_files(struct creation *cr)
 {
@@ -951,7 +977,7 @@ step_files(struct creation *cr)
 	    &cr->has_files, cr->res);
 }
 
-/* 6 configure: Odoo's parameters and the admin password (hash joined). */
+/* 7 configure: Odoo's parameters and the admin password (hash joined). */
 static enum tenant_err
 step_configure(struct creation *cr)
 {
@@ -959,7 +985,7 @@ step_configure(struct creation *cr)
 	    &cr->job, cr->th, &cr->joined, cr->res);
 }
 
-/* 7 copy: filestore/templ to filestore/tmp, unless a spare brought it. */
+/* 8 copy: filestore/templ to filestore/tmp, unless a spare brought it. */
 static enum tenant_err
 step_copy(struct creation *cr)
 {
@@ -1003,14 +1029,14 @@ step_copy(struct creation *cr)
 	}
 }
 
-/* Undoes 7: filestore/tmp removed. */
+/* Undoes 8: filestore/tmp removed. */
 static void
 undo_copy(struct creation *cr)
 {
 	fs_remove_tree(cr->fs_tmp);
 }
 
-/* 8 rename: filestore/tmp to filestore/NAME, its name fsynced. */
+/* 9 rename: filestore/tmp to filestore/NAME, its name fsynced. */
 static enum tenant_err
 step_rename(struct creation *cr)
 {
@@ -1042,7 +1068,7 @@ step_rename(struct creation *cr)
 	return TENANT_OK;
 }
 
-/* Undoes 8: filestore/NAME back to filestore/tmp. */
+/* Undoes 9: filestore/NAME back to filestore/tmp. */
 static void
 undo_rename(struct creation *cr)
 {
@@ -1051,7 +1077,7 @@ undo_rename(struct creation *cr)
 		    cr->fs_dst, strerror(errno));
 }
 
-/* 9 publish: rename and comment in one transaction; the tenant exists. */
+/* 10 publish: rename and comment in one transaction; the tenant exists. */
 static enum tenant_err
 step_publish(struct creation *cr)
 {
@@ -1088,6 +1114,7 @@ static const struct create_step {
 	{ "hash", -1, step_hash, NULL }, /* joined before any undo */
 	{ "clone", 0, step_clone, undo_clone },
 	{ "record", 1, step_record, NULL }, /* dropped with tmp */
+	{ "close", -1, step_close, NULL },
 	{ "files", -1, step_files, NULL },
 	{ "configure", -1, step_configure, NULL },
 	{ "copy", 2, step_copy, undo_copy },
@@ -1134,7 +1161,7 @@ create_database(struct creation *cr)
 }
 
 /*
- * Step 10: the DNS record. A failure leaves the tenant; the watcher
+ * Step 11: the DNS record. A failure leaves the tenant; the watcher
  * retries. Holds no database connection and no lock: a slow Cloudflare
  * cannot starve /health and the lists of connections. Only the name stays
  * busy, so that a delete of it waits for this record (409 meanwhile)
@@ -1173,22 +1200,20 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 		"filestore", "publish", "dns" };
 	/* ts[i]: step i starts (clone, configure, filestore, publish, dns) */
 	struct timespec start, ts[6];
+	struct creation cr = { .t = t,
+		.req = req,
+		.res = res,
+		.ts = ts,
+		.joined = 1,
+		.templ = req->template ? req->template : s->default_template,
+		.domain = req->domain ? req->domain : s->odoo_domain };
 	char steps[256], extra[400];
-	struct creation cr;
 	const struct zone *dz;
 	enum tenant_err e;
 	size_t n;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	memset(&cr, 0, sizeof(cr));
-	cr.t = t;
-	cr.req = req;
-	cr.res = res;
-	cr.ts = ts;
-	cr.joined = 1;
-	cr.templ = req->template ? req->template : s->default_template;
-	cr.domain = req->domain ? req->domain : s->odoo_domain;
 	if ((e = tenant_validate(t, req, res)) != TENANT_OK)
 		return e;
 	/* The zone's own spelling: "SAJET.US" is stored as "sajet.us". */
@@ -1203,7 +1228,7 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	if ((e = create_database(&cr)) == TENANT_OK) {
 		snprintf(out->name, sizeof(out->name), "%s", req->subdomain);
 		snprintf(out->domain, sizeof(out->domain), "%s", cr.domain);
-		/* 10 dns: no connection, no lock; only the name stays busy. */
+		/* 11 dns: no connection, no lock; only the name stays busy. */
 		dns_create(s, cf, req->subdomain, cr.domain, &res->dns);
 		clock_gettime(CLOCK_MONOTONIC, &ts[5]);
 		n = strlen(extra);

@@ -79,7 +79,11 @@ void log_outcome(const char *name, const char *op, enum tenant_err e,
     const struct tenant_result *res, const struct timespec *start,
     const char *steps, const char *extra);
 
-/* The rename and comment "nodo:domain=D;template=T" in one transaction. */
+/*
+ * The rename, the comment "nodo:domain=D;template=T" and CONNECT granted
+ * to PUBLIC again (the internal database had it revoked) in one
+ * transaction.
+ */
 enum tenant_err publish(PGconn *c, const char *tmp, const char *name,
     const char *domain, const char *templ, struct tenant_result *res);
 

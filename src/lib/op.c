@@ -207,8 +207,8 @@ tenant_cleanup(const struct tenant_ctx *t)
 	}
 	for (i = 0; i < PQntuples(r); i++) {
 		const char *tmp = PQgetvalue(r, i, 0);
-		const char *com = strstr(PQgetvalue(r, i, 1), ";creating=");
-		char target[NAME_MAX_LEN + 1] = "";
+		const char *com = PQgetvalue(r, i, 1);
+		char target[NAME_MAX_LEN + 1];
 
 		/* Trash entries and spares: their own modules decide. */
 		if (trash_kept(PQgetvalue(r, i, 1))) {
@@ -216,11 +216,15 @@ tenant_cleanup(const struct tenant_ctx *t)
 			    PQgetvalue(r, i, 2)[0] == 't');
 			continue;
 		}
-		if (com != NULL)
-			snprintf(target, sizeof(target), "%s", com + 10);
-		else /* op=create;target=NAME (restores, LIFECYCLE.md) */
-			tenant_comment_value(PQgetvalue(r, i, 1), "target",
-			    target, sizeof(target));
+		/*
+		 * The rest is a dead creation's (op=create, a create's or a
+		 * restore's; the legacy "domain=D;creating=NAME"; a missing
+		 * or unknown op): dropped.
+		 */
+		tenant_comment_value(com, "target", target, sizeof(target));
+		if (target[0] == '\0')
+			tenant_comment_value(com, "creating", target,
+			    sizeof(target));
 		log_warn("removing %s, left by an interrupted creation%s%s",
 		    tmp, target[0] ? " of " : "", target);
 		if (drop_database(c, tmp, err, sizeof(err)) != 0) {

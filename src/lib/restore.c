@@ -637,6 +637,14 @@ create_db(PGconn *c, const char *tmp, const char *name, const char *domain,
 	    pg_exec(c, sql, 0, NULL, err, sizeof(err), NULL) != 0)
 		return tfail(out,
 		    tenant_db_fail(&out->r, c, "COMMENT ON DATABASE", err));
+	/* Only the node's role (the owner) until publish() grants it. */
+	if (fmt_sql(c, sql, sizeof(sql),
+	        "REVOKE CONNECT ON DATABASE %s FROM PUBLIC", tmp, NULL,
+	        NULL) != 0 ||
+	    pg_exec(c, sql, 0, NULL, err, sizeof(err), NULL) != 0)
+		return tfail(out,
+		    tenant_db_fail(&out->r, c, "REVOKE CONNECT", err));
+	terminate_sessions(c, tmp);
 	return RESTORE_OK;
 }
 

@@ -3,28 +3,43 @@
  * (ODOO.md), but never half-done. Deletes are trash.c's, the clean-up and
  * the busy-name table op.c's, Odoo's parameters odoo.c's.
  *
- * A creation works on an internal name (NAME_TMP_PREFIX + random hex),
- * which is never listed and never reachable through Odoo's dbfilter:
+ * A creation works on an internal name tmp (NAME_TMP_PREFIX + random
+ * hex), never listed and never reachable through Odoo's dbfilter, as a
+ * table of steps (create_steps[]; docs/DESIGN.md, "Trash and the step
+ * machine"). A failing step leaves nothing of its own; the steps done
+ * before it are undone, last first:
  *
- *   1. end other sessions on the template, CREATE DATABASE tmp TEMPLATE t
- *      (the admin password hash is computed meanwhile on another thread);
- *   2. COMMENT ON DATABASE tmp 'nodo:domain=D;creating=NAME' (for clean-up);
- *      then, asked of the clone: file-backed attachments need the
- *      template's folder (else filestore_missing, and nothing is left);
- *   3. in tmp, in one transaction: Odoo's ir_config_parameter init(force)
- *      keys, web.base.url (frozen) and the admin password;
- *   4. copy filestore/t to filestore/tmp (files and folders fsynced),
- *      rename it to filestore/NAME, fsync filestore/;
- *   5. in one transaction: ALTER DATABASE tmp RENAME TO NAME and
- *      COMMENT ON DATABASE NAME 'nodo:domain=D'. The tenant now exists.
- *   6. the DNS record (a failure there never undoes the tenant).
+ *   1 lookup     names; NAME and filestore/NAME free, the template allowed
+ *   2 hash       the admin password's hash starts on a thread (joined by
+ *                7, or before anything is undone)
+ *   3 clone      a fresh spare claimed (renamed to tmp with its folder and
+ *                record), else sessions on the template ended and CREATE
+ *                DATABASE tmp TEMPLATE t          undo: DROP tmp, its folder
+ *   4 record     COMMENT 'nodo:op=create;target=NAME;domain=D;template=T'
+ *                (the claim wrote it already)     undo: dropped with tmp
+ *   5 close      REVOKE CONNECT ON tmp FROM PUBLIC (the owner, the node's
+ *                role, still connects); other sessions on tmp ended
+ *   6 files      asked of the clone: file-backed attachments need the
+ *                template's folder (else filestore_missing)
+ *   7 configure  in tmp, one transaction: Odoo's init(force) keys,
+ *                web.base.url (frozen), the admin password (hash joined)
+ *   8 copy       filestore/t to filestore/tmp, fsynced (a spare's is
+ *                there already)                   undo: folder removed
+ *   9 rename     filestore/tmp to filestore/NAME (RENAME_NOREPLACE),
+ *                filestore/ fsynced               undo: renamed back
+ *  10 publish    one transaction: RENAME tmp TO NAME, COMMENT
+ *                'nodo:domain=D;template=T', GRANT CONNECT TO PUBLIC.
+ *                The tenant now exists.
+ *  11 dns        the record (a failure there never undoes the tenant)
  *
- * A crash before 5 leaves only internal names, which tenant_cleanup() (op.c)
- * removes at start; a crash after 5 leaves a complete tenant. A crash also
- * leaves backends working on internal names (a CREATE DATABASE commits
- * after its client died): the clean-up ends them before it looks. When the
- * connection is lost during 5 the outcome is unknown: the folder stays
- * where it is unless a new connection shows the rename did not happen.
+ * A crash before 10 commits leaves only internal names and perhaps
+ * filestore/NAME without its database, which tenant_cleanup() (op.c)
+ * removes at start (it reads target=, or the legacy creating=); a crash
+ * after it leaves a complete tenant. A crash also leaves backends working
+ * on internal names (a CREATE DATABASE commits after its client died): the
+ * clean-up ends them before it looks. When the connection is lost during 10
+ * the outcome is unknown: nothing is undone unless a new connection shows
+ * the rename did not happen.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -521,7 +536,7 @@ tenant_folder_readable(const char *path)
 }
 
 /*
- * Step 1b: does the copy need the template's files? Asked of the clone
+ * Step 6: does the copy need the template's files? Asked of the clone
  * right after CREATE DATABASE, not of the template: a connection to the
  * template would block other creations cloning it (55006), be ended by
  * their terminate_sessions(), and is impossible when the template is
@@ -556,7 +571,7 @@ check_files(const struct tenant_ctx *t, const char *tmp, const char *templ,
 	return TENANT_OK;
 }
 
-/* Step 3: what Odoo's ir.config_parameter init(force=True) does, and more. */
+/* Step 7: what Odoo's ir.config_parameter init(force=True) does, and more. */
 static enum tenant_err
 configure_clone(const struct tenant_ctx *t, const char *tmp, const char *name,
     const char *domain, struct hash_job *job, pthread_t th, int *joined,
@@ -624,7 +639,7 @@ out:
 	return e;
 }
 
-/* Step 1: terminate sessions on the template and clone it. */
+/* Step 3: terminate sessions on the template and clone it. */
 static enum tenant_err
 clone_template(PGconn *c, const char *templ, const char *tmp,
     struct tenant_result *res)
@@ -659,13 +674,13 @@ clone_template(PGconn *c, const char *templ, const char *tmp,
 	return tenant_db_fail(res, c, "CREATE DATABASE", err);
 }
 
-/* Step 5: one transaction makes the tenant visible. */
+/* Step 10: one transaction makes the tenant visible (and open to all). */
 enum tenant_err
 publish(PGconn *c, const char *tmp, const char *name, const char *domain,
     const char *templ, struct tenant_result *res)
 {
 	char ren[TENANT_SQL_MAX], com[TENANT_SQL_MAX], text[400];
-	char err[512], state[6];
+	char grant[TENANT_SQL_MAX], err[512], state[6];
 	int tries;
 
 	snprintf(text, sizeof(text),
@@ -673,13 +688,17 @@ publish(PGconn *c, const char *tmp, const char *name, const char *domain,
 	if (fmt_sql(c, ren, sizeof(ren), "ALTER DATABASE %s RENAME TO %s", tmp,
 	        name, NULL) != 0 ||
 	    fmt_sql(c, com, sizeof(com), "COMMENT ON DATABASE %s IS %s", name,
-	        NULL, text) != 0)
+	        NULL, text) != 0 ||
+	    fmt_sql(c, grant, sizeof(grant),
+	        "GRANT CONNECT ON DATABASE %s TO PUBLIC", name, NULL,
+	        NULL) != 0)
 		return tenant_fail(res, TENANT_INTERNAL, "out of memory");
 	for (tries = 0;; tries++) {
 		if (pg_exec(c, "BEGIN", 0, NULL, err, sizeof(err), state) ==
 		        0 &&
 		    pg_exec(c, ren, 0, NULL, err, sizeof(err), state) == 0 &&
 		    pg_exec(c, com, 0, NULL, err, sizeof(err), state) == 0 &&
+		    pg_exec(c, grant, 0, NULL, err, sizeof(err), state) == 0 &&
 		    pg_exec(c, "COMMIT", 0, NULL, err, sizeof(err), state) == 0)
 			return TENANT_OK;
 		pg_exec(c, "ROLLBACK", 0, NULL, NULL, 0, NULL);
@@ -699,7 +718,7 @@ publish(PGconn *c, const char *tmp, const char *name, const char *domain,
 }
 
 /*
- * The connection died during step 5: did the rename commit? Asks on a new
+ * The connection died during step 10: did the rename commit? Asks on a new
  * connection. Returns 0 when it did not (tmp is still there: undo as
  * usual), 1 when it did (name is there, tmp is not: the tenant is
  * complete), -1 when nobody can tell: then the folder must stay, and the
@@ -802,213 +821,347 @@ log_outcome(const char *name, const char *op, enum tenant_err e,
 }
 
 /*
- * Steps 1 to 5: the database and its folder, published. Holds a pool
- * connection and the create lock (shared) while it runs and releases both
- * before it returns, so that the DNS step after it holds neither. ts[i]
- * is when step i began (clone, configure, filestore, publish) and ts[4]
- * when publishing ended; a step not reached keeps its zero.
+ * A creation in progress: what its steps (create_steps[] below) share.
+ * A step either succeeds or fails leaving nothing of its own; the steps
+ * done before a failure are undone, last first.
  */
-static enum tenant_err
-create_database(const struct tenant_ctx *t, const struct tenant_request *req,
-    const char *templ, const char *domain, struct tenant_result *res,
-    struct timespec ts[5])
-{
-	const struct settings *s = t->s;
-	char tmp[sizeof(NAME_TMP_PREFIX) + TENANT_TMP_HEX], err[512];
-	char sql[TENANT_SQL_MAX], text[512];
+struct creation {
+	const struct tenant_ctx *t;
+	const struct tenant_request *req;
+	const char *templ, *domain;
+	struct tenant_result *res;
+	struct timespec *ts; /* the log line's step times (tenant_create) */
+	PGconn *c;
+	char tmp[sizeof(NAME_TMP_PREFIX) + TENANT_TMP_HEX];
 	char fs_src[PATH_MAX], fs_tmp[PATH_MAX], fs_dst[PATH_MAX];
+	char record[512]; /* the intent record: op=create;target=... */
 	struct hash_job job;
 	pthread_t th;
-	int joined = 1, created = 0, fs_moved = 0, is_templ = 0, rc;
-	int has_files = 0, claimed = 0;
-	PGconn *c = NULL;
+	int joined;    /* no hash thread runs (configure joins it) */
+	int claimed;   /* tmp is a claimed spare, its record written */
+	int has_files; /* the clone has file-backed attachments */
+	int has_fs;    /* the template has a folder: copied, renamed */
+	int maybe;     /* publish's commit unknown: nothing is undone */
+};
+
+/* 1 lookup: the names; the subdomain and its folder free, templ allowed. */
+static enum tenant_err
+step_lookup(struct creation *cr)
+{
+	const struct settings *s = cr->t->s;
+	const char *name = cr->req->subdomain;
+	char err[512];
 	enum tenant_err e;
+	int is_templ = 0, rc;
+
+	snprintf(cr->tmp, sizeof(cr->tmp), "%s", NAME_TMP_PREFIX);
+	if (random_hex(cr->tmp + strlen(NAME_TMP_PREFIX), TENANT_TMP_HEX) !=
+	        0 ||
+	    fs_path(s, cr->templ, cr->fs_src, sizeof(cr->fs_src)) != 0 ||
+	    fs_path(s, cr->tmp, cr->fs_tmp, sizeof(cr->fs_tmp)) != 0 ||
+	    fs_path(s, name, cr->fs_dst, sizeof(cr->fs_dst)) != 0)
+		return tenant_fail(cr->res, TENANT_INTERNAL,
+		    "internal: cannot make names");
+	if ((cr->c = pg_pool_get(cr->t->pool, err, sizeof(err))) == NULL)
+		return tenant_fail(cr->res, TENANT_DB_UNAVAILABLE,
+		    "database: PostgreSQL is unreachable: %s", err);
+	switch (db_exists(cr->c, name, &is_templ)) {
+	case 0:
+		break;
+	case 1:
+		return is_templ
+		    ? tenant_fail(cr->res, TENANT_RESERVED,
+		          "subdomain: '%s' is a template database", name)
+		    : tenant_fail(cr->res, TENANT_EXISTS,
+		          "subdomain: '%s' already exists", name);
+	default:
+		return tenant_db_fail(cr->res, cr->c,
+		    "looking up the subdomain", PQerrorMessage(cr->c));
+	}
+	if ((e = template_allowed(cr->c, s, cr->templ, cr->res)) != TENANT_OK)
+		return e;
+	if ((rc = fs_exists(cr->fs_dst)) == 1)
+		return tenant_fail(cr->res, TENANT_EXISTS,
+		    "subdomain: filestore folder %s already exists (left by a "
+		    "database dropped outside the node?); move it away",
+		    cr->fs_dst);
+	if (rc != 0)
+		return tenant_fail(cr->res, TENANT_INTERNAL,
+		    "filestore: cannot check folder %s: %s", cr->fs_dst,
+		    strerror(errno));
+	return TENANT_OK;
+}
+
+/* 2 hash: the 0.35 s hash runs while PostgreSQL clones. */
+static enum tenant_err
+step_hash(struct creation *cr)
+{
+	cr->job.pw = cr->req->password;
+	cr->job.len = cr->req->password_len;
+	if (pthread_create(&cr->th, NULL, hash_thread, &cr->job) != 0)
+		return tenant_fail(cr->res, TENANT_INTERNAL,
+		    "internal: cannot start thread");
+	cr->joined = 0;
+	return TENANT_OK;
+}
+
+/* 3 clone: a fresh spare (spares.h) renamed to tmp, else the template's. */
+static enum tenant_err
+step_clone(struct creation *cr)
+{
+	snprintf(cr->record, sizeof(cr->record),
+	    TENANT_COMMENT_PREFIX "op=create;target=%s;domain=%s;template=%s",
+	    cr->req->subdomain, cr->domain, cr->templ);
+	cr->claimed = spares_claim(cr->c, cr->t->s, cr->templ, cr->tmp,
+	                  cr->record, cr->fs_tmp) == 1;
+	if (cr->claimed) {
+		log_msg(LOG_INFO, cr->req->subdomain, "claimed a spare of %s",
+		    cr->templ);
+		return TENANT_OK;
+	}
+	return clone_template(cr->c, cr->templ, cr->tmp, cr->res);
+}
+
+/* Undoes 3: tmp dropped, with filestore/tmp (a claimed spare's folder). */
+static void
+undo_clone(struct creation *cr)
+{
+	char err[512];
+
+	fs_remove_tree(cr->fs_tmp);
+	if (drop_database(cr->c, cr->tmp, err, sizeof(err)) != 0)
+		log_msg(LOG_ERR, cr->req->subdomain,
+		    "cannot drop %s (removed at next start): %s", cr->tmp, err);
+}
+
+/* 4 record: the intent, for the clean-up (a claimed spare has it). */
+static enum tenant_err
+step_record(struct creation *cr)
+{
+	char sql[TENANT_SQL_MAX], err[512];
+
+	if (cr->claimed)
+		return TENANT_OK;
+	if (fmt_sql(cr->c, sql, sizeof(sql), "COMMENT ON DATABASE %s IS %s",
+	        cr->tmp, NULL, cr->record) != 0 ||
+	    pg_exec(cr->c, sql, 0, NULL, err, sizeof(err), NULL) != 0)
+		return tenant_db_fail(cr->res, cr->c, "COMMENT ON DATABASE",
+		    err);
+	return TENANT_OK;
+}
+
+/*
+ * 5 close: until published, nobody but the node's role (the owner) may
+ * connect; sessions that came in since the clone are ended. Publishing
+ * grants CONNECT to PUBLIC again, as a new database has it.
+ */
+static enum tenant_err
+step_close(struct creation *cr)
+{
+	char sql[TENANT_SQL_MAX], err[512];
+
+	if (fmt_sql(cr->c, sql, sizeof(sql),
+	        "REVOKE CONNECT ON DATABASE %s FROM PUBLIC", cr->tmp, NULL,
+	        NULL) != 0 ||
+	    pg_exec(cr->c, sql, 0, NULL, err, sizeof(err), NULL) != 0)
+		return tenant_db_fail(cr->res, cr->c, "REVOKE CONNECT", err);
+	terminate_sessions(cr->c, cr->tmp);
+	return TENANT_OK;
+}
+
+/* 6 files: file-backed attachments need the template's folder. */
+static enum tenant_err
+step_files(struct creation *cr)
+{
+	return check_files(cr->t, cr->tmp, cr->templ, cr->fs_src,
+	    &cr->has_files, cr->res);
+}
+
+/* 7 configure: Odoo's parameters and the admin password (hash joined). */
+static enum tenant_err
+step_configure(struct creation *cr)
+{
+	return configure_clone(cr->t, cr->tmp, cr->req->subdomain, cr->domain,
+	    &cr->job, cr->th, &cr->joined, cr->res);
+}
+
+/* 8 copy: filestore/templ to filestore/tmp, unless a spare brought it. */
+static enum tenant_err
+step_copy(struct creation *cr)
+{
+	const char *name = cr->req->subdomain;
+	struct tenant_result *res = cr->res;
+	char err[512];
+
+	switch (fs_exists(cr->fs_src)) {
+	case 1:
+		cr->has_fs = 1;
+		if (cr->claimed && fs_exists(cr->fs_tmp) == 1)
+			return TENANT_OK;
+		if (fs_copy_tree(cr->fs_src, cr->fs_tmp, &res->fs, err,
+		        sizeof(err)) != 0) {
+			fs_remove_tree(cr->fs_tmp);
+			return tenant_fail(res, TENANT_INTERNAL,
+			    "filestore: %s", err);
+		}
+		if (res->fs.skipped > 0)
+			log_msg(LOG_WARNING, name, "filestore %s: %s",
+			    cr->fs_src,
+			    fs_report_skipped(&res->fs, res->warning,
+			        sizeof(res->warning)));
+		return TENANT_OK;
+	case 0:
+		if (cr->has_files)
+			return tenant_fail(res, TENANT_FILESTORE_MISSING,
+			    "filestore: template '%s' has file-backed "
+			    "attachments but its folder %s is gone",
+			    cr->templ, cr->fs_src);
+		snprintf(res->warning, sizeof(res->warning),
+		    "the template's filestore %.300s does not exist; the "
+		    "tenant has none",
+		    cr->fs_src);
+		log_msg(LOG_WARNING, name, "%s", res->warning);
+		return TENANT_OK;
+	default:
+		return tenant_fail(res, TENANT_INTERNAL,
+		    "filestore: cannot read %s: %s", cr->fs_src,
+		    strerror(errno));
+	}
+}
+
+/* Undoes 8: filestore/tmp removed. */
+static void
+undo_copy(struct creation *cr)
+{
+	fs_remove_tree(cr->fs_tmp);
+}
+
+/* 9 rename: filestore/tmp to filestore/NAME, its name fsynced. */
+static enum tenant_err
+step_rename(struct creation *cr)
+{
+	char err[512];
+
+	if (!cr->has_fs)
+		return TENANT_OK;
+	/* RENAME_NOREPLACE: an empty folder would be replaced. */
+	if (renameat2(AT_FDCWD, cr->fs_tmp, AT_FDCWD, cr->fs_dst,
+	        RENAME_NOREPLACE) != 0)
+		return errno == EEXIST
+		    ? tenant_fail(cr->res, TENANT_EXISTS,
+		          "subdomain: filestore folder %s already exists",
+		          cr->fs_dst)
+		    : tenant_fail(cr->res, TENANT_INTERNAL,
+		          "filestore: rename %s: %s", cr->fs_dst,
+		          strerror(errno));
+	/* Files and folders are fsynced: now their name, then publish. */
+	if (fs_sync_parent(cr->fs_dst, err, sizeof(err)) != 0) {
+		enum tenant_err e =
+		    tenant_fail(cr->res, TENANT_INTERNAL, "filestore: %s", err);
+
+		if (rename(cr->fs_dst, cr->fs_tmp) != 0)
+			log_msg(LOG_ERR, cr->req->subdomain,
+			    "cannot move %s back: %s", cr->fs_dst,
+			    strerror(errno));
+		return e;
+	}
+	return TENANT_OK;
+}
+
+/* Undoes 9: filestore/NAME back to filestore/tmp. */
+static void
+undo_rename(struct creation *cr)
+{
+	if (cr->has_fs && rename(cr->fs_dst, cr->fs_tmp) != 0)
+		log_msg(LOG_ERR, cr->req->subdomain, "cannot move %s back: %s",
+		    cr->fs_dst, strerror(errno));
+}
+
+/* 10 publish: rename and comment in one transaction; the tenant exists. */
+static enum tenant_err
+step_publish(struct creation *cr)
+{
+	enum tenant_err e;
+
+	e = publish(cr->c, cr->tmp, cr->req->subdomain, cr->domain, cr->templ,
+	    cr->res);
+	if (e == TENANT_OK || !pg_conn_lost(cr->c))
+		return e;
+	switch (publish_outcome(cr->t, cr->tmp, cr->req->subdomain)) {
+	case 0:
+		return e; /* not published: undone as usual */
+	case 1:
+		cr->res->detail[0] = '\0';
+		return TENANT_OK;
+	default:
+		cr->maybe = 1; /* maybe committed: a tenant keeps its folder */
+		return e;
+	}
+}
+
+/*
+ * The creation up to its publication (docs/DESIGN.md, "Trash and the step
+ * machine"), in order. mark: the step of the log line (tenant_create's
+ * step_names) that begins with this one, or -1.
+ */
+static const struct create_step {
+	const char *name;
+	int mark;
+	enum tenant_err (*run)(struct creation *);
+	void (*undo)(struct creation *);
+} create_steps[] = {
+	{ "lookup", -1, step_lookup, NULL },
+	{ "hash", -1, step_hash, NULL }, /* joined before any undo */
+	{ "clone", 0, step_clone, undo_clone },
+	{ "record", 1, step_record, NULL }, /* dropped with tmp */
+	{ "close", -1, step_close, NULL },
+	{ "files", -1, step_files, NULL },
+	{ "configure", -1, step_configure, NULL },
+	{ "copy", 2, step_copy, undo_copy },
+	{ "rename", -1, step_rename, undo_rename },
+	{ "publish", 3, step_publish, NULL },
+};
+#define CREATE_PUBLISHED 4 /* the log line's time of the end of publish */
+
+/*
+ * Runs create_steps[] under a pool connection and the create lock
+ * (shared), and releases both before it returns, so that the DNS step
+ * after it holds neither. On a failure the steps done are undone, last
+ * first, unless the publication may have committed.
+ */
+static enum tenant_err
+create_database(struct creation *cr)
+{
+	const size_t n = sizeof(create_steps) / sizeof(create_steps[0]);
+	enum tenant_err e = TENANT_OK;
+	size_t i;
 
 	tenant_op_begin();
 	spares_create_begin(); /* a spare's clone in flight gives way */
-	snprintf(tmp, sizeof(tmp), "%s", NAME_TMP_PREFIX);
-	if (random_hex(tmp + strlen(NAME_TMP_PREFIX), TENANT_TMP_HEX) != 0 ||
-	    fs_path(s, templ, fs_src, sizeof(fs_src)) != 0 ||
-	    fs_path(s, tmp, fs_tmp, sizeof(fs_tmp)) != 0 ||
-	    fs_path(s, req->subdomain, fs_dst, sizeof(fs_dst)) != 0) {
-		e = tenant_fail(res, TENANT_INTERNAL,
-		    "internal: cannot make names");
-		goto out;
-	}
-	if ((c = pg_pool_get(t->pool, err, sizeof(err))) == NULL) {
-		e = tenant_fail(res, TENANT_DB_UNAVAILABLE,
-		    "database: PostgreSQL is unreachable: %s", err);
-		goto out;
-	}
-	switch (db_exists(c, req->subdomain, &is_templ)) {
-	case 0:
-		break;
-	case 1:
-		e = is_templ
-		    ? tenant_fail(res, TENANT_RESERVED,
-		          "subdomain: '%s' is "
-		          "a template database",
-		          req->subdomain)
-		    : tenant_fail(res, TENANT_EXISTS,
-		          "subdomain: '%s' already exists", req->subdomain);
-		goto out;
-	default:
-		e = tenant_db_fail(res, c, "looking up the subdomain",
-		    PQerrorMessage(c));
-		goto out;
-	}
-	if ((e = template_allowed(c, s, templ, res)) != TENANT_OK)
-		goto out;
-	if ((rc = fs_exists(fs_dst)) != 0) {
-		e = rc == 1 ? tenant_fail(res, TENANT_EXISTS,
-		                  "subdomain: filestore folder %s already "
-		                  "exists (left by a database dropped outside "
-		                  "the node?); move it away",
-		                  fs_dst)
-		            : tenant_fail(res, TENANT_INTERNAL,
-		                  "filestore: cannot check folder %s: %s",
-		                  fs_dst, strerror(errno));
-		goto out;
-	}
-
-	/* The 0.35 s hash runs while PostgreSQL clones. */
-	memset(&job, 0, sizeof(job));
-	job.pw = req->password;
-	job.len = req->password_len;
-	if (pthread_create(&th, NULL, hash_thread, &job) != 0) {
-		e = tenant_fail(res, TENANT_INTERNAL,
-		    "internal: cannot start thread");
-		goto out;
-	}
-	joined = 0;
-	clock_gettime(CLOCK_MONOTONIC, &ts[0]);
-	snprintf(text, sizeof(text),
-	    TENANT_COMMENT_PREFIX "domain=%s;creating=%s", domain,
-	    req->subdomain);
-	/* A fresh spare (spares.h) is the clone, renamed to tmp, if any. */
-	if ((claimed = spares_claim(c, s, templ, tmp, text, fs_tmp)) == 1)
-		log_msg(LOG_INFO, req->subdomain, "claimed a spare of %s",
-		    templ);
-	else if ((e = clone_template(c, templ, tmp, res)) != TENANT_OK)
-		goto out;
-	clock_gettime(CLOCK_MONOTONIC, &ts[1]);
-	created = 1;
-	if (!claimed &&
-	    (fmt_sql(c, sql, sizeof(sql), "COMMENT ON DATABASE %s IS %s", tmp,
-	         NULL, text) != 0 ||
-	        pg_exec(c, sql, 0, NULL, err, sizeof(err), NULL) != 0)) {
-		e = tenant_db_fail(res, c, "COMMENT ON DATABASE", err);
-		goto out;
-	}
-	if ((e = check_files(t, tmp, templ, fs_src, &has_files, res)) !=
-	        TENANT_OK ||
-	    (e = configure_clone(t, tmp, req->subdomain, domain, &job, th,
-	         &joined, res)) != TENANT_OK)
-		goto out;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts[2]);
-	switch (fs_exists(fs_src)) {
-	case 1:
-		/* A claimed spare's folder is at fs_tmp already. */
-		if ((!claimed || fs_exists(fs_tmp) != 1) &&
-		    fs_copy_tree(fs_src, fs_tmp, &res->fs, err, sizeof(err)) !=
-		        0) {
-			e = tenant_fail(res, TENANT_INTERNAL, "filestore: %s",
-			    err);
-			goto out;
-		}
-		if (res->fs.skipped > 0)
-			log_msg(LOG_WARNING, req->subdomain, "filestore %s: %s",
-			    fs_src,
-			    fs_report_skipped(&res->fs, res->warning,
-			        sizeof(res->warning)));
-		/* RENAME_NOREPLACE: an empty folder would be replaced. */
-		if (renameat2(AT_FDCWD, fs_tmp, AT_FDCWD, fs_dst,
-		        RENAME_NOREPLACE) != 0) {
-			e = errno == EEXIST ? tenant_fail(res, TENANT_EXISTS,
-			                          "subdomain: filestore folder "
-			                          "%s already exists",
-			                          fs_dst)
-			                    : tenant_fail(res, TENANT_INTERNAL,
-			                          "filestore: rename %s: %s",
-			                          fs_dst, strerror(errno));
-			goto out;
-		}
-		fs_moved = 1;
-		/* Files and folders are fsynced: now their name, then publish. */
-		if (fs_sync_parent(fs_dst, err, sizeof(err)) != 0) {
-			e = tenant_fail(res, TENANT_INTERNAL, "filestore: %s",
-			    err);
-			goto out;
-		}
-		break;
-	case 0:
-		if (has_files) {
-			e = tenant_fail(res, TENANT_FILESTORE_MISSING,
-			    "filestore: template '%s' has file-backed "
-			    "attachments but its folder %s is gone",
-			    templ, fs_src);
-			goto out;
-		}
-		snprintf(res->warning, sizeof(res->warning),
-		    "the template's "
-		    "filestore %.300s does not exist; the tenant has none",
-		    fs_src);
-		log_msg(LOG_WARNING, req->subdomain, "%s", res->warning);
-		break;
-	default:
-		e = tenant_fail(res, TENANT_INTERNAL,
-		    "filestore: cannot read %s: %s", fs_src, strerror(errno));
-		goto out;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &ts[3]);
-	if ((e = publish(c, tmp, req->subdomain, domain, templ, res)) !=
-	        TENANT_OK &&
-	    pg_conn_lost(c)) {
-		switch (publish_outcome(t, tmp, req->subdomain)) {
-		case 0:
+	for (i = 0; i < n; i++) {
+		if (create_steps[i].mark >= 0)
+			clock_gettime(CLOCK_MONOTONIC,
+			    &cr->ts[create_steps[i].mark]);
+		if ((e = create_steps[i].run(cr)) != TENANT_OK)
 			break;
-		case 1:
-			e = TENANT_OK;
-			res->detail[0] = '\0';
-			break;
-		default:
-			/* Maybe committed: a tenant must keep its folder. */
-			created = 0;
-			fs_moved = 0;
-			break;
-		}
 	}
-	if (e != TENANT_OK)
-		goto out;
-	clock_gettime(CLOCK_MONOTONIC, &ts[4]);
-	created = 0;
-	fs_moved = 0;
-	e = TENANT_OK;
-out:
-	if (!joined)
-		pthread_join(th, NULL);
-	OPENSSL_cleanse(job.out, sizeof(job.out));
-	if (fs_moved && rename(fs_dst, fs_tmp) != 0)
-		log_msg(LOG_ERR, req->subdomain, "cannot move %s back: %s",
-		    fs_dst, strerror(errno));
-	if (e != TENANT_OK && fs_tmp[0] != '\0' && created)
-		fs_remove_tree(fs_tmp);
-	if (created && c != NULL &&
-	    drop_database(c, tmp, err, sizeof(err)) != 0)
-		log_msg(LOG_ERR, req->subdomain,
-		    "cannot drop %s (removed at "
-		    "next start): %s",
-		    tmp, err);
-	if (c != NULL)
-		pg_pool_put(t->pool, c);
+	if (e == TENANT_OK)
+		clock_gettime(CLOCK_MONOTONIC, &cr->ts[CREATE_PUBLISHED]);
+	if (!cr->joined)
+		pthread_join(cr->th, NULL);
+	OPENSSL_cleanse(cr->job.out, sizeof(cr->job.out));
+	while (e != TENANT_OK && !cr->maybe && i-- > 0)
+		if (create_steps[i].undo != NULL)
+			create_steps[i].undo(cr);
+	if (cr->c != NULL)
+		pg_pool_put(cr->t->pool, cr->c);
 	spares_create_end();
 	tenant_op_end();
 	return e;
 }
 
 /*
- * Step 6: the DNS record. A failure leaves the tenant; the watcher
+ * Step 11: the DNS record. A failure leaves the tenant; the watcher
  * retries. Holds no database connection and no lock: a slow Cloudflare
  * cannot starve /health and the lists of connections. Only the name stays
  * busy, so that a delete of it waits for this record (409 meanwhile)
@@ -1043,12 +1196,17 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
     struct tenant *out)
 {
 	const struct settings *s = t->s;
-	const char *templ = req->template ? req->template : s->default_template;
-	const char *domain = req->domain ? req->domain : s->odoo_domain;
 	static const char *const step_names[] = { "clone", "configure",
 		"filestore", "publish", "dns" };
 	/* ts[i]: step i starts (clone, configure, filestore, publish, dns) */
 	struct timespec start, ts[6];
+	struct creation cr = { .t = t,
+		.req = req,
+		.res = res,
+		.ts = ts,
+		.joined = 1,
+		.templ = req->template ? req->template : s->default_template,
+		.domain = req->domain ? req->domain : s->odoo_domain };
 	char steps[256], extra[400];
 	const struct zone *dz;
 	enum tenant_err e;
@@ -1059,18 +1217,19 @@ tenant_create(const struct tenant_ctx *t, struct cf_client *cf,
 	if ((e = tenant_validate(t, req, res)) != TENANT_OK)
 		return e;
 	/* The zone's own spelling: "SAJET.US" is stored as "sajet.us". */
-	if ((dz = settings_zone(s, domain)) != NULL)
-		domain = dz->domain;
+	if ((dz = settings_zone(s, cr.domain)) != NULL)
+		cr.domain = dz->domain;
 	if ((rc = busy_claim(req->subdomain)) != 0)
 		return busy_fail(res, rc, req->subdomain);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	memset(ts, 0, sizeof(ts));
-	snprintf(extra, sizeof(extra), " from %s (domain %s)", templ, domain);
-	if ((e = create_database(t, req, templ, domain, res, ts)) ==
-	    TENANT_OK) {
+	snprintf(extra, sizeof(extra), " from %s (domain %s)", cr.templ,
+	    cr.domain);
+	if ((e = create_database(&cr)) == TENANT_OK) {
 		snprintf(out->name, sizeof(out->name), "%s", req->subdomain);
-		snprintf(out->domain, sizeof(out->domain), "%s", domain);
-		dns_create(s, cf, req->subdomain, domain, &res->dns);
+		snprintf(out->domain, sizeof(out->domain), "%s", cr.domain);
+		/* 11 dns: no connection, no lock; only the name stays busy. */
+		dns_create(s, cf, req->subdomain, cr.domain, &res->dns);
 		clock_gettime(CLOCK_MONOTONIC, &ts[5]);
 		n = strlen(extra);
 		snprintf(extra + n, sizeof(extra) - n, ", dns %s",

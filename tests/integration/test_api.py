@@ -501,18 +501,30 @@ def test_template_busy_sessions_are_ended(api, pg):
 
 
 def test_leftovers_cleaned_at_start(node, pg, data_dir):
-    pg.su_exec('CREATE DATABASE "_nodo_deadbeef00000000" OWNER odoo '
-               "TEMPLATE tcs")
-    pg.su_exec('COMMENT ON DATABASE "_nodo_deadbeef00000000" IS '
-               "'nodo:domain=sajet.us;creating=halfway'")
+    """A dead creation's internal database is dropped at start, with its
+    folders (filestore/_nodo_... and filestore/<target> without its
+    database), whether its record is today's op=create or the legacy
+    creating= of an older version (databases left at upgrade)."""
+    left = {"_nodo_deadbeef00000000":
+            "nodo:op=create;target=halfway;domain=sajet.us;template=tcs",
+            "_nodo_deadbeef00000001": "nodo:domain=sajet.us;creating=legacy"}
     fs = Path(data_dir) / "filestore"
-    (fs / "_nodo_deadbeef00000000").mkdir()
+    for db, com in left.items():
+        pg.su_exec(f'CREATE DATABASE "{db}" OWNER odoo TEMPLATE tcs')
+        pg.su_exec(f"COMMENT ON DATABASE \"{db}\" IS '{com}'")
+        (fs / db).mkdir()
     (fs / "halfway").mkdir()
+    (fs / "legacy").mkdir()
+    (fs / "legacy" / "f").write_text("x")
     api = node()
-    assert "_nodo_deadbeef00000000" not in pg.databases()
+    assert not set(left) & set(pg.databases())
     assert filestore_dirs(data_dir) == []
+    log = api.log()
+    assert "left by an interrupted creation of halfway" in log, log
+    assert "left by an interrupted creation of legacy" in log, log
     assert api.get("/api/tenants").json()["count"] == 0
     assert api.create("halfway", "pw").status_code == 201
+    assert api.create("legacy", "pw").status_code == 201
 
 
 def test_stale_filestore_folder_is_409_and_kept(api, data_dir, pg):

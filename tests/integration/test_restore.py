@@ -11,6 +11,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import psycopg2
 import pytest
 from passlib.hash import pbkdf2_sha512
 
@@ -517,6 +518,15 @@ def test_kill_during_restore_leaves_nothing(node, pg, data_dir):
     com = pg.su_exec("SELECT shobj_description(oid, 'pg_database') FROM "
                      "pg_database WHERE datname = %s", args=(tmp,))[0][0]
     assert com == "nodo:op=create;target=matado;domain=sajet.us"
+    # Closed to every role but the node's until published.
+    pg.su_exec("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE "
+               "rolname = 'nodo_stranger') THEN CREATE ROLE nodo_stranger "
+               "LOGIN PASSWORD 'stranger-pw'; END IF; END$$")
+    with pytest.raises(psycopg2.OperationalError,
+                       match="permission denied for database"):
+        psycopg2.connect(host=pg.host, port=pg.port, user="nodo_stranger",
+                         password="stranger-pw", dbname=tmp,
+                         connect_timeout=10).close()
     wait_for(lambda: (Path(data_dir) / "filestore" / tmp).exists(), 30,
              "the internal folder")
     api.kill()

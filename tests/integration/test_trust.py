@@ -545,6 +545,57 @@ def test_second_api_refuses_and_leaves_the_creation(node, pg, data_dir,
     assert first.get("/health", key=False).status_code == 200
 
 
+STRANGER = "nodo_stranger"  # a login role that owns nothing
+STRANGER_PW = "stranger-pw"
+
+
+def stranger_connects(pg, db):
+    """True when a role other than the node's may connect to db."""
+    try:
+        psycopg2.connect(host=pg.host, port=pg.port, user=STRANGER,
+                         password=STRANGER_PW, dbname=db,
+                         connect_timeout=10).close()
+        return True
+    except psycopg2.OperationalError as e:
+        assert "permission denied for database" in str(e), e
+        return False
+
+
+def test_creation_in_progress_is_recorded_and_closed(node, pg,
+                                                     slow_template):
+    """While a create is filled, its internal database carries the intent
+    record op=create;target;domain;template and only the node's role may
+    connect (other roles: permission denied); the published tenant is
+    open to them again, as a new database is."""
+    pg.su_exec(f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE "
+               f"rolname = '{STRANGER}') THEN CREATE ROLE {STRANGER} LOGIN "
+               f"PASSWORD '{STRANGER_PW}'; END IF; END$$")
+    api = node()
+    res = {}
+    th = threading.Thread(target=lambda: res.update(
+        r=api.create("cerrado", "pw", template_db=slow_template,
+                     timeout=120)))
+    th.start()
+    try:
+        tmp, _ = wait_for(lambda: creation_in_progress(pg), 60,
+                          "the creation in progress")
+        com = pg.su_exec("SELECT shobj_description(oid, 'pg_database') "
+                         "FROM pg_database WHERE datname = %s",
+                         args=(tmp,))[0][0]
+        assert com == ("nodo:op=create;target=cerrado;domain=sajet.us;"
+                       f"template={slow_template}"), com
+        assert not stranger_connects(pg, tmp)
+        # The node's role, its owner, still does (configure is at work).
+        pg.connect(tmp).close()
+    finally:
+        th.join(120)
+    assert res["r"].status_code == 201, res["r"].text
+    assert stranger_connects(pg, "cerrado")
+    acl = pg.su_exec("SELECT datacl::text FROM pg_database WHERE datname "
+                     "= 'cerrado'")[0][0]
+    assert acl is None or "=Tc/" in acl, acl
+
+
 def test_lock_is_taken_again_after_postgres_restarts(node, pg):
     """The lock lives on a connection: a PostgreSQL restart drops it, and
     the daemon takes it again, so a second one still refuses."""

@@ -837,8 +837,12 @@ struct creation {
 	char record[512]; /* the intent record: op=create;target=... */
 	struct hash_job job;
 	pthread_t th;
-	int joined;    /* no hash thread runs (configure joins it) */
-	int claimed;   /* tmp is a claimed spare, its record written */
+	int joined;       /* no hash thread runs (configure joins it) */
+	int claimed;      /* tmp is a claimed spare, its record written */
+	pthread_t copier; /* copies filestore/templ while PostgreSQL clones */
+	int copying;      /* copier started, not joined */
+	int copy_rc;      /* fs_copy_tree's, once joined */
+	char copy_err[512];
 	int has_files; /* the clone has file-backed attachments */
 	int has_fs;    /* the template has a folder: copied, renamed */
 	int maybe;     /* publish's commit unknown: nothing is undone */
@@ -905,10 +909,39 @@ step_hash(struct creation *cr)
 	return TENANT_OK;
 }
 
-/* 3 clone: a fresh spare (spares.h) renamed to tmp, else the template's. */
+/* The copier: filestore/templ to filestore/tmp, during the clone. */
+static void *
+copy_thread(void *arg)
+{
+	struct creation *cr = arg;
+
+	cr->copy_rc = fs_copy_tree(cr->fs_src, cr->fs_tmp, &cr->res->fs,
+	    cr->copy_err, sizeof(cr->copy_err));
+	return NULL;
+}
+
+/* Waits for the copier, if it runs; its outcome stays in cr. */
+static void
+copy_join(struct creation *cr)
+{
+	if (!cr->copying)
+		return;
+	pthread_join(cr->copier, NULL);
+	cr->copying = 0;
+}
+
+/*
+ * 3 clone: a fresh spare (spares.h) renamed to tmp, else the template's,
+ * with the template's folder copied meanwhile by the copier (the copy
+ * waits mostly for fsync, the clone for PostgreSQL: together they take
+ * about the longer of the two). A spare brings its folder; without a
+ * thread for the copier the copy step makes it.
+ */
 static enum tenant_err
 step_clone(struct creation *cr)
 {
+	enum tenant_err e;
+
 	snprintf(cr->record, sizeof(cr->record),
 	    TENANT_COMMENT_PREFIX "op=create;target=%s;domain=%s;template=%s",
 	    cr->req->subdomain, cr->domain, cr->templ);
@@ -919,7 +952,15 @@ step_clone(struct creation *cr)
 		    cr->templ);
 		return TENANT_OK;
 	}
-	return clone_template(cr->c, cr->templ, cr->tmp, cr->res);
+	if (fs_exists(cr->fs_src) == 1 &&
+	    pthread_create(&cr->copier, NULL, copy_thread, cr) == 0)
+		cr->copying = 1;
+	if ((e = clone_template(cr->c, cr->templ, cr->tmp, cr->res)) !=
+	    TENANT_OK) {
+		copy_join(cr);
+		fs_remove_tree(cr->fs_tmp);
+	}
+	return e;
 }
 
 /* Undoes 3: tmp dropped, with filestore/tmp (a claimed spare's folder). */
@@ -928,6 +969,7 @@ undo_clone(struct creation *cr)
 {
 	char err[512];
 
+	copy_join(cr);
 	fs_remove_tree(cr->fs_tmp);
 	if (drop_database(cr->c, cr->tmp, err, sizeof(err)) != 0)
 		log_msg(LOG_ERR, cr->req->subdomain,
@@ -985,24 +1027,30 @@ step_configure(struct creation *cr)
 	    &cr->job, cr->th, &cr->joined, cr->res);
 }
 
-/* 8 copy: filestore/templ to filestore/tmp, unless a spare brought it. */
+/*
+ * 8 copy: filestore/tmp complete: the copier's copy joined, else a
+ * spare's, else made now.
+ */
 static enum tenant_err
 step_copy(struct creation *cr)
 {
 	const char *name = cr->req->subdomain;
 	struct tenant_result *res = cr->res;
-	char err[512];
+	int started = cr->copying;
 
-	switch (fs_exists(cr->fs_src)) {
+	copy_join(cr);
+	switch (started ? 1 : fs_exists(cr->fs_src)) {
 	case 1:
 		cr->has_fs = 1;
-		if (cr->claimed && fs_exists(cr->fs_tmp) == 1)
+		if (!started && cr->claimed && fs_exists(cr->fs_tmp) == 1)
 			return TENANT_OK;
-		if (fs_copy_tree(cr->fs_src, cr->fs_tmp, &res->fs, err,
-		        sizeof(err)) != 0) {
+		if (!started)
+			cr->copy_rc = fs_copy_tree(cr->fs_src, cr->fs_tmp,
+			    &res->fs, cr->copy_err, sizeof(cr->copy_err));
+		if (cr->copy_rc != 0) {
 			fs_remove_tree(cr->fs_tmp);
 			return tenant_fail(res, TENANT_INTERNAL,
-			    "filestore: %s", err);
+			    "filestore: %s", cr->copy_err);
 		}
 		if (res->fs.skipped > 0)
 			log_msg(LOG_WARNING, name, "filestore %s: %s",
@@ -1149,6 +1197,7 @@ create_database(struct creation *cr)
 		clock_gettime(CLOCK_MONOTONIC, &cr->ts[CREATE_PUBLISHED]);
 	if (!cr->joined)
 		pthread_join(cr->th, NULL);
+	copy_join(cr);
 	OPENSSL_cleanse(cr->job.out, sizeof(cr->job.out));
 	while (e != TENANT_OK && !cr->maybe && i-- > 0)
 		if (create_steps[i].undo != NULL)

@@ -244,6 +244,9 @@ def test_files_fsynced_before_publish(node, pg, tmp_path, other_fs_template,
     tmp = re.search(r'"([^"]*/filestore/[^"/]+)"', args).group(1)
     mine = [e for e in ev if e[0] == tid]  # the create's own thread
     i_ren = mine.index(ren[0])
+    # The copy runs on a thread of its own while PostgreSQL clones; strace
+    # -f writes every thread's calls in the order they were made.
+    i_ren_all = ev.index(ren[0])
 
     def fsynced(events):
         out = []
@@ -253,13 +256,13 @@ def test_files_fsynced_before_publish(node, pg, tmp_path, other_fs_template,
                 out.append(m.group(1))
         return out
 
-    before = fsynced(mine[:i_ren])
+    before = fsynced(ev[:i_ren_all])
     dirs = {tmp} | {f"{tmp}/{Path(rel).parent}" for rel in FILESTORE_FILES}
     files = {f"{tmp}/{rel}" for rel in FILESTORE_FILES}
     want = dirs | (files if layout == "byte-copy" else set())
     assert set(before) == want, (before, want)
     assert len(before) == len(want)  # each once
-    links = [e for e in mine if e[1] == "linkat"]
+    links = [e for e in ev[:i_ren_all] if e[1] == "linkat"]
     assert len(links) == len(FILESTORE_FILES)  # tried first, either way
 
     # After the rename: filestore/ itself, then the publishing statement.

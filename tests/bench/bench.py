@@ -46,23 +46,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import conftest as h  # noqa: E402
+# VmRSS/RssAnon from /proc/PID/status, Pss from smaps_rollup (KiB).
+from backup_kit import pss_kib as pss_kb  # noqa: E402
+from backup_kit import status_kib as rss_kb  # noqa: E402
 
 N = int(os.environ.get("BENCH_CREATES", "10"))
-
-
-def rss_kb(pid, field="VmRSS"):
-    """VmRSS counts shared library pages too; RssAnon is the daemon's own."""
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def pss_kb(pid):
-    for line in open(f"/proc/{pid}/smaps_rollup"):
-        if line.startswith("Pss:"):
-            return int(line.split()[1])
-    return 0
 
 
 def mem(pid):

@@ -46,6 +46,7 @@ struct apimetrics {
 	atomic_uint_fast64_t op_out[APIMETRICS_NOPS][OUT_COUNT];
 	atomic_uint_fast64_t dns[NDNS];
 	atomic_uint_fast64_t auth_refused;
+	atomic_uint_fast64_t poll_limited;
 };
 
 struct apimetrics *
@@ -163,6 +164,12 @@ apimetrics_auth_refused(struct apimetrics *m)
 }
 
 void
+apimetrics_poll_limited(struct apimetrics *m)
+{
+	atomic_fetch_add_explicit(&m->poll_limited, 1, memory_order_relaxed);
+}
+
+void
 apimetrics_render(const struct apimetrics *m, struct metrics_buf *b)
 {
 	char lab[METRICS_MAX_LABELS], code[8];
@@ -233,4 +240,10 @@ apimetrics_render(const struct apimetrics *m, struct metrics_buf *b)
 	    "Requests refused for a missing or wrong API key.");
 	metrics_sample_u64(b, "nodo_http_auth_refused_total", "",
 	    atomic_load_explicit(&m->auth_refused, memory_order_relaxed));
+
+	metrics_family(b, "nodo_http_poll_rt_limited_total", "counter",
+	    "Times an HTTP poll thread used up its real-time CPU budget and "
+	    "ran at a normal priority for the rest of the window.");
+	metrics_sample_u64(b, "nodo_http_poll_rt_limited_total", "",
+	    atomic_load_explicit(&m->poll_limited, memory_order_relaxed));
 }

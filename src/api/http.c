@@ -59,6 +59,7 @@
 #include "http.h"
 #include "node.h"
 #include "jobs.h"
+#include "pollprio.h"
 #include "probe.h"
 
 #define AUTH_SLOTS          256 /* addresses whose failures we remember */
@@ -1721,6 +1722,14 @@ spool_append(struct http_server *h, struct request *rq, const char *data,
 	}
 }
 
+/* A poll thread's priority (pollprio.h), on each accept and request. */
+static void
+poll_tick(struct http_server *h)
+{
+	if (pollprio_tick(HTTP_POLL_NICE, NULL))
+		apimetrics_poll_limited(h->m);
+}
+
 /*
  * libmicrohttpd's unescaping, except that in the path (it starts with
  * '/') "%00" stays as it is: a decoded NUL would end the path early, and
@@ -1768,6 +1777,7 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		char allowbuf[32] = "";
 		unsigned long long body_max = HTTP_MAX_BODY;
 
+		poll_tick(h);
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
 			return MHD_NO;
 		*con_cls = rq;
@@ -1988,26 +1998,6 @@ count_from(struct http_server *h, const struct in6_addr *a, long long now)
 }
 
 /*
- * A poll thread runs at HTTP_POLL_NICE where RLIMIT_NICE allows it (the
- * unit's LimitNICE=), so that /health and the refusals are answered first
- * while PostgreSQL's clones, the hashes (nice 10) and the spares (nice 19)
- * hold the CPUs: a nice-0 clone otherwise gets an equal share. Each poll
- * thread accepts its own connections, so this runs on each, once.
- */
-static void
-poll_thread_priority(void)
-{
-	static _Thread_local int done;
-
-	if (done)
-		return;
-	done = 1;
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), HTTP_POLL_NICE) != 0)
-		log_debug("poll thread left at its nice: setpriority(%d): %s",
-		    HTTP_POLL_NICE, strerror(errno));
-}
-
-/*
  * The accept policy: at most HTTP_PER_IP_LIMIT connections per address.
  * Here rather than MHD_OPTION_PER_IP_CONNECTION_LIMIT, which refuses
  * before this callback and logs no address. An accepted connection is
@@ -2022,7 +2012,7 @@ accept_ok(void *cls, const struct sockaddr *sa, socklen_t salen)
 	int i, n;
 
 	(void)salen;
-	poll_thread_priority();
+	poll_tick(h);
 	sockaddr_in6_of(sa, &a);
 	pthread_mutex_lock(&h->conn_mu);
 	n = count_from(h, &a, now);

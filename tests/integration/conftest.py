@@ -272,8 +272,9 @@ def drop_tenants(pg, data_dir, keep=("tcs",)):
 class Daemon:
     """A running odoo-local-api or odoo-db-watcher with its env file."""
 
-    def __init__(self, prog, workdir, env, args=()):
+    def __init__(self, prog, workdir, env, args=(), wrap=()):
         self.prog = prog
+        self.wrap = list(wrap)  # a command that runs the daemon: prlimit
         self.workdir = Path(workdir)
         self.env = dict(env)
         self.args = list(args)
@@ -299,7 +300,8 @@ class Daemon:
                "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [str(BUILD / self.prog), "--config", str(self.env_file)]
+            self.wrap + [str(BUILD / self.prog), "--config",
+                         str(self.env_file)]
             + self.args, stdout=self.logf, stderr=subprocess.STDOUT,
             env=env)
         if wait and self.prog == "odoo-local-api":
@@ -396,7 +398,8 @@ def node(pg, data_dir, cloudflare, tmp_path):
                        ' "tunnel_id": "%s"}' % (ZONE_SAJET, ZONE_OTRO,
                                                 TUNNEL_ID))
 
-    def make(prog="odoo-local-api", dns=True, args=(), start=True, **extra):
+    def make(prog="odoo-local-api", dns=True, args=(), start=True, wrap=(),
+             **extra):
         wd = tmp_path / f"{prog}-{len(started)}"
         wd.mkdir()
         env = {
@@ -424,7 +427,7 @@ def node(pg, data_dir, cloudflare, tmp_path):
         }
         env.update({k: (str(v) if v is not None else None)
                     for k, v in extra.items()})
-        d = Daemon(prog, wd, env, args)
+        d = Daemon(prog, wd, env, args, wrap)
         started.append(d)
         if start:
             d.start()

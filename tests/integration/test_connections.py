@@ -21,6 +21,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -407,34 +408,106 @@ def test_password_wiped_from_memory(api, pg):
         "a refused request's password is still in the daemon's memory"
 
 
-def thread_nices(pid):
-    """{comm: [nice of each thread of that name]} of process pid."""
+def thread_sched(pid):
+    """{comm: [(policy, rt priority, nice) of each thread of that name]}
+    of process pid; policy 0 is SCHED_OTHER, 2 SCHED_RR."""
     out = {}
     for t in os.listdir(f"/proc/{pid}/task"):
         try:
             comm = open(f"/proc/{pid}/task/{t}/comm").read().strip()
-            # stat: "tid (comm) state ..."; nice is field 19.
+            # stat: "tid (comm) state ..."; nice is field 19, rt_priority
+            # 40, policy 41.
             stat = open(f"/proc/{pid}/task/{t}/stat").read()
         except FileNotFoundError:  # the thread ended meanwhile
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        out.setdefault(comm, []).append(int(fields[16]))
+        f = stat[stat.rindex(")") + 2:].split()
+        out.setdefault(comm, []).append((int(f[38]) & 0xff, int(f[37]),
+                                         int(f[16])))
     return out
 
 
-def test_poll_threads_run_before_the_rest(api):
-    """The poll threads (libmicrohttpd's "MHD-worker") take nice -5 on
-    their first accept, where the process may (root here; LimitNICE=-5 in
-    the unit, tested under systemd by tests/system); the job threads keep
-    the daemon's nice. Before, everything but the hash and the spares ran
-    at 0, and a nice-0 clone got as much CPU as /health."""
-    assert os.geteuid() == 0, "the harness runs as root (CI does)"
-    for _ in range(24):  # fresh connections: each worker accepts some
-        c = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
+def fresh_health(port, n=24):
+    for _ in range(n):  # fresh connections: each worker accepts some
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         c.request("GET", "/health")
         assert c.getresponse().status == 200
         c.close()
-    nices = thread_nices(api.proc.pid)
-    assert -5 in nices.get("MHD-worker", []), nices
-    assert set(nices["MHD-worker"]) <= {-5, 0}, nices
-    assert set(nices["nodo-job"]) == {0}, nices
+
+
+RR, OTHER = 2, 0
+
+
+def test_poll_threads_run_before_the_rest(api):
+    """The poll threads (libmicrohttpd's "MHD-worker") take SCHED_RR 1 and
+    nice -5 on their first accept, where the process may (root here;
+    LimitRTPRIO=1 and LimitNICE=-5 in the unit, tested under systemd by
+    tests/system); the job threads keep the daemon's policy and nice.
+    Before, the poll threads ran at nice -5 only, which orders threads
+    within the daemon but not against PostgreSQL's clones: a woken poll
+    thread waited their slices."""
+    assert os.geteuid() == 0, "the harness runs as root (CI does)"
+    fresh_health(api.port)
+    sched = thread_sched(api.proc.pid)
+    assert (RR, 1, -5) in sched.get("MHD-worker", []), sched
+    assert set(sched["MHD-worker"]) <= {(RR, 1, -5), (OTHER, 0, 0)}, sched
+    assert set(sched["nodo-job"]) == {(OTHER, 0, 0)}, sched
+
+
+def rt_limited(api):
+    body = api.get("/metrics").text
+    return int(re.search(r"^nodo_http_poll_rt_limited_total (\d+)$", body,
+                         re.M).group(1))
+
+
+def test_a_flood_gets_no_real_time(api, tmp_path):
+    """A poll thread keeps SCHED_RR only within its CPU budget (20 ms in
+    each 50 ms): a client that keeps it busy (wrk here) finds it at
+    SCHED_OTHER, nice -5, for the rest of each window, and the metric
+    counts each time the budget ran out. The first request of a quiet
+    window gives it back."""
+    fresh_health(api.port)
+    assert rt_limited(api) == 0
+    lua = tmp_path / "key.lua"
+    lua.write_text(f'wrk.headers["X-API-KEY"] = "{API_KEY}"\n')
+    wrk = subprocess.Popen(["wrk", "-t2", "-c8", "-d3s", "-s", str(lua),
+                            api.url + "/health"], stdout=subprocess.PIPE,
+                           text=True)
+    seen = set()
+    try:
+        time.sleep(0.5)
+        while wrk.poll() is None:
+            seen |= set(thread_sched(api.proc.pid)["MHD-worker"])
+            time.sleep(0.02)
+    finally:
+        out = wrk.communicate()[0]
+    assert re.search(r"Requests/sec:\s+\d", out), out
+    assert (OTHER, 0, -5) in seen, seen  # limited, still nice -5
+    assert rt_limited(api) > 0
+    time.sleep(0.2)  # a new window
+    for _ in range(20):
+        fresh_health(api.port, 8)
+        if {p for p, _, _ in thread_sched(api.proc.pid)["MHD-worker"]} \
+                == {RR}:
+            break
+    assert {p for p, _, _ in thread_sched(api.proc.pid)["MHD-worker"]} == \
+        {RR}, thread_sched(api.proc.pid)
+
+
+def test_without_real_time_the_poll_threads_keep_nice(node):
+    """Where SCHED_RR is refused (no CAP_SYS_NICE, RLIMIT_RTPRIO 0: a unit
+    whose LimitRTPRIO= the machine refused), the poll threads run at
+    nice -5 as far as RLIMIT_NICE allows, and the daemon serves as before.
+    (Raising RLIMIT_NICE needs CAP_SYS_RESOURCE, which sandboxes lack.)"""
+    api = node(wrap=["prlimit", "--rtprio=0", "setpriv",
+                     "--bounding-set=-sys_nice", "--inh-caps=-sys_nice"])
+    status = open(f"/proc/{api.proc.pid}/status").read()
+    eff = int(re.search(r"^CapEff:\s+(\w+)", status, re.M).group(1), 16)
+    assert not eff & (1 << 23), status  # CAP_SYS_NICE is 23
+    fresh_health(api.port)
+    limits = open(f"/proc/{api.proc.pid}/limits").read()
+    nice = -5 if int(re.search(r"^Max nice priority\s+(\d+)", limits,
+                                re.M).group(1)) >= 25 else 0
+    sched = thread_sched(api.proc.pid)
+    assert (OTHER, 0, nice) in sched["MHD-worker"], sched
+    assert all(p == OTHER for p, _, _ in sched["MHD-worker"]), sched
+    assert "not real-time" in api.log()

@@ -137,22 +137,28 @@ def test_the_daemons_users(c):
         assert uid == c.sh("id -u odoo"), (u, status)
         assert c.sh("getent group nodo | cut -d: -f3") in groups, (u, groups)
     # Not root, yet its poll threads (libmicrohttpd's "MHD-worker") take
-    # nice -5 where LimitNICE=-5 took effect (RLIMIT_NICE 25): /health
-    # first while clones hold the CPUs. Where the machine refused the limit
-    # (a sandbox without CAP_SYS_RESOURCE: the hard limit stays 0) they
-    # stay at 0 and nothing else changes.
+    # nice -5 where LimitNICE=-5 took effect (RLIMIT_NICE 25) and SCHED_RR 1
+    # where LimitRTPRIO=1 did: /health first while clones hold the CPUs.
+    # Where the machine refused a limit (a sandbox without
+    # CAP_SYS_RESOURCE: the hard limit stays 0) they keep nice 0 or
+    # SCHED_OTHER, and nothing else changes.
     pid = c.prop("odoo-local-api", "MainPID")
     for _ in range(8):
         c.sh("curl -s -o /dev/null http://127.0.0.1:8070/health")
-    limit = re.search(r"^Max nice priority\s+(\d+)", c.sh(
-        f"cat /proc/{pid}/limits"), re.M).group(1)
+    limits = c.sh(f"cat /proc/{pid}/limits")
+    limit = re.search(r"^Max nice priority\s+(\d+)", limits, re.M).group(1)
+    rtlimit = re.search(r"^Max realtime priority\s+(\d+)", limits,
+                        re.M).group(1)
+    # stat's fields: nice 19, policy 41 (0 SCHED_OTHER, 2 SCHED_RR).
     nices = c.sh(f"for t in /proc/{pid}/task/*; do echo $(cat $t/comm) "
-                 f"$(cut -d' ' -f19 $t/stat); done")
-    want = "-5" if limit == "25" else "0"
-    figure("API's RLIMIT_NICE (LimitNICE=-5 is 25) / poll threads' nice",
-           f"{limit} / {want}")
-    assert f"MHD-worker {want}" in nices, (limit, nices)
-    assert "nodo-job 0" in nices and "nodo-job -" not in nices, nices
+                 f"$(cut -d' ' -f19,41 $t/stat); done")
+    want = ("-5" if limit == "25" else "0") + \
+        (" 2" if rtlimit == "1" else " 0")
+    figure("API's RLIMIT_NICE (LimitNICE=-5 is 25), RLIMIT_RTPRIO "
+           "(LimitRTPRIO=1) / poll threads' nice and policy",
+           f"{limit}, {rtlimit} / {want}")
+    assert f"MHD-worker {want}" in nices, (limit, rtlimit, nices)
+    assert "nodo-job 0 0" in nices and "nodo-job -" not in nices, nices
     # The token file is root's; each daemon sees its copy (LoadCredential=).
     assert c.run("runuser -u odoo -- cat /opt/nodo/config/cloudflare-token",
                  check=False).returncode != 0

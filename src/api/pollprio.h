@@ -22,9 +22,9 @@
 #ifndef NODO_API_POLLPRIO_H
 #define NODO_API_POLLPRIO_H
 
-#define POLLPRIO_RT_PRIO   1   /* SCHED_RR priority: the lowest */
-#define POLLPRIO_WINDOW_MS 50  /* ms: the budget's window */
-#define POLLPRIO_BUDGET_MS 20  /* ms of CPU per window at SCHED_RR */
+#define POLLPRIO_RT_PRIO   1  /* SCHED_RR priority: the lowest */
+#define POLLPRIO_WINDOW_MS 50 /* ms: the budget's window */
+#define POLLPRIO_BUDGET_MS 20 /* ms of CPU per window at SCHED_RR */
 
 /* The policy of the calling thread now (pollprio_tick's view). */
 enum pollprio_state {

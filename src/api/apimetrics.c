@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "apimetrics.h"
+#include "pollprio.h"
 
 #define CODE_MIN 100
 #define CODE_MAX 599
@@ -46,7 +47,6 @@ struct apimetrics {
 	atomic_uint_fast64_t op_out[APIMETRICS_NOPS][OUT_COUNT];
 	atomic_uint_fast64_t dns[NDNS];
 	atomic_uint_fast64_t auth_refused;
-	atomic_uint_fast64_t poll_limited;
 };
 
 struct apimetrics *
@@ -164,12 +164,6 @@ apimetrics_auth_refused(struct apimetrics *m)
 }
 
 void
-apimetrics_poll_limited(struct apimetrics *m)
-{
-	atomic_fetch_add_explicit(&m->poll_limited, 1, memory_order_relaxed);
-}
-
-void
 apimetrics_render(const struct apimetrics *m, struct metrics_buf *b)
 {
 	char lab[METRICS_MAX_LABELS], code[8];
@@ -245,5 +239,5 @@ apimetrics_render(const struct apimetrics *m, struct metrics_buf *b)
 	    "Times an HTTP poll thread used up its real-time CPU budget and "
 	    "ran at a normal priority for the rest of the window.");
 	metrics_sample_u64(b, "nodo_http_poll_rt_limited_total", "",
-	    atomic_load_explicit(&m->poll_limited, memory_order_relaxed));
+	    pollprio_limited_total());
 }

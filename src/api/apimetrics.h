@@ -60,9 +60,6 @@ void apimetrics_dns(struct apimetrics *m, enum cf_status st);
 /* A request refused for a missing or wrong key. */
 void apimetrics_auth_refused(struct apimetrics *m);
 
-/* A poll thread used up its real-time budget (pollprio.h). */
-void apimetrics_poll_limited(struct apimetrics *m);
-
 /* Appends every counter and histogram above (thread-safe). */
 void apimetrics_render(const struct apimetrics *m, struct metrics_buf *b);
 

@@ -1722,14 +1722,6 @@ spool_append(struct http_server *h, struct request *rq, const char *data,
 	}
 }
 
-/* A poll thread's priority (pollprio.h), on each accept and request. */
-static void
-poll_tick(struct http_server *h)
-{
-	if (pollprio_tick(HTTP_POLL_NICE, NULL))
-		apimetrics_poll_limited(h->m);
-}
-
 /*
  * libmicrohttpd's unescaping, except that in the path (it starts with
  * '/') "%00" stays as it is: a decoded NUL would end the path early, and
@@ -1777,7 +1769,8 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		char allowbuf[32] = "";
 		unsigned long long body_max = HTTP_MAX_BODY;
 
-		poll_tick(h);
+		/* The poll thread's priority and budget (pollprio.h). */
+		pollprio_tick(HTTP_POLL_NICE);
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
 			return MHD_NO;
 		*con_cls = rq;
@@ -2012,7 +2005,7 @@ accept_ok(void *cls, const struct sockaddr *sa, socklen_t salen)
 	int i, n;
 
 	(void)salen;
-	poll_tick(h);
+	pollprio_tick(HTTP_POLL_NICE);
 	sockaddr_in6_of(sa, &a);
 	pthread_mutex_lock(&h->conn_mu);
 	n = count_from(h, &a, now);

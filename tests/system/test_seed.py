@@ -152,12 +152,17 @@ def test_the_daemons_users(c):
     # stat's fields: nice 19, policy 41 (0 SCHED_OTHER, 2 SCHED_RR).
     nices = c.sh(f"for t in /proc/{pid}/task/*; do echo $(cat $t/comm) "
                  f"$(cut -d' ' -f19,41 $t/stat); done")
+    # A kernel may refuse SCHED_RR in a unit's cgroup even where the limit
+    # allows it (CONFIG_RT_GROUP_SCHED without real-time runtime): then
+    # the daemon says so at notice.
+    refused = "poll thread not real-time" in c.sh(
+        "journalctl -u odoo-local-api --no-pager -o cat")
     want = ("-5" if limit == "25" else "0") + \
-        (" 2" if rtlimit == "1" else " 0")
+        (" 2" if rtlimit == "1" and not refused else " 0")
     figure("API's RLIMIT_NICE (LimitNICE=-5 is 25), RLIMIT_RTPRIO "
-           "(LimitRTPRIO=1) / poll threads' nice and policy",
-           f"{limit}, {rtlimit} / {want}")
-    assert f"MHD-worker {want}" in nices, (limit, rtlimit, nices)
+           "(LimitRTPRIO=1), real-time refused / poll threads' nice and "
+           "policy", f"{limit}, {rtlimit}, {refused} / {want}")
+    assert f"MHD-worker {want}" in nices, (limit, rtlimit, refused, nices)
     assert "nodo-job 0 0" in nices and "nodo-job -" not in nices, nices
     # The token file is root's; each daemon sees its copy (LoadCredential=).
     assert c.run("runuser -u odoo -- cat /opt/nodo/config/cloudflare-token",

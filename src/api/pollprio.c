@@ -23,15 +23,19 @@
 /* One poll thread's view; each thread has its own. */
 static _Thread_local struct {
 	int started;
-	int rt_ok;                  /* real-time with its timer: granted */
-	timer_t timer;              /* on this thread's CPU clock */
-	long long win_ns;           /* monotonic: the window's start */
-	volatile sig_atomic_t over; /* the timer fired: SCHED_OTHER now */
+	int rt_ok;                 /* real-time with its timer: granted */
+	timer_t budget;            /* on this thread's CPU clock */
+	timer_t window;            /* monotonic: the rest of the window */
+	volatile long long win_ns; /* monotonic: the window's start */
+	volatile sig_atomic_t rt;  /* SCHED_RR now (the handler clears it) */
 } me;
+
+enum { TIMER_BUDGET = 1, TIMER_WINDOW }; /* sival_int of each timer */
 
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
 static int handler_ok;
 static atomic_ulong limited_total; /* lock-free: the handler adds */
+_Static_assert(ATOMIC_LONG_LOCK_FREE == 2, "the handler's counter");
 
 static long long
 mono_ns(void)
@@ -53,22 +57,64 @@ set_policy(int rt)
 	    (rt ? SCHED_RR : SCHED_OTHER) | SCHED_RESET_ON_FORK, &sp);
 }
 
+/* Timer t fires once, ns from now: 0 or -1. */
+static int
+arm(timer_t t, long ns)
+{
+	struct itimerspec it = {
+		.it_value = { .tv_sec = ns / 1000000000L,
+		    .tv_nsec = ns % 1000000000L },
+	};
+
+	return timer_settime(t, 0, &it, NULL);
+}
+
+/* Real-time, its budget full; SCHED_OTHER if refused. 0 or -1. */
+static int
+raise_rt(void)
+{
+	/* The timer first: the thread is never real-time without it. */
+	if (arm(me.budget, POLLPRIO_BUDGET_MS * 1000000L) != 0)
+		return -1;
+	me.win_ns = mono_ns();
+	me.rt = 1;
+	if (set_policy(1) != 0) {
+		me.rt = 0;
+		return -1;
+	}
+	return 0;
+}
+
 /*
- * The budget timer fired on this thread (SIGEV_THREAD_ID): back to
- * SCHED_OTHER where it stands. One system call; lowering one's own
- * policy is always allowed.
+ * A timer of this thread fired (SIGEV_THREAD_ID; only timers count, by
+ * their sival_int). TIMER_BUDGET: the thread ran its budget, so it goes
+ * back to SCHED_OTHER where it stands, until TIMER_WINDOW, at the end of
+ * the window, gives it real-time back. Lowering one's own policy is
+ * always allowed; were it refused, the budget timer tries again in a
+ * millisecond. Everything here is a plain system call or a lock-free
+ * atomic.
  */
 static void
-on_budget(int sig)
+on_timer(int sig, siginfo_t *si, void *uc)
 {
 	int e = errno;
 
 	(void)sig;
-	if (set_policy(0) == 0) {
-		me.over = 1;
-		atomic_fetch_add_explicit(&limited_total, 1,
-		    memory_order_relaxed);
-	}
+	(void)uc;
+	if (si->si_code != SI_TIMER)
+		return;
+	if (si->si_value.sival_int == TIMER_BUDGET && me.rt) {
+		if (set_policy(0) == 0) {
+			me.rt = 0;
+			atomic_fetch_add_explicit(&limited_total, 1,
+			    memory_order_relaxed);
+			(void)arm(me.window,
+			    (POLLPRIO_WINDOW_MS - POLLPRIO_BUDGET_MS) *
+			        1000000L);
+		} else
+			(void)arm(me.budget, 1000000L);
+	} else if (si->si_value.sival_int == TIMER_WINDOW && !me.rt)
+		(void)raise_rt();
 	errno = e;
 }
 
@@ -78,28 +124,29 @@ install_handler(void)
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_budget;
-	sa.sa_flags = SA_RESTART; /* read(), write() and the like go on */
+	sa.sa_sigaction = on_timer;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART; /* read(), write() go on */
 	sigemptyset(&sa.sa_mask);
 	handler_ok = sigaction(SIGRTMIN, &sa, NULL) == 0;
 }
 
-/* The budget, full, from now: 0 or -1. */
+/* A timer on clock that signals this thread with sival_int id. */
 static int
-arm(void)
+new_timer(clockid_t clock, int id, timer_t *t)
 {
-	struct itimerspec it = {
-		.it_value = { .tv_sec = POLLPRIO_BUDGET_MS / 1000,
-		    .tv_nsec = (POLLPRIO_BUDGET_MS % 1000) * 1000000L },
-	};
+	struct sigevent ev;
 
-	return timer_settime(me.timer, 0, &it, NULL);
+	memset(&ev, 0, sizeof(ev));
+	ev.sigev_notify = SIGEV_THREAD_ID;
+	ev.sigev_signo = SIGRTMIN;
+	ev.sigev_value.sival_int = id;
+	ev.sigev_notify_thread_id = gettid();
+	return timer_create(clock, &ev, t);
 }
 
 static void
 start(int nice)
 {
-	struct sigevent ev;
 	sigset_t set;
 
 	me.started = 1;
@@ -107,29 +154,31 @@ start(int nice)
 		log_debug("poll thread left at its nice: setpriority(%d): %s",
 		    nice, strerror(errno));
 	pthread_once(&handler_once, install_handler);
-	memset(&ev, 0, sizeof(ev));
-	ev.sigev_notify = SIGEV_THREAD_ID;
-	ev.sigev_signo = SIGRTMIN;
-	ev.sigev_notify_thread_id = gettid();
 	sigemptyset(&set);
 	sigaddset(&set, SIGRTMIN);
 	if (!handler_ok || pthread_sigmask(SIG_UNBLOCK, &set, NULL) != 0 ||
-	    timer_create(CLOCK_THREAD_CPUTIME_ID, &ev, &me.timer) != 0) {
+	    new_timer(CLOCK_THREAD_CPUTIME_ID, TIMER_BUDGET, &me.budget) != 0) {
 		log_notice("poll thread not real-time: no budget timer: %s",
 		    strerror(errno));
 		return;
 	}
-	if (arm() != 0 || set_policy(1) != 0) {
+	if (new_timer(CLOCK_MONOTONIC, TIMER_WINDOW, &me.window) != 0) {
+		log_notice("poll thread not real-time: no window timer: %s",
+		    strerror(errno));
+		timer_delete(me.budget);
+		return;
+	}
+	if (raise_rt() != 0) {
 		int e = errno;
 
-		timer_delete(me.timer); /* before it can fire */
+		timer_delete(me.budget); /* before it can fire */
+		timer_delete(me.window);
 		log_notice("poll thread not real-time: SCHED_RR %d: %s (it "
 		           "needs LimitRTPRIO=%d or CAP_SYS_NICE)",
 		    POLLPRIO_RT_PRIO, strerror(e), POLLPRIO_RT_PRIO);
 		return;
 	}
 	me.rt_ok = 1;
-	me.win_ns = mono_ns();
 }
 
 unsigned long
@@ -141,28 +190,17 @@ pollprio_limited_total(void)
 void
 pollprio_tick(int nice)
 {
-	long long now;
-
 	if (!me.started) {
 		start(nice);
 		return;
 	}
-	if (!me.rt_ok)
-		return;
-	now = mono_ns();
-	if (now - me.win_ns < POLLPRIO_WINDOW_MS * 1000000LL)
-		return;
 	/*
-	 * A new window. The order keeps the thread from ever being
-	 * real-time without a running timer: the timer is armed before
-	 * the policy is raised, and a timer that fires now finds the
-	 * thread still (or again) where the handler leaves it.
+	 * A thread that works lightly for long gets its budget back each
+	 * window; one that ran out of it waits for its window timer.
 	 */
-	me.win_ns = now;
-	if (me.over) {
-		me.over = 0;
-		if (arm() != 0 || set_policy(1) != 0)
-			me.over = 1; /* stays SCHED_OTHER */
-	} else
-		(void)arm();
+	if (me.rt_ok && me.rt &&
+	    mono_ns() - me.win_ns >= POLLPRIO_WINDOW_MS * 1000000LL) {
+		me.win_ns = mono_ns();
+		(void)arm(me.budget, POLLPRIO_BUDGET_MS * 1000000L);
+	}
 }

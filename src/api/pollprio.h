@@ -13,14 +13,14 @@
  *
  * A real-time thread that any client can keep busy would starve the
  * node, so the kernel holds each to a budget: a timer on the thread's own
- * CPU clock fires once it has run POLLPRIO_BUDGET_MS since the start of
- * its window, and the thread drops to SCHED_OTHER (keeping its nice)
- * wherever it was. The first accept or request at least
- * POLLPRIO_WINDOW_MS after the window started opens a new one (real-time
- * again, the budget full). A flood thus gets at most POLLPRIO_BUDGET_MS
- * of real-time CPU per window on each poll thread, then the share of nice
- * HTTP_POLL_NICE. Where real-time or the timer is refused, the thread
- * runs at that nice only.
+ * CPU clock fires once it has run POLLPRIO_BUDGET_MS in its window of
+ * POLLPRIO_WINDOW_MS, and the thread drops to SCHED_OTHER (keeping its
+ * nice) wherever it was; a second timer, at the end of the window, gives
+ * it real-time back with the budget full. A thread that stays within its
+ * budget gets it back each window on its next accept or request. A flood
+ * thus gets at most POLLPRIO_BUDGET_MS of real-time CPU per window on
+ * each poll thread, then the share of nice HTTP_POLL_NICE. Where
+ * real-time or the timers are refused, the thread runs at that nice only.
  */
 #ifndef NODO_API_POLLPRIO_H
 #define NODO_API_POLLPRIO_H
@@ -31,8 +31,9 @@
 
 /*
  * Called by a poll thread on each accept and each new request. The first
- * call sets the thread's nice to nice and, with its budget timer, asks
- * for SCHED_RR; later calls open a new window when one has passed.
+ * call sets the thread's nice to nice and, with its two timers, asks for
+ * SCHED_RR; later calls give a thread within its budget a full one for
+ * each new window.
  */
 void pollprio_tick(int nice);
 

@@ -23,7 +23,6 @@
 /* One poll thread's view; each thread has its own. */
 static _Thread_local struct {
 	int started;
-	int rt_ok;                 /* real-time with its timer: granted */
 	timer_t budget;            /* on this thread's CPU clock */
 	timer_t window;            /* monotonic: the rest of the window */
 	volatile long long win_ns; /* monotonic: the window's start */
@@ -178,7 +177,6 @@ start(int nice)
 		    POLLPRIO_RT_PRIO, strerror(e), POLLPRIO_RT_PRIO);
 		return;
 	}
-	me.rt_ok = 1;
 }
 
 unsigned long
@@ -190,17 +188,22 @@ pollprio_limited_total(void)
 void
 pollprio_tick(int nice)
 {
+	long long now;
+
 	if (!me.started) {
 		start(nice);
 		return;
 	}
 	/*
 	 * A thread that works lightly for long gets its budget back each
-	 * window; one that ran out of it waits for its window timer.
+	 * window; one that ran out of it (or never got real-time) waits
+	 * for its window timer (or for nothing).
 	 */
-	if (me.rt_ok && me.rt &&
-	    mono_ns() - me.win_ns >= POLLPRIO_WINDOW_MS * 1000000LL) {
-		me.win_ns = mono_ns();
+	if (!me.rt)
+		return;
+	now = mono_ns();
+	if (now - me.win_ns >= POLLPRIO_WINDOW_MS * 1000000LL) {
+		me.win_ns = now;
 		(void)arm(me.budget, POLLPRIO_BUDGET_MS * 1000000L);
 	}
 }

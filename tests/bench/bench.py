@@ -612,63 +612,59 @@ def main():
             "health_probe.py")), str(api.port), "1000"]
         rt = ["chrt", "-r", "2"] if os.geteuid() == 0 else []
 
-        def probe_during(label, creates):
+        def during_creates(measure, label):
+            """measure() in a thread while four creators keep creates
+            running until it returns: (its result, the creates made)."""
             res, made = {}, [0]
 
             def run():
-                res["p"] = subprocess.run(
-                    rt + probe + ["10"], check=True, capture_output=True,
-                    text=True).stdout.split()
+                try:
+                    res["r"] = measure()
+                finally:
+                    res.setdefault("r", None)  # the creators stop
 
             def churn(k):
-                while "p" not in res:
-                    api.create(f"{label}{k}x{made[0]}", "pw") \
-                        .raise_for_status()
+                j = 0
+                while "r" not in res:
+                    api.create(f"{label}{k}x{j}", "pw").raise_for_status()
                     made[0] += 1
+                    j += 1
 
-            w0 = poll_wait()
             th = threading.Thread(target=run)
             th.start()
-            if creates:
-                with concurrent.futures.ThreadPoolExecutor(4) as ex:
-                    list(ex.map(churn, range(4)))
+            with concurrent.futures.ThreadPoolExecutor(4) as ex:
+                list(ex.map(churn, range(4)))
             th.join()
-            n, p50, p99, mx = res["p"]
+            assert res["r"] is not None, f"{label}: the measure failed"
+            return res["r"], made[0]
+
+        def run_probe():
+            return subprocess.run(rt + probe + ["10"], check=True,
+                                  capture_output=True,
+                                  text=True).stdout.split()
+
+        for creates in (False, True):
+            w0 = poll_wait()
+            if creates:
+                (n, p50, p99, mx), made = during_creates(run_probe, "probe")
+            else:
+                (n, p50, p99, mx), made = run_probe(), 0
             when = "during 4 parallel creates" if creates else "idle"
             row(f"/health, steady probe, {when}",
                 f"p50 {float(p50):.2f} ms, p99 {float(p99):.2f} ms, max "
                 f"{float(mx):.1f} ms",
                 f"{n} requests at 1000/s, one connection, client "
                 f"{'at SCHED_RR 2' if rt else 'at nice 0 (not root)'}, "
-                f"{made[0]} creates; " + waited(w0)
+                f"{made} creates; " + waited(w0)
                 + ("; aim p99 < 2 ms" if creates else ""))
-
-        probe_during("idle", False)
-        probe_during("probe", True)
         # The same with wrk (-t2 -c16, keep-alive): creates keep four
         # at once for as long as wrk runs.
-        res, made = {}, [0]
-
-        def run_wrk():
-            res["w"] = wrk(api.url + "/health", h.API_KEY, seconds=8)
-
-        def churn(k):
-            j = 0
-            while "w" not in res:
-                api.create(f"wrk{k}x{j}", "pw").raise_for_status()
-                made[0] += 1
-                j += 1
-
         w0 = poll_wait()
-        th = threading.Thread(target=run_wrk)
-        th.start()
-        with concurrent.futures.ThreadPoolExecutor(4) as ex:
-            list(ex.map(churn, range(4)))
-        th.join()
-        rps, p99, bad = res["w"]
+        (rps, p99, bad), made = during_creates(
+            lambda: wrk(api.url + "/health", h.API_KEY, seconds=8), "wrk")
         row("/health, wrk -t2 -c16 -d8s during 4 parallel creates",
             f"{rps:.0f} req/s, p99 {p99:.2f} ms",
-            f"{made[0]} creates, non-2xx {bad}; a flood: the poll threads "
+            f"{made} creates, non-2xx {bad}; a flood: the poll threads "
             "run past their real-time budget; " + waited(w0))
         row("memory idle", rss_idle)
         row("memory after wrk", rss_load)

@@ -16,11 +16,12 @@ Sources other than 127.0.0.1 are loopback too on Linux: each is "another
 client" for the per-address limit. Figures (success rate, p99) are printed,
 not asserted.
 """
+import ctypes
 import http.client
 import json
 import os
 import re
-import socket
+import signal
 import subprocess
 import threading
 import time
@@ -532,8 +533,6 @@ def test_a_stray_signal_changes_no_priority(api):
     """Only the budget timer's own signal (SI_TIMER) demotes: a SIGRTMIN
     sent to a poll thread by hand (tgkill, as kill -RTMIN would reach
     one) leaves it at SCHED_RR, counts nothing and kills nothing."""
-    import ctypes
-    import signal
     libc = ctypes.CDLL(None, use_errno=True)
     fresh_health(api.port)
     pid = api.proc.pid
@@ -542,7 +541,7 @@ def test_a_stray_signal_changes_no_priority(api):
             == "MHD-worker"]
     assert tids and (RR, 1, -5) in thread_sched(pid)["MHD-worker"], tids
     for t in tids:
-        assert libc.syscall(234, pid, t, int(signal.SIGRTMIN)) == 0  # tgkill
+        assert libc.tgkill(pid, t, int(signal.SIGRTMIN)) == 0
     time.sleep(0.2)
     assert api.proc.poll() is None
     assert (RR, 1, -5) in thread_sched(pid)["MHD-worker"]
